@@ -1,0 +1,321 @@
+//! `Database`: one handle over a pooled PostgreSQL or SQLite database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::query_dsl::methods::{ExecuteDsl, LimitDsl, LoadQuery};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, QueryResult, RunQueryDsl};
+
+use crate::ddl;
+use crate::error::{Error, Result};
+use crate::model::{Crud, Model};
+use crate::url::{DatabaseUrl, RedactedUrl, Target};
+
+/// The database engine behind a [`Database`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// PostgreSQL, through libpq.
+    Postgres,
+    /// SQLite, embedded.
+    Sqlite,
+}
+
+/// A checked-out connection, for work that needs the backend's own connection type.
+#[non_exhaustive]
+pub enum AnyConnection<'a> {
+    /// A PostgreSQL connection.
+    Postgres(&'a mut PgConnection),
+    /// A SQLite connection.
+    Sqlite(&'a mut SqliteConnection),
+}
+
+enum Pools {
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+}
+
+struct Inner {
+    url: DatabaseUrl,
+    pools: Pools,
+}
+
+/// A handle to one database: cheap to clone, safe to share between threads.
+///
+/// Built from a URL: `postgres://user@host:5432/db`, `sqlite::memory:` (a private in-memory
+/// database, one connection), or a SQLite file path (`sqlite://app.db`, `app.db`).
+///
+/// ```
+/// # fn main() -> orm::Result<()> {
+/// let db = orm::Database::connect("sqlite::memory:")?;
+/// assert_eq!(db.backend(), orm::Backend::Sqlite);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("url", &self.inner.url.redacted)
+            .field("backend", &self.backend())
+            .finish()
+    }
+}
+
+/// Applied to every new SQLite connection: wait for locks instead of failing at once, enforce
+/// foreign keys, and write-ahead logging for files (readers don't block the writer).
+#[derive(Debug)]
+struct SqliteSetup {
+    file: bool,
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        let mut sql = String::from("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
+        if self.file {
+            sql.push_str(" PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+        }
+        conn.batch_execute(&sql)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl Database {
+    /// Open the database at `url`. For PostgreSQL one connection is made at once, so a wrong
+    /// URL, host or password fails here with an error that names the URL (password redacted).
+    pub fn connect(url: &str) -> Result<Self> {
+        let url = DatabaseUrl::parse(url)?;
+        let pools = match &url.target {
+            Target::Postgres { url: raw } => {
+                PgConnection::establish(raw).map_err(|e| Error::Connect {
+                    url: url.redacted.clone(),
+                    message: url.scrub(e.to_string().trim()),
+                })?;
+                let pool = Pool::builder()
+                    .max_size(10)
+                    .connection_timeout(Duration::from_secs(5))
+                    .test_on_check_out(false)
+                    .build_unchecked(ConnectionManager::new(raw.clone()));
+                Pools::Postgres(pool)
+            }
+            Target::SqliteMemory => Pools::Sqlite(Self::sqlite_pool(&url, ":memory:", false)?),
+            Target::SqliteFile { path } => Pools::Sqlite(Self::sqlite_pool(&url, path, true)?),
+        };
+        tracing::debug!(url = %url.redacted, "database opened");
+        Ok(Self {
+            inner: Arc::new(Inner { url, pools }),
+        })
+    }
+
+    fn sqlite_pool(
+        url: &DatabaseUrl,
+        path: &str,
+        file: bool,
+    ) -> Result<Pool<ConnectionManager<SqliteConnection>>> {
+        // An in-memory database lives and dies with its one connection: keep exactly one, forever.
+        let size = if file { 4 } else { 1 };
+        Pool::builder()
+            .max_size(size)
+            .min_idle(Some(1))
+            .idle_timeout(None)
+            .max_lifetime(if file { Some(Duration::from_secs(1800)) } else { None })
+            .connection_timeout(Duration::from_secs(30))
+            .test_on_check_out(false)
+            .connection_customizer(Box::new(SqliteSetup { file }))
+            .build(ConnectionManager::new(path))
+            .map_err(|e| Error::Connect {
+                url: url.redacted.clone(),
+                message: url.scrub(&e.to_string()),
+            })
+    }
+
+    /// The backend the URL named.
+    pub fn backend(&self) -> Backend {
+        match self.inner.pools {
+            Pools::Postgres(_) => Backend::Postgres,
+            Pools::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// The URL this database was opened with, password redacted.
+    pub fn url(&self) -> &RedactedUrl {
+        &self.inner.url.redacted
+    }
+
+    fn pool_error(&self, e: r2d2::Error) -> Error {
+        Error::Pool {
+            url: self.inner.url.redacted.clone(),
+            message: self.inner.url.scrub(&e.to_string()),
+        }
+    }
+
+    fn pg(&self, pool: &Pool<ConnectionManager<PgConnection>>) -> Result<PooledConnection<ConnectionManager<PgConnection>>> {
+        pool.get().map_err(|e| self.pool_error(e))
+    }
+
+    fn sqlite(
+        &self,
+        pool: &Pool<ConnectionManager<SqliteConnection>>,
+    ) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>> {
+        pool.get().map_err(|e| self.pool_error(e))
+    }
+
+    /// Run `work` on a pooled connection of whichever backend this is. Every operation of
+    /// `Database` goes through here.
+    pub fn with_connection<R>(
+        &self,
+        work: impl FnOnce(AnyConnection<'_>) -> QueryResult<R>,
+    ) -> Result<R> {
+        self.try_with_connection(|conn| work(conn).map_err(Error::from))
+    }
+
+    fn try_with_connection<R>(
+        &self,
+        work: impl FnOnce(AnyConnection<'_>) -> Result<R>,
+    ) -> Result<R> {
+        match &self.inner.pools {
+            Pools::Postgres(pool) => work(AnyConnection::Postgres(&mut *self.pg(pool)?)),
+            Pools::Sqlite(pool) => work(AnyConnection::Sqlite(&mut *self.sqlite(pool)?)),
+        }
+    }
+
+    /// Run `work` in a transaction: committed when it returns `Ok`, rolled back on `Err`.
+    pub fn transaction<R>(
+        &self,
+        work: impl FnOnce(AnyConnection<'_>) -> QueryResult<R>,
+    ) -> Result<R> {
+        self.with_connection(|conn| match conn {
+            AnyConnection::Postgres(c) => {
+                c.transaction(|c| work(AnyConnection::Postgres(c)))
+            }
+            AnyConnection::Sqlite(c) => c.transaction(|c| work(AnyConnection::Sqlite(c))),
+        })
+    }
+
+    /// Run SQL text (one or more statements, no parameters, no results).
+    pub fn batch_execute(&self, sql: &str) -> Result<()> {
+        self.with_connection(|conn| match conn {
+            AnyConnection::Postgres(c) => c.batch_execute(sql),
+            AnyConnection::Sqlite(c) => c.batch_execute(sql),
+        })
+    }
+
+    /// Create `M`'s table (and nothing if it exists): column types for this backend, NOT NULL,
+    /// primary key, named UNIQUE constraints.
+    pub fn create_table<M: Model>(&self) -> Result<()> {
+        self.batch_execute(&ddl::create_table_sql(M::TABLE, self.backend()))
+    }
+
+    /// Drop `M`'s table if it exists.
+    pub fn drop_table<M: Model>(&self) -> Result<()> {
+        self.batch_execute(&ddl::drop_table_sql(M::TABLE))
+    }
+
+    /// Insert one row and return it as stored, with its generated key.
+    pub fn insert<M: Model>(&self, row: &M::New) -> Result<M> {
+        self.model_op::<M, _>(
+            |c| <M as Crud<PgConnection>>::insert_returning(c, row),
+            |c| <M as Crud<SqliteConnection>>::insert_returning(c, row),
+        )
+    }
+
+    /// The row with primary key `key`, or [`Error::NotFound`].
+    pub fn find<M: Model>(&self, key: M::PrimaryKey) -> Result<M> {
+        self.model_op::<M, _>(
+            |c| <M as Crud<PgConnection>>::find_by_key(c, &key),
+            |c| <M as Crud<SqliteConnection>>::find_by_key(c, &key),
+        )
+    }
+
+    /// Write every non-key field of `row` to the row with its primary key, and return the row
+    /// as stored; [`Error::NotFound`] if no row has that key.
+    pub fn update<M: Model>(&self, row: &M) -> Result<M> {
+        let updated = self.model_op::<M, _>(
+            |c| <M as Crud<PgConnection>>::update_returning(c, row).transpose(),
+            |c| <M as Crud<SqliteConnection>>::update_returning(c, row).transpose(),
+        )?;
+        updated.ok_or_else(|| Error::Model {
+            model: M::TABLE.model,
+            message: "has no column besides its primary key, so there is nothing to update"
+                .to_owned(),
+        })
+    }
+
+    /// Delete the row with primary key `key`; [`Error::NotFound`] if there is none.
+    pub fn delete<M: Model>(&self, key: M::PrimaryKey) -> Result<()> {
+        let deleted = self.model_op::<M, _>(
+            |c| <M as Crud<PgConnection>>::delete_by_key(c, &key),
+            |c| <M as Crud<SqliteConnection>>::delete_by_key(c, &key),
+        )?;
+        match deleted {
+            0 => Err(Error::NotFound {
+                table: M::TABLE.name,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn model_op<M: Model, R>(
+        &self,
+        postgres: impl FnOnce(&mut PgConnection) -> QueryResult<R>,
+        sqlite: impl FnOnce(&mut SqliteConnection) -> QueryResult<R>,
+    ) -> Result<R> {
+        self.try_with_connection(|conn| {
+            match conn {
+                AnyConnection::Postgres(c) => postgres(c),
+                AnyConnection::Sqlite(c) => sqlite(c),
+            }
+            .map_err(|e| Error::from_diesel(M::TABLE.name, e))
+        })
+    }
+
+    /// Load every row a Diesel query returns, on whichever backend this is:
+    /// `db.load(users::table.filter(users::name.eq("Ada")))`.
+    pub fn load<Q, U>(&self, query: Q) -> Result<Vec<U>>
+    where
+        Q: LoadQuery<'static, PgConnection, U> + LoadQuery<'static, SqliteConnection, U>,
+    {
+        self.with_connection(|conn| match conn {
+            AnyConnection::Postgres(c) => query.load(c),
+            AnyConnection::Sqlite(c) => query.load(c),
+        })
+    }
+
+    /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
+    pub fn first<Q, U>(&self, query: Q) -> Result<U>
+    where
+        Q: LimitDsl,
+        diesel::dsl::Limit<Q>:
+            LoadQuery<'static, PgConnection, U> + LoadQuery<'static, SqliteConnection, U>,
+    {
+        let limited = query.limit(1);
+        let rows: Vec<U> = self.with_connection(|conn| match conn {
+            AnyConnection::Postgres(c) => limited.load(c),
+            AnyConnection::Sqlite(c) => limited.load(c),
+        })?;
+        rows.into_iter()
+            .next()
+            .ok_or(Error::Query(diesel::result::Error::NotFound))
+    }
+
+    /// Run a Diesel statement (insert, update, delete) and return the number of rows it touched.
+    pub fn execute<Q>(&self, query: Q) -> Result<usize>
+    where
+        Q: RunQueryDsl<PgConnection>
+            + RunQueryDsl<SqliteConnection>
+            + ExecuteDsl<PgConnection>
+            + ExecuteDsl<SqliteConnection>,
+    {
+        self.with_connection(|conn| match conn {
+            AnyConnection::Postgres(c) => ExecuteDsl::<PgConnection>::execute(query, c),
+            AnyConnection::Sqlite(c) => ExecuteDsl::<SqliteConnection>::execute(query, c),
+        })
+    }
+}

@@ -1,0 +1,174 @@
+//! The one error type of the runtime.
+
+use crate::url::RedactedUrl;
+
+/// Result of every fallible operation in `orm`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong talking to a database through `orm`.
+///
+/// Messages never contain a password: URLs are carried as [`RedactedUrl`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database URL could not be understood.
+    #[error("invalid database URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL as given, password redacted.
+        url: RedactedUrl,
+        /// What is wrong with it, and what a valid URL looks like.
+        reason: String,
+    },
+
+    /// The database server could not be reached, or refused the connection.
+    #[error("cannot connect to `{url}`: {message}")]
+    Connect {
+        /// The URL tried, password redacted.
+        url: RedactedUrl,
+        /// The driver's explanation, with any password removed.
+        message: String,
+    },
+
+    /// No connection could be checked out of the pool in time.
+    #[error("no connection to `{url}` available: {message}")]
+    Pool {
+        /// The URL of the pool, password redacted.
+        url: RedactedUrl,
+        /// The pool's explanation (timeout, last connection error), password removed.
+        message: String,
+    },
+
+    /// A lookup, update or delete by primary key matched no row.
+    #[error("no row in `{table}` matched the primary key")]
+    NotFound {
+        /// The table that was searched.
+        table: &'static str,
+    },
+
+    /// A write violated a UNIQUE constraint or primary key.
+    #[error("unique constraint `{constraint}` on `{table}` violated: {message}")]
+    UniqueViolation {
+        /// The table written to.
+        table: String,
+        /// The constraint's name (`users_email_key`); on SQLite, which does not report names,
+        /// the name `orm` gave the constraint when it created the table, else the column list.
+        constraint: String,
+        /// The database's own message.
+        message: String,
+    },
+
+    /// A write violated a FOREIGN KEY, NOT NULL or CHECK constraint.
+    #[error("{kind} constraint violated{}: {message}", constraint.as_deref().map(|c| format!(" (`{c}`)")).unwrap_or_default())]
+    ConstraintViolation {
+        /// `not null`, `check` or `foreign key`.
+        kind: &'static str,
+        /// The constraint or column the database named, when it named one.
+        constraint: Option<String>,
+        /// The database's own message.
+        message: String,
+    },
+
+    /// The model's table does not match what the operation needs (for example a model
+    /// with no columns besides its primary key cannot be updated).
+    #[error("model `{model}`: {message}")]
+    Model {
+        /// The model's Rust name.
+        model: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// Any other error reported by Diesel or the database.
+    #[error("query failed: {0}")]
+    Query(#[source] diesel::result::Error),
+}
+
+impl Error {
+    /// Classify a Diesel error raised while working on `table`.
+    pub(crate) fn from_diesel(table: &'static str, error: diesel::result::Error) -> Self {
+        Self::classify(Some(table), error)
+    }
+
+    fn classify(table: Option<&'static str>, error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind as Kind, Error as D};
+        match error {
+            D::NotFound => Error::NotFound {
+                table: table.unwrap_or("?"),
+            },
+            D::DatabaseError(kind, info) => {
+                let message = info.message().to_owned();
+                let constraint = info.constraint_name().map(str::to_owned);
+                match kind {
+                    Kind::UniqueViolation => {
+                        let table_name = info
+                            .table_name()
+                            .map(str::to_owned)
+                            .or_else(|| sqlite_failed_columns(&message).map(|c| c.0))
+                            .or_else(|| table.map(str::to_owned))
+                            .unwrap_or_default();
+                        let constraint = constraint
+                            .or_else(|| {
+                                sqlite_failed_columns(&message)
+                                    .map(|(t, cols)| crate::model::unique_constraint_name(&t, &cols))
+                            })
+                            .unwrap_or_else(|| "unknown".to_owned());
+                        Error::UniqueViolation {
+                            table: table_name,
+                            constraint,
+                            message,
+                        }
+                    }
+                    Kind::NotNullViolation => Error::ConstraintViolation {
+                        kind: "not null",
+                        constraint: constraint.or_else(|| info.column_name().map(str::to_owned)),
+                        message,
+                    },
+                    Kind::CheckViolation => Error::ConstraintViolation {
+                        kind: "check",
+                        constraint,
+                        message,
+                    },
+                    Kind::ForeignKeyViolation => Error::ConstraintViolation {
+                        kind: "foreign key",
+                        constraint,
+                        message,
+                    },
+                    other => Error::Query(D::DatabaseError(other, info)),
+                }
+            }
+            other => Error::Query(other),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::classify(None, error)
+    }
+}
+
+/// SQLite reports `UNIQUE constraint failed: users.a, users.b`; returns (`users`, [`a`, `b`]).
+fn sqlite_failed_columns(message: &str) -> Option<(String, Vec<String>)> {
+    let list = message.strip_prefix("UNIQUE constraint failed: ")?;
+    let mut table = None;
+    let mut columns = Vec::new();
+    for item in list.split(", ") {
+        let (t, c) = item.split_once('.')?;
+        table.get_or_insert_with(|| t.to_owned());
+        columns.push(c.to_owned());
+    }
+    Some((table?, columns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sqlite_unique_message() {
+        let (t, c) = sqlite_failed_columns("UNIQUE constraint failed: users.a, users.b").unwrap();
+        assert_eq!(t, "users");
+        assert_eq!(c, ["a", "b"]);
+        assert!(sqlite_failed_columns("NOT NULL constraint failed: users.a").is_none());
+    }
+}

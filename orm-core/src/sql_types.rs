@@ -1,0 +1,150 @@
+//! SQL types that work the same on PostgreSQL and SQLite, and the column types used in DDL.
+//!
+//! Diesel's own `Timestamptz`, `Uuid` and `Jsonb` exist only for PostgreSQL. A model must run
+//! unchanged on both backends, so `#[derive(Model)]` maps `DateTime<Utc>`, `uuid::Uuid` and
+//! `serde_json::Value` to the types below: native `timestamptz`, `uuid` and `jsonb` on
+//! PostgreSQL; ISO-8601 text, a 16-byte blob and JSON text on SQLite.
+//!
+//! Rust's coherence rules keep these foreign values from being Diesel expressions by
+//! themselves, so compare a column of these types with a value wrapped in [`crate::bind`]:
+//! `users::last_login.gt(orm::bind(cutoff))`.
+
+use diesel::deserialize::{self, FromSql};
+use diesel::pg::{Pg, PgValue};
+use diesel::query_builder::QueryId;
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::SqlType;
+use diesel::sqlite::{Sqlite, SqliteValue};
+
+/// A point in time with time zone: `timestamptz` on PostgreSQL, UTC text on SQLite.
+/// Rust type: `chrono::DateTime<Utc>` (microsecond precision on PostgreSQL).
+#[derive(Debug, Clone, Copy, Default, QueryId, SqlType)]
+#[diesel(postgres_type(oid = 1184, array_oid = 1185))]
+#[diesel(sqlite_type(name = "Text"))]
+pub struct Timestamptz;
+
+/// A UUID: `uuid` on PostgreSQL, a 16-byte blob on SQLite. Rust type: `uuid::Uuid`.
+#[derive(Debug, Clone, Copy, Default, QueryId, SqlType)]
+#[diesel(postgres_type(oid = 2950, array_oid = 2951))]
+#[diesel(sqlite_type(name = "Binary"))]
+pub struct Uuid;
+
+/// A JSON document: `jsonb` on PostgreSQL, JSON text on SQLite. Rust type: `serde_json::Value`.
+#[derive(Debug, Clone, Copy, Default, QueryId, SqlType)]
+#[diesel(postgres_type(oid = 3802, array_oid = 3807))]
+#[diesel(sqlite_type(name = "Text"))]
+pub struct Json;
+
+type Utc = chrono::DateTime<chrono::Utc>;
+
+impl FromSql<Timestamptz, Pg> for Utc {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        <Utc as FromSql<diesel::sql_types::Timestamptz, Pg>>::from_sql(bytes)
+    }
+}
+impl ToSql<Timestamptz, Pg> for Utc {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <Utc as ToSql<diesel::sql_types::Timestamptz, Pg>>::to_sql(self, out)
+    }
+}
+impl FromSql<Timestamptz, Sqlite> for Utc {
+    fn from_sql(bytes: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        <Utc as FromSql<diesel::sql_types::TimestamptzSqlite, Sqlite>>::from_sql(bytes)
+    }
+}
+impl ToSql<Timestamptz, Sqlite> for Utc {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        <Utc as ToSql<diesel::sql_types::TimestamptzSqlite, Sqlite>>::to_sql(self, out)
+    }
+}
+
+impl FromSql<Uuid, Pg> for uuid::Uuid {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        <uuid::Uuid as FromSql<diesel::sql_types::Uuid, Pg>>::from_sql(bytes)
+    }
+}
+impl ToSql<Uuid, Pg> for uuid::Uuid {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <uuid::Uuid as ToSql<diesel::sql_types::Uuid, Pg>>::to_sql(self, out)
+    }
+}
+impl FromSql<Uuid, Sqlite> for uuid::Uuid {
+    fn from_sql(bytes: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        let bytes = <Vec<u8> as FromSql<diesel::sql_types::Binary, Sqlite>>::from_sql(bytes)?;
+        Ok(uuid::Uuid::from_slice(&bytes)?)
+    }
+}
+impl ToSql<Uuid, Sqlite> for uuid::Uuid {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(&self.as_bytes()[..]);
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<Json, Pg> for serde_json::Value {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        <serde_json::Value as FromSql<diesel::sql_types::Jsonb, Pg>>::from_sql(bytes)
+    }
+}
+impl ToSql<Json, Pg> for serde_json::Value {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <serde_json::Value as ToSql<diesel::sql_types::Jsonb, Pg>>::to_sql(self, out)
+    }
+}
+impl FromSql<Json, Sqlite> for serde_json::Value {
+    fn from_sql(bytes: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        let text = <String as FromSql<diesel::sql_types::Text, Sqlite>>::from_sql(bytes)?;
+        Ok(serde_json::from_str(&text)?)
+    }
+}
+impl ToSql<Json, Sqlite> for serde_json::Value {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(serde_json::to_string(self)?);
+        Ok(IsNull::No)
+    }
+}
+
+/// The column type to write in `CREATE TABLE` for a Diesel SQL type, per backend.
+///
+/// Implemented for every SQL type `#[derive(Model)]` maps to. To use your own SQL type with
+/// `#[orm(sql_type = path::to::MyType)]`, implement this trait for it.
+pub trait DdlType {
+    /// Type name on PostgreSQL, e.g. `BIGINT`.
+    const POSTGRES: &'static str;
+    /// Type name on SQLite, e.g. `BIGINT` (SQLite maps it to its storage class).
+    const SQLITE: &'static str;
+}
+
+macro_rules! ddl_types {
+    ($($ty:ty => $pg:literal, $sqlite:literal;)*) => {
+        $(impl DdlType for $ty {
+            const POSTGRES: &'static str = $pg;
+            const SQLITE: &'static str = $sqlite;
+        })*
+    };
+}
+
+ddl_types! {
+    diesel::sql_types::SmallInt => "SMALLINT", "SMALLINT";
+    diesel::sql_types::Integer => "INTEGER", "INTEGER";
+    diesel::sql_types::BigInt => "BIGINT", "BIGINT";
+    diesel::sql_types::Float => "REAL", "REAL";
+    diesel::sql_types::Double => "DOUBLE PRECISION", "DOUBLE";
+    diesel::sql_types::Bool => "BOOLEAN", "BOOLEAN";
+    diesel::sql_types::Text => "TEXT", "TEXT";
+    diesel::sql_types::Binary => "BYTEA", "BLOB";
+    diesel::sql_types::Timestamp => "TIMESTAMP", "TIMESTAMP";
+    diesel::sql_types::Date => "DATE", "DATE";
+    diesel::sql_types::Time => "TIME", "TIME";
+    diesel::sql_types::Timestamptz => "TIMESTAMPTZ", "TIMESTAMPTZ";
+    diesel::sql_types::Jsonb => "JSONB", "TEXT";
+    diesel::sql_types::Uuid => "UUID", "BLOB";
+    Timestamptz => "TIMESTAMPTZ", "TEXT";
+    Uuid => "UUID", "BLOB";
+    Json => "JSONB", "TEXT";
+}
+
+impl<T: DdlType> DdlType for diesel::sql_types::Nullable<T> {
+    const POSTGRES: &'static str = T::POSTGRES;
+    const SQLITE: &'static str = T::SQLITE;
+}

@@ -1,0 +1,238 @@
+//! The model IR: the struct, its fields and their attributes, each keeping its syn node so
+//! errors and generated code can point at the user's tokens.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{Data, DeriveInput, Fields, Ident, Type, Visibility};
+
+use crate::attr::{self, FieldAttrs, ModelAttrs};
+use crate::ctxt::Ctxt;
+use crate::types;
+
+/// A struct deriving `Model`.
+pub struct Model<'a> {
+    /// The whole input, for spans.
+    pub input: &'a DeriveInput,
+    /// Struct-level attributes.
+    pub attrs: ModelAttrs,
+    /// Named fields in declaration order.
+    pub fields: Vec<Field<'a>>,
+}
+
+/// One field, which is one column.
+pub struct Field<'a> {
+    /// The field as written.
+    pub original: &'a syn::Field,
+    /// Field name.
+    pub ident: &'a Ident,
+    /// Field attributes.
+    pub attrs: FieldAttrs,
+    /// SQL column name: `#[orm(column = …)]` or the field name.
+    pub column: Ident,
+    /// Whether the field is an `Option` (a nullable column).
+    pub nullable: bool,
+    /// The column's Diesel SQL type (with `Nullable<…>` when nullable), if known.
+    pub sql_type: Option<TokenStream>,
+}
+
+impl<'a> Model<'a> {
+    /// Read `input`; `None` (with an error recorded) if it is not a struct with named fields.
+    pub fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
+        let attrs = attr::model_attrs(cx, &input.attrs);
+        let named = match &input.data {
+            Data::Struct(s) => match &s.fields {
+                Fields::Named(named) => named,
+                _ => {
+                    cx.error_spanned_by(
+                        &input.ident,
+                        "`#[derive(Model)]` needs a struct with named fields, one per column: \
+                         `struct User { id: i64, name: String }`",
+                    );
+                    return None;
+                }
+            },
+            Data::Enum(e) => {
+                cx.error_spanned_by(
+                    e.enum_token,
+                    "`#[derive(Model)]` works on structs only; a model is a table row: \
+                     `struct User { id: i64, name: String }`",
+                );
+                return None;
+            }
+            Data::Union(u) => {
+                cx.error_spanned_by(u.union_token, "`#[derive(Model)]` works on structs only");
+                return None;
+            }
+        };
+        let fields = named.named.iter().map(|f| Field::from_ast(cx, f)).collect();
+        Some(Self {
+            input,
+            attrs,
+            fields,
+        })
+    }
+
+    /// The struct name.
+    pub fn ident(&self) -> &Ident {
+        &self.input.ident
+    }
+
+    /// The struct's visibility, inherited by generated structs.
+    pub fn vis(&self) -> &Visibility {
+        &self.input.vis
+    }
+
+    /// The SQL table name: `table = …`, the last segment of `diesel_table = …`, or the
+    /// snake-cased struct name with an `s` (`UserProfile` → `user_profiles`).
+    pub fn table_name(&self) -> Ident {
+        if let Some(t) = self.attrs.table.get() {
+            return t.clone();
+        }
+        if let Some(p) = self.attrs.diesel_table.get() {
+            if let Some(last) = p.segments.last() {
+                return last.ident.clone();
+            }
+        }
+        format_ident!("{}s", snake_case(&self.ident().to_string()))
+    }
+
+    /// Path of the Diesel table module (`users` or `crate::schema::users`).
+    pub fn table_module(&self) -> TokenStream {
+        match self.attrs.diesel_table.get() {
+            Some(path) => quote!(#path),
+            None => {
+                let name = self.table_name();
+                quote!(#name)
+            }
+        }
+    }
+
+    /// Whether the `table!` is generated here (not bound to an existing schema.rs table).
+    pub fn generates_table(&self) -> bool {
+        self.attrs.diesel_table.get().is_none()
+    }
+
+    /// Primary-key fields in declaration order.
+    pub fn key_fields(&self) -> impl Iterator<Item = &Field<'a>> {
+        self.fields.iter().filter(|f| f.is_key())
+    }
+
+    /// Fields that are not part of the primary key.
+    pub fn value_fields(&self) -> impl Iterator<Item = &Field<'a>> {
+        self.fields.iter().filter(|f| !f.is_key())
+    }
+
+    /// The field whose column or field name is `name`.
+    pub fn field_named(&self, name: &Ident) -> Option<&Field<'a>> {
+        self.fields
+            .iter()
+            .find(|f| f.ident == name)
+            .or_else(|| self.fields.iter().find(|f| f.column == *name))
+    }
+}
+
+impl<'a> Field<'a> {
+    fn from_ast(cx: &Ctxt, original: &'a syn::Field) -> Self {
+        let ident = original.ident.as_ref().expect("named field");
+        let attrs = attr::field_attrs(cx, &original.attrs);
+        let column = attrs.column.get().cloned().unwrap_or_else(|| {
+            // A raw identifier (`r#type`) names the column `type`.
+            let s = ident.to_string();
+            match s.strip_prefix("r#") {
+                Some(plain) => Ident::new(plain, ident.span()),
+                None => ident.clone(),
+            }
+        });
+        let inner = types::option_inner(&original.ty);
+        let nullable = inner.is_some();
+        let base: &Type = inner.unwrap_or(&original.ty);
+        let sql_type = match attrs.sql_type.get() {
+            Some(explicit) if nullable => Some(quote!(::orm::__private::diesel::sql_types::Nullable<#explicit>)),
+            Some(explicit) => Some(quote!(#explicit)),
+            None => types::sql_type_for(base).map(|t| {
+                if nullable {
+                    quote!(::orm::__private::diesel::sql_types::Nullable<#t>)
+                } else {
+                    t
+                }
+            }),
+        };
+        Self {
+            original,
+            ident,
+            attrs,
+            column,
+            nullable,
+            sql_type,
+        }
+    }
+
+    /// The Rust type as written.
+    pub fn ty(&self) -> &'a Type {
+        &self.original.ty
+    }
+
+    /// Whether the field is (part of) the primary key.
+    pub fn is_key(&self) -> bool {
+        self.attrs.primary_key.get().is_some()
+    }
+
+    /// Whether the database generates the value (left out of the insert struct).
+    pub fn is_generated(&self) -> bool {
+        self.attrs.generated.get().is_some()
+    }
+
+    /// The column's SQL type; only called after `check` has verified it is known.
+    pub fn sql_type(&self) -> TokenStream {
+        self.sql_type.clone().unwrap_or_else(|| quote!(()))
+    }
+}
+
+/// `UserProfile` → `user_profile`.
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(ch.to_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_cases_names() {
+        assert_eq!(snake_case("User"), "user");
+        assert_eq!(snake_case("UserProfile"), "user_profile");
+    }
+
+    #[test]
+    fn reads_fields_and_attributes() {
+        let input: DeriveInput = syn::parse_quote! {
+            #[orm(table = people)]
+            struct Person {
+                #[orm(primary_key, generated)]
+                id: i64,
+                #[orm(column = full_name, unique)]
+                name: String,
+                bio: Option<String>,
+            }
+        };
+        let cx = Ctxt::default();
+        let model = Model::from_ast(&cx, &input).unwrap();
+        cx.check().unwrap();
+        assert_eq!(model.table_name(), "people");
+        assert_eq!(model.key_fields().count(), 1);
+        assert_eq!(model.fields[1].column, "full_name");
+        assert!(model.fields[2].nullable);
+        assert!(model.fields[0].is_generated());
+    }
+}

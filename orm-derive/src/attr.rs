@@ -1,0 +1,256 @@
+//! `#[orm(...)]` attributes parsed into typed values. Unknown keys and duplicates are errors
+//! that show the right syntax.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::parse::ParseStream;
+use syn::spanned::Spanned;
+use syn::{Attribute, Ident, LitStr, Token};
+
+use crate::ctxt::Ctxt;
+
+/// A value set at most once; a second setting is reported on its own token.
+pub struct Once<T> {
+    name: &'static str,
+    value: Option<(Span, T)>,
+}
+
+impl<T> Once<T> {
+    fn new(name: &'static str) -> Self {
+        Self { name, value: None }
+    }
+
+    fn set(&mut self, cx: &Ctxt, span: Span, value: T) {
+        if self.value.is_some() {
+            cx.syn_error(syn::Error::new(
+                span,
+                format!("duplicate `#[orm({})]` attribute", self.name),
+            ));
+        } else {
+            self.value = Some((span, value));
+        }
+    }
+
+    /// The value, if set.
+    pub fn get(&self) -> Option<&T> {
+        self.value.as_ref().map(|(_, v)| v)
+    }
+
+    /// The span of the setting, if set.
+    pub fn span(&self) -> Option<Span> {
+        self.value.as_ref().map(|(s, _)| *s)
+    }
+}
+
+/// A partial struct requested with `#[orm(partial(Name = [col, …], derive(…)))]`.
+pub struct PartialAttr {
+    /// The struct name.
+    pub name: Ident,
+    /// The listed columns (field names of the model).
+    pub columns: Vec<Ident>,
+    /// The bracketed list, for errors about the whole list.
+    pub list_span: Span,
+    /// Extra derives.
+    pub derives: Vec<syn::Path>,
+}
+
+/// Attributes on the model struct.
+pub struct ModelAttrs {
+    /// `table = users`: the table to generate.
+    pub table: Once<Ident>,
+    /// `diesel_table = crate::schema::users`: bind to a table declared elsewhere.
+    pub diesel_table: Once<syn::Path>,
+    /// `unique(a, b)`: a UNIQUE constraint over several columns.
+    pub unique: Vec<Vec<Ident>>,
+    /// `partial(Name = [a, b])`.
+    pub partials: Vec<PartialAttr>,
+}
+
+/// Attributes on a field.
+pub struct FieldAttrs {
+    /// `primary_key`.
+    pub primary_key: Once<()>,
+    /// `generated`: the database assigns the value.
+    pub generated: Once<()>,
+    /// `unique`.
+    pub unique: Once<()>,
+    /// `column = name`.
+    pub column: Once<Ident>,
+    /// `sql_type = diesel::sql_types::Text`.
+    pub sql_type: Once<syn::Type>,
+}
+
+const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
+`partial(Name = [col, …])`";
+const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
+`sql_type = diesel::sql_types::Type`";
+
+/// Parse the `#[orm(...)]` attributes of the model struct.
+pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
+    let mut out = ModelAttrs {
+        table: Once::new("table"),
+        diesel_table: Once::new("diesel_table"),
+        unique: Vec::new(),
+        partials: Vec::new(),
+    };
+    for attr in orm_attrs(attrs) {
+        let result = attr.parse_nested_meta(|meta| {
+            let span = meta.path.span();
+            if meta.path.is_ident("table") {
+                let ident = ident_value(&meta, "table = users")?;
+                out.table.set(cx, span, ident);
+            } else if meta.path.is_ident("diesel_table") {
+                let value = meta.value()?;
+                if value.peek(LitStr) {
+                    let lit: LitStr = value.parse()?;
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "give the table as a path, not a string: `diesel_table = crate::schema::users`",
+                    ));
+                }
+                out.diesel_table.set(cx, span, value.parse()?);
+            } else if meta.path.is_ident("unique") {
+                let content;
+                syn::parenthesized!(content in meta.input);
+                let cols = content.parse_terminated(Ident::parse_any_ident, Token![,])?;
+                out.unique.push(cols.into_iter().collect());
+            } else if meta.path.is_ident("partial") {
+                out.partials.push(partial_attr(&meta)?);
+            } else {
+                return Err(meta.error(format!(
+                    "unknown `orm` attribute `{}` on a model; expected one of {MODEL_KEYS}",
+                    path_text(&meta.path)
+                )));
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            cx.syn_error(e);
+        }
+    }
+    out
+}
+
+/// Parse the `#[orm(...)]` attributes of one field.
+pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
+    let mut out = FieldAttrs {
+        primary_key: Once::new("primary_key"),
+        generated: Once::new("generated"),
+        unique: Once::new("unique"),
+        column: Once::new("column"),
+        sql_type: Once::new("sql_type"),
+    };
+    for attr in orm_attrs(attrs) {
+        let result = attr.parse_nested_meta(|meta| {
+            let span = meta.path.span();
+            if meta.path.is_ident("primary_key") {
+                out.primary_key.set(cx, span, ());
+            } else if meta.path.is_ident("generated") {
+                out.generated.set(cx, span, ());
+            } else if meta.path.is_ident("unique") {
+                out.unique.set(cx, span, ());
+            } else if meta.path.is_ident("column") {
+                let ident = ident_value(&meta, "column = full_name")?;
+                out.column.set(cx, span, ident);
+            } else if meta.path.is_ident("sql_type") {
+                let value = meta.value()?;
+                if value.peek(LitStr) {
+                    let lit: LitStr = value.parse()?;
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "give the SQL type as a type, not a string: `sql_type = diesel::sql_types::Text`",
+                    ));
+                }
+                out.sql_type.set(cx, span, value.parse()?);
+            } else {
+                return Err(meta.error(format!(
+                    "unknown `orm` attribute `{}` on a field; expected one of {FIELD_KEYS}",
+                    path_text(&meta.path)
+                )));
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            cx.syn_error(e);
+        }
+    }
+    out
+}
+
+fn orm_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
+    attrs.iter().filter(|a| a.path().is_ident("orm"))
+}
+
+fn path_text(path: &syn::Path) -> String {
+    path.segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
+}
+
+/// `key = ident`; a string literal gets an error that shows the identifier form.
+fn ident_value(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<Ident> {
+    let value = meta.value()?;
+    if value.peek(LitStr) {
+        let lit: LitStr = value.parse()?;
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("expected an identifier, not a string: `{example}`"),
+        ));
+    }
+    Ident::parse_any_ident(value)
+}
+
+/// `partial(Name = [a, b, c], derive(Hash, Eq))`.
+fn partial_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<PartialAttr> {
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let name: Ident = content.parse()?;
+    content.parse::<Token![=]>().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "expected `=` after the partial's name: `partial(UserCard = [id, name])`",
+        )
+    })?;
+    let list;
+    let bracket = syn::bracketed!(list in content);
+    let columns = list
+        .parse_terminated(Ident::parse_any_ident, Token![,])?
+        .into_iter()
+        .collect();
+    let mut derives = Vec::new();
+    while content.peek(Token![,]) {
+        content.parse::<Token![,]>()?;
+        if content.is_empty() {
+            break;
+        }
+        let key: Ident = content.parse()?;
+        if key != "derive" {
+            return Err(syn::Error::new(
+                key.span(),
+                "expected `derive(…)` after the column list: `partial(UserCard = [id, name], derive(Hash))`",
+            ));
+        }
+        let inner;
+        syn::parenthesized!(inner in content);
+        derives.extend(inner.parse_terminated(syn::Path::parse_mod_style, Token![,])?);
+    }
+    Ok(PartialAttr {
+        name,
+        columns,
+        list_span: bracket.span.join(),
+        derives,
+    })
+}
+
+trait ParseAnyIdent: Sized {
+    fn parse_any_ident(input: ParseStream<'_>) -> syn::Result<Self>;
+}
+
+impl ParseAnyIdent for Ident {
+    fn parse_any_ident(input: ParseStream<'_>) -> syn::Result<Self> {
+        use syn::ext::IdentExt;
+        Ident::parse_any(input)
+    }
+}

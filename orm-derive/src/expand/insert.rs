@@ -1,0 +1,96 @@
+//! The insert struct (`NewUser` for `User`): every field but database-generated keys, and its
+//! Diesel `Insertable` impls (owned and borrowed).
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::Ident;
+
+use super::column_path;
+use crate::ast::{Field, Model};
+
+/// `New{Model}`.
+pub fn insert_ident(model: &Model<'_>) -> Ident {
+    format_ident!("New{}", model.ident())
+}
+
+fn insert_fields<'m, 'a>(model: &'m Model<'a>) -> impl Iterator<Item = &'m Field<'a>> {
+    model.fields.iter().filter(|f| !f.is_generated())
+}
+
+pub fn expand_struct(model: &Model<'_>) -> TokenStream {
+    let vis = model.vis();
+    let name = insert_ident(model);
+    let generated: Vec<String> = model
+        .fields
+        .iter()
+        .filter(|f| f.is_generated())
+        .map(|f| format!("`{}`", f.ident))
+        .collect();
+    let doc = if generated.is_empty() {
+        format!("A new [`{}`] row to insert.", model.ident())
+    } else {
+        format!(
+            "A new [`{}`] row to insert: every field but {}, which the database assigns.",
+            model.ident(),
+            generated.join(", ")
+        )
+    };
+    let fields = insert_fields(model).map(|f| {
+        let (fvis, ident, ty) = (&f.original.vis, f.ident, f.ty());
+        let docs = f.original.attrs.iter().filter(|a| a.path().is_ident("doc"));
+        quote!(#(#docs)* #fvis #ident: #ty,)
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Debug, Clone)]
+        #vis struct #name {
+            #(#fields)*
+        }
+    }
+}
+
+pub fn expand_impls(model: &Model<'_>) -> TokenStream {
+    let name = insert_ident(model);
+    let module = model.table_module();
+    let d = quote!(::orm::__private::diesel);
+    let fields: Vec<_> = insert_fields(model).collect();
+    let expr_type = |f: &Field<'_>, reference: TokenStream| {
+        let column = column_path(model, &f.column);
+        let ty = f.ty();
+        quote!(#d::dsl::Eq<#column, ::orm::__private::Bound<<#column as #d::Expression>::SqlType, #reference #ty>>)
+    };
+    let owned_types = fields.iter().map(|f| expr_type(f, quote!()));
+    let borrowed_types = fields.iter().map(|f| expr_type(f, quote!(&'__orm)));
+    let values = |reference: TokenStream| {
+        fields
+            .iter()
+            .map(|f| {
+                let column = column_path(model, &f.column);
+                let field = f.ident;
+                quote!(#d::ExpressionMethods::eq(#column, ::orm::__private::Bound::new(#reference self.#field)))
+            })
+            .collect::<Vec<_>>()
+    };
+    let owned_values = values(quote!());
+    let borrowed_values = values(quote!(&));
+    quote! {
+        #[automatically_derived]
+        impl #d::Insertable<#module::table> for #name {
+            type Values = <(#(#owned_types,)*) as #d::Insertable<#module::table>>::Values;
+            fn values(self) -> Self::Values {
+                #d::Insertable::<#module::table>::values((#(#owned_values,)*))
+            }
+        }
+
+        #[automatically_derived]
+        impl<'__orm> #d::Insertable<#module::table> for &'__orm #name {
+            type Values = <(#(#borrowed_types,)*) as #d::Insertable<#module::table>>::Values;
+            fn values(self) -> Self::Values {
+                #d::Insertable::<#module::table>::values((#(#borrowed_values,)*))
+            }
+        }
+
+        #[automatically_derived]
+        impl #d::internal::derives::insertable::UndecoratedInsertRecord<#module::table> for #name {}
+    }
+}

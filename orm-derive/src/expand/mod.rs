@@ -1,0 +1,52 @@
+//! Code generation: one module per generated capability over the checked model IR.
+
+mod diesel_impls;
+mod fallback;
+mod insert;
+mod model_impl;
+mod table;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::DeriveInput;
+
+use crate::ast::Model;
+use crate::check;
+use crate::ctxt::Ctxt;
+
+/// `#[derive(Model)]`: parse, check, then expand; on any error, the errors and stubs only.
+pub fn derive_model(input: &DeriveInput) -> TokenStream {
+    let cx = Ctxt::default();
+    let model = Model::from_ast(&cx, input);
+    if let Some(model) = &model {
+        check::check(&cx, model);
+    }
+    match (cx.check(), model) {
+        (Ok(()), Some(model)) => expand(&model),
+        (Err(errors), model) => fallback::expand(model.as_ref(), errors),
+        (Ok(()), None) => unreachable!("a model that failed to parse recorded an error"),
+    }
+}
+
+fn expand(model: &Model<'_>) -> TokenStream {
+    let table = table::expand(model);
+    let insert_struct = insert::expand_struct(model);
+    let diesel_impls = diesel_impls::expand(model);
+    let insert_impls = insert::expand_impls(model);
+    let model_impl = model_impl::expand(model);
+    quote! {
+        #table
+        #insert_struct
+        const _: () = {
+            #diesel_impls
+            #insert_impls
+            #model_impl
+        };
+    }
+}
+
+/// Path of column `column` in the model's table module: `users::email`.
+fn column_path(model: &Model<'_>, column: &syn::Ident) -> TokenStream {
+    let module = model.table_module();
+    quote!(#module::#column)
+}
