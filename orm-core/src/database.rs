@@ -272,7 +272,7 @@ impl Database {
                 AnyConnection::Postgres(c) => postgres(c),
                 AnyConnection::Sqlite(c) => sqlite(c),
             }
-            .map_err(|e| Error::from_diesel(M::TABLE.name, e))
+            .map_err(|e| Error::from_model(M::TABLE, e))
         })
     }
 
@@ -302,7 +302,7 @@ impl Database {
         })?;
         rows.into_iter()
             .next()
-            .ok_or(Error::Query(diesel::result::Error::NotFound))
+            .ok_or(Error::NotFound { table: "(query)" })
     }
 
     /// Run a Diesel statement (insert, update, delete) and return the number of rows it touched.

@@ -1,5 +1,6 @@
 //! The one error type of the runtime.
 
+use crate::model::TableMeta;
 use crate::url::RedactedUrl;
 
 /// Result of every fallible operation in `orm`.
@@ -38,10 +39,11 @@ pub enum Error {
         message: String,
     },
 
-    /// A lookup, update or delete by primary key matched no row.
-    #[error("no row in `{table}` matched the primary key")]
+    /// A lookup, update or delete by primary key matched no row, or a query asked for its
+    /// first row returned none.
+    #[error("no row in `{table}` matched")]
     NotFound {
-        /// The table that was searched.
+        /// The table that was searched, or `(query)` for a query through [`crate::Database::first`].
         table: &'static str,
     },
 
@@ -84,32 +86,34 @@ pub enum Error {
 }
 
 impl Error {
-    /// Classify a Diesel error raised while working on `table`.
-    pub(crate) fn from_diesel(table: &'static str, error: diesel::result::Error) -> Self {
+    /// Classify a Diesel error raised while working on `table`; its metadata names the
+    /// constraints SQLite leaves unnamed.
+    pub(crate) fn from_model(table: &'static TableMeta, error: diesel::result::Error) -> Self {
         Self::classify(Some(table), error)
     }
 
-    fn classify(table: Option<&'static str>, error: diesel::result::Error) -> Self {
+    fn classify(table: Option<&'static TableMeta>, error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind as Kind, Error as D};
         match error {
             D::NotFound => Error::NotFound {
-                table: table.unwrap_or("?"),
+                table: table.map_or("(query)", |t| t.name),
             },
             D::DatabaseError(kind, info) => {
                 let message = info.message().to_owned();
                 let constraint = info.constraint_name().map(str::to_owned);
                 match kind {
                     Kind::UniqueViolation => {
+                        let sqlite = sqlite_failed_columns(&message);
                         let table_name = info
                             .table_name()
                             .map(str::to_owned)
-                            .or_else(|| sqlite_failed_columns(&message).map(|c| c.0))
-                            .or_else(|| table.map(str::to_owned))
+                            .or_else(|| sqlite.as_ref().map(|c| c.0.clone()))
+                            .or_else(|| table.map(|t| t.name.to_owned()))
                             .unwrap_or_default();
                         let constraint = constraint
                             .or_else(|| {
-                                sqlite_failed_columns(&message)
-                                    .map(|(t, cols)| crate::model::unique_constraint_name(&t, &cols))
+                                let (t, cols) = sqlite?;
+                                Some(sqlite_constraint_name(table, &t, &cols))
                             })
                             .unwrap_or_else(|| "unknown".to_owned());
                         Error::UniqueViolation {
@@ -144,6 +148,21 @@ impl Error {
 impl From<diesel::result::Error> for Error {
     fn from(error: diesel::result::Error) -> Self {
         Self::classify(None, error)
+    }
+}
+
+/// The name PostgreSQL would report for the UNIQUE or primary-key constraint on `columns`,
+/// as `orm`'s DDL names them: `{table}_pkey` for the primary key, `{table}_{cols}_key` else.
+fn sqlite_constraint_name(meta: Option<&TableMeta>, table: &str, columns: &[String]) -> String {
+    let is_key = meta.is_some_and(|m| {
+        m.name == table
+            && m.primary_key.len() == columns.len()
+            && m.primary_key.iter().zip(columns).all(|(a, b)| a == b)
+    });
+    if is_key {
+        format!("{table}_pkey")
+    } else {
+        crate::model::unique_constraint_name(table, columns)
     }
 }
 

@@ -37,6 +37,16 @@ pub struct Json;
 
 type Utc = chrono::DateTime<chrono::Utc>;
 
+// `table!` gives date/time columns `+` and `-` with an interval, as for Diesel's own type.
+impl diesel::sql_types::ops::Add for Timestamptz {
+    type Rhs = diesel::sql_types::Interval;
+    type Output = Timestamptz;
+}
+impl diesel::sql_types::ops::Sub for Timestamptz {
+    type Rhs = diesel::sql_types::Interval;
+    type Output = Timestamptz;
+}
+
 impl FromSql<Timestamptz, Pg> for Utc {
     fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
         <Utc as FromSql<diesel::sql_types::Timestamptz, Pg>>::from_sql(bytes)
