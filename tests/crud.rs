@@ -73,8 +73,12 @@ fn micros(ts: i64) -> DateTime<Utc> {
 fn insert_find_update_delete() {
     for db in common::backends("insert_find_update_delete") {
         db.create_table::<User>().unwrap();
-        let ada = db.insert::<User>(&new_user("ada@example.com", "Ada")).unwrap();
-        let bob = db.insert::<User>(&new_user("bob@example.com", "Bob")).unwrap();
+        let ada = db
+            .insert::<User>(&new_user("ada@example.com", "Ada"))
+            .unwrap();
+        let bob = db
+            .insert::<User>(&new_user("bob@example.com", "Bob"))
+            .unwrap();
         assert!(ada.id > 0 && bob.id > ada.id, "keys are generated in order");
         assert_eq!(db.find::<User>(ada.id).unwrap(), ada);
 
@@ -84,10 +88,17 @@ fn insert_find_update_delete() {
         changed.last_login = Some(micros(1_700_000_000_123_456));
         assert_eq!(db.update(&changed).unwrap(), changed);
         assert_eq!(db.find::<User>(ada.id).unwrap(), changed);
-        assert_eq!(db.find::<User>(bob.id).unwrap(), bob, "other rows untouched");
+        assert_eq!(
+            db.find::<User>(bob.id).unwrap(),
+            bob,
+            "other rows untouched"
+        );
 
         db.delete::<User>(ada.id).unwrap();
-        assert!(matches!(db.find::<User>(ada.id), Err(Error::NotFound { table: "users" })));
+        assert!(matches!(
+            db.find::<User>(ada.id),
+            Err(Error::NotFound { table: "users" })
+        ));
         assert_eq!(db.find::<User>(bob.id).unwrap(), bob);
     }
 }
@@ -131,7 +142,9 @@ fn unicode_and_large_text_round_trip() {
             "",
         ];
         for (i, name) in names.iter().enumerate() {
-            let u = db.insert::<User>(&new_user(&format!("{i}@x"), name)).unwrap();
+            let u = db
+                .insert::<User>(&new_user(&format!("{i}@x"), name))
+                .unwrap();
             assert_eq!(db.find::<User>(u.id).unwrap().name, *name);
         }
         let large: String = "Ωmega text ".repeat(200_000); // 2.2 MB
@@ -185,7 +198,11 @@ fn every_supported_type_round_trips_exactly() {
         assert_eq!(found.doc, new.doc);
         assert_eq!(found.uid, new.uid);
         assert_eq!((found.maybe_uid, found.maybe_doc), (None, None));
-        assert_eq!(found.maybe_bytes, Some(Vec::new()), "empty bytes are not NULL");
+        assert_eq!(
+            found.maybe_bytes,
+            Some(Vec::new()),
+            "empty bytes are not NULL"
+        );
     }
 }
 
@@ -208,7 +225,11 @@ fn timestamps_with_offsets_are_stored_as_the_same_instant() {
         // Comparisons in the Diesel DSL bind the value with `orm::bind` (`Some` for a
         // nullable column).
         let later: Vec<User> = db
-            .load(users::table.filter(users::last_login.gt(orm::bind(Some(at - chrono::Duration::seconds(1))))))
+            .load(
+                users::table.filter(
+                    users::last_login.gt(orm::bind(Some(at - chrono::Duration::seconds(1)))),
+                ),
+            )
             .unwrap();
         assert_eq!(later.len(), 1);
         let none: Vec<User> = db
@@ -245,9 +266,15 @@ fn composite_keys() {
         let mut promoted = stored.clone();
         promoted.role = "admin".into();
         assert_eq!(db.update(&promoted).unwrap().role, "admin");
-        assert_eq!(db.find::<Membership>((1, "bob".into())).unwrap().role, "owner");
+        assert_eq!(
+            db.find::<Membership>((1, "bob".into())).unwrap().role,
+            "owner"
+        );
 
-        match db.insert::<Membership>(&NewMembership { seat: 9, ..a.clone() }) {
+        match db.insert::<Membership>(&NewMembership {
+            seat: 9,
+            ..a.clone()
+        }) {
             Err(Error::UniqueViolation { constraint, .. }) => {
                 assert_eq!(constraint, "memberships_pkey")
             }
@@ -264,7 +291,10 @@ fn composite_keys() {
         }
 
         db.delete::<Membership>((1, "ada".into())).unwrap();
-        assert_eq!(db.load::<_, Membership>(memberships::table).unwrap().len(), 1);
+        assert_eq!(
+            db.load::<_, Membership>(memberships::table).unwrap().len(),
+            1
+        );
     }
 }
 
@@ -279,10 +309,22 @@ fn missing_rows_are_not_found() {
             bio: None,
             last_login: None,
         };
-        assert!(matches!(db.update(&ghost), Err(Error::NotFound { table: "users" })));
-        assert!(matches!(db.delete::<User>(4242), Err(Error::NotFound { table: "users" })));
-        assert!(matches!(db.find::<User>(4242), Err(Error::NotFound { table: "users" })));
-        assert!(db.load::<_, User>(users::table).unwrap().is_empty(), "update inserted nothing");
+        assert!(matches!(
+            db.update(&ghost),
+            Err(Error::NotFound { table: "users" })
+        ));
+        assert!(matches!(
+            db.delete::<User>(4242),
+            Err(Error::NotFound { table: "users" })
+        ));
+        assert!(matches!(
+            db.find::<User>(4242),
+            Err(Error::NotFound { table: "users" })
+        ));
+        assert!(
+            db.load::<_, User>(users::table).unwrap().is_empty(),
+            "update inserted nothing"
+        );
     }
 }
 
@@ -290,8 +332,12 @@ fn missing_rows_are_not_found() {
 fn unique_violation_names_the_constraint() {
     for db in common::backends("unique_violation_names_the_constraint") {
         db.create_table::<User>().unwrap();
-        let first = db.insert::<User>(&new_user("dup@example.com", "First")).unwrap();
-        let err = db.insert::<User>(&new_user("dup@example.com", "Second")).unwrap_err();
+        let first = db
+            .insert::<User>(&new_user("dup@example.com", "First"))
+            .unwrap();
+        let err = db
+            .insert::<User>(&new_user("dup@example.com", "Second"))
+            .unwrap_err();
         match &err {
             Error::UniqueViolation {
                 table, constraint, ..
@@ -316,7 +362,13 @@ fn not_null_is_enforced_by_the_generated_ddl() {
             .batch_execute("INSERT INTO users (email, full_name) VALUES (NULL, 'x')")
             .unwrap_err();
         assert!(
-            matches!(err, Error::ConstraintViolation { kind: "not null", .. }),
+            matches!(
+                err,
+                Error::ConstraintViolation {
+                    kind: "not null",
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }
@@ -330,15 +382,27 @@ fn diesel_dsl_works_on_generated_tables() {
             db.insert::<User>(&new_user(e, n)).unwrap();
         }
         let names: Vec<String> = db
-            .load(users::table.select(users::full_name).order(users::full_name.asc()).limit(2))
+            .load(
+                users::table
+                    .select(users::full_name)
+                    .order(users::full_name.asc())
+                    .limit(2),
+            )
             .unwrap();
         assert_eq!(names, ["Al", "Bo"]);
         let bo: User = db
-            .first(users::table.filter(users::email.eq("b@x")).select(users::all_columns))
+            .first(
+                users::table
+                    .filter(users::email.eq("b@x"))
+                    .select(users::all_columns),
+            )
             .unwrap();
         assert_eq!(bo.name, "Bo");
         let touched = db
-            .execute(diesel::update(users::table.filter(users::full_name.like("%o"))).set(users::bio.eq("o")))
+            .execute(
+                diesel::update(users::table.filter(users::full_name.like("%o")))
+                    .set(users::bio.eq("o")),
+            )
             .unwrap();
         assert_eq!(touched, 1);
         let none = db.first::<_, User>(users::table.filter(users::full_name.eq("nobody")));
@@ -361,8 +425,12 @@ fn transactions_roll_back_on_error() {
         let result = db.transaction(|conn| {
             let row = new_user("t@x", "T");
             match conn {
-                orm::AnyConnection::Postgres(c) => diesel::insert_into(users::table).values(&row).execute(c)?,
-                orm::AnyConnection::Sqlite(c) => diesel::insert_into(users::table).values(&row).execute(c)?,
+                orm::AnyConnection::Postgres(c) => {
+                    diesel::insert_into(users::table).values(&row).execute(c)?
+                }
+                orm::AnyConnection::Sqlite(c) => {
+                    diesel::insert_into(users::table).values(&row).execute(c)?
+                }
                 _ => unreachable!(),
             };
             Err::<(), _>(diesel::result::Error::RollbackTransaction)
@@ -412,7 +480,9 @@ fn models_bind_to_existing_schema_tables() {
 }
 
 /// A type of the user's own, stored through `#[orm(sql_type = …)]`.
-#[derive(Debug, Clone, PartialEq, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+#[derive(
+    Debug, Clone, PartialEq, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+)]
 #[diesel(sql_type = diesel::sql_types::Text)]
 pub struct Email(String);
 
@@ -421,7 +491,10 @@ where
     DB: diesel::backend::Backend,
     str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
 {
-    fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, DB>) -> diesel::serialize::Result {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, DB>,
+    ) -> diesel::serialize::Result {
         self.0.as_str().to_sql(out)
     }
 }
@@ -453,7 +526,10 @@ pub struct Contact {
 
 #[test]
 fn custom_types_use_the_given_sql_type() {
-    assert_eq!(Contact::TABLE.column("email").unwrap().postgres_type, "TEXT");
+    assert_eq!(
+        Contact::TABLE.column("email").unwrap().postgres_type,
+        "TEXT"
+    );
     assert!(Contact::TABLE.column("backup").unwrap().nullable);
     for db in common::backends("custom_types_use_the_given_sql_type") {
         db.create_table::<Contact>().unwrap();
@@ -480,7 +556,10 @@ fn metadata_describes_the_table() {
     let names: Vec<_> = t.columns.iter().map(|c| c.name).collect();
     assert_eq!(names, ["id", "email", "full_name", "bio", "last_login"]);
     let login = t.column("last_login").unwrap();
-    assert_eq!((login.postgres_type, login.sqlite_type, login.nullable), ("TIMESTAMPTZ", "TEXT", true));
+    assert_eq!(
+        (login.postgres_type, login.sqlite_type, login.nullable),
+        ("TIMESTAMPTZ", "TEXT", true)
+    );
     assert!(t.column("id").unwrap().generated);
     assert_eq!(Membership::TABLE.primary_key, ["team", "member"]);
     assert_eq!(Membership::TABLE.unique, [&["team", "seat"][..]]);

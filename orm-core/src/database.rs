@@ -119,13 +119,22 @@ impl Database {
         path: &str,
         file: bool,
     ) -> Result<Pool<ConnectionManager<SqliteConnection>>> {
+        // Open one connection first, so a bad path fails at once with SQLite's own message.
+        SqliteConnection::establish(path).map_err(|e| Error::Connect {
+            url: url.redacted.clone(),
+            message: url.scrub(e.to_string().trim()),
+        })?;
         // An in-memory database lives and dies with its one connection: keep exactly one, forever.
         let size = if file { 4 } else { 1 };
         Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
             .idle_timeout(None)
-            .max_lifetime(if file { Some(Duration::from_secs(1800)) } else { None })
+            .max_lifetime(if file {
+                Some(Duration::from_secs(1800))
+            } else {
+                None
+            })
             .connection_timeout(Duration::from_secs(30))
             .test_on_check_out(false)
             .connection_customizer(Box::new(SqliteSetup { file }))
@@ -156,7 +165,10 @@ impl Database {
         }
     }
 
-    fn pg(&self, pool: &Pool<ConnectionManager<PgConnection>>) -> Result<PooledConnection<ConnectionManager<PgConnection>>> {
+    fn pg(
+        &self,
+        pool: &Pool<ConnectionManager<PgConnection>>,
+    ) -> Result<PooledConnection<ConnectionManager<PgConnection>>> {
         pool.get().map_err(|e| self.pool_error(e))
     }
 
@@ -192,9 +204,7 @@ impl Database {
         work: impl FnOnce(AnyConnection<'_>) -> QueryResult<R>,
     ) -> Result<R> {
         self.with_connection(|conn| match conn {
-            AnyConnection::Postgres(c) => {
-                c.transaction(|c| work(AnyConnection::Postgres(c)))
-            }
+            AnyConnection::Postgres(c) => c.transaction(|c| work(AnyConnection::Postgres(c))),
             AnyConnection::Sqlite(c) => c.transaction(|c| work(AnyConnection::Sqlite(c))),
         })
     }

@@ -78,7 +78,12 @@ mod tests {
     use super::*;
     use crate::model::ColumnMeta;
 
-    const fn col(name: &'static str, pg: &'static str, nullable: bool, generated: bool) -> ColumnMeta {
+    const fn col(
+        name: &'static str,
+        pg: &'static str,
+        nullable: bool,
+        generated: bool,
+    ) -> ColumnMeta {
         ColumnMeta {
             name,
             field: name,

@@ -81,7 +81,9 @@ impl DatabaseUrl {
             .or_else(|| url.strip_prefix("sqlite:"))
         {
             if path.is_empty() {
-                return Err(invalid("no file path after `sqlite:`; expected `sqlite://app.db` or `sqlite::memory:`"));
+                return Err(invalid(
+                    "no file path after `sqlite:`; expected `sqlite://app.db` or `sqlite::memory:`",
+                ));
             }
             Target::SqliteFile {
                 path: path.to_owned(),
@@ -185,21 +187,36 @@ mod tests {
     #[test]
     fn redacts_password_in_userinfo_and_query() {
         let u = DatabaseUrl::parse("postgres://app:s3cr%40t@db:5432/prod?sslmode=require").unwrap();
-        assert_eq!(u.redacted.as_str(), "postgres://app:***@db:5432/prod?sslmode=require");
+        assert_eq!(
+            u.redacted.as_str(),
+            "postgres://app:***@db:5432/prod?sslmode=require"
+        );
         let u = DatabaseUrl::parse("postgres://app@db/prod?password=hunter2&x=1").unwrap();
-        assert_eq!(u.redacted.as_str(), "postgres://app@db/prod?password=***&x=1");
+        assert_eq!(
+            u.redacted.as_str(),
+            "postgres://app@db/prod?password=***&x=1"
+        );
         assert_eq!(u.scrub("auth failed for hunter2"), "auth failed for ***");
     }
 
     #[test]
     fn recognises_backends() {
-        assert!(matches!(DatabaseUrl::parse("sqlite::memory:").unwrap().target, Target::SqliteMemory));
+        assert!(matches!(
+            DatabaseUrl::parse("sqlite::memory:").unwrap().target,
+            Target::SqliteMemory
+        ));
         assert!(matches!(
             DatabaseUrl::parse("sqlite://dev.db").unwrap().target,
             Target::SqliteFile { ref path } if path == "dev.db"
         ));
-        assert!(matches!(DatabaseUrl::parse("data/app.sqlite").unwrap().target, Target::SqliteFile { .. }));
-        assert!(matches!(DatabaseUrl::parse("postgresql://h/db").unwrap().target, Target::Postgres { .. }));
+        assert!(matches!(
+            DatabaseUrl::parse("data/app.sqlite").unwrap().target,
+            Target::SqliteFile { .. }
+        ));
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://h/db").unwrap().target,
+            Target::Postgres { .. }
+        ));
     }
 
     #[test]

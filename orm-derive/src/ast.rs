@@ -147,7 +147,9 @@ impl<'a> Field<'a> {
         let nullable = inner.is_some();
         let base: &Type = inner.unwrap_or(&original.ty);
         let sql_type = match attrs.sql_type.get() {
-            Some(explicit) if nullable => Some(quote!(::orm::__private::diesel::sql_types::Nullable<#explicit>)),
+            Some(explicit) if nullable => {
+                Some(quote!(::orm::__private::diesel::sql_types::Nullable<#explicit>))
+            }
             Some(explicit) => Some(quote!(#explicit)),
             None => types::sql_type_for(base).map(|t| {
                 if nullable {

@@ -117,10 +117,7 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
             } else if meta.path.is_ident("partial") {
                 out.partials.push(partial_attr(&meta)?);
             } else {
-                return Err(meta.error(format!(
-                    "unknown `orm` attribute `{}` on a model; expected one of {MODEL_KEYS}",
-                    path_text(&meta.path)
-                )));
+                return Err(unknown_key(&meta, "a model", MODEL_KEYS, &["table", "diesel_table", "unique", "partial"]));
             }
             Ok(())
         });
@@ -163,10 +160,7 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                 }
                 out.sql_type.set(cx, span, value.parse()?);
             } else {
-                return Err(meta.error(format!(
-                    "unknown `orm` attribute `{}` on a field; expected one of {FIELD_KEYS}",
-                    path_text(&meta.path)
-                )));
+                return Err(unknown_key(&meta, "a field", FIELD_KEYS, &["primary_key", "generated", "unique", "column", "sql_type"]));
             }
             Ok(())
         });
@@ -175,6 +169,21 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
         }
     }
     out
+}
+
+/// An unknown key, with the closest known one or a word on how to say what was meant.
+fn unknown_key(meta: &ParseNestedMeta<'_>, on: &str, expected: &str, known: &[&str]) -> syn::Error {
+    let key = path_text(&meta.path);
+    let hint = if matches!(key.as_str(), "nullable" | "null" | "optional") {
+        "; a column is nullable when its field's type is `Option<T>`".to_owned()
+    } else {
+        crate::check::did_you_mean(&key, known.iter().map(|k| k.to_string()))
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_default()
+    };
+    meta.error(format!(
+        "unknown `orm` attribute `{key}` on {on}{hint}\nexpected one of {expected}"
+    ))
 }
 
 fn orm_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {

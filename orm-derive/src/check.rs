@@ -100,11 +100,7 @@ fn check_duplicate_columns(cx: &Ctxt, model: &Model<'_>) {
     for field in &model.fields {
         let name = field.column.to_string();
         if let Some(first) = seen.get(&name) {
-            let at = field
-                .attrs
-                .column
-                .get()
-                .map_or(field.ident, |c| c);
+            let at = field.attrs.column.get().map_or(field.ident, |c| c);
             cx.error_spanned_by(
                 at,
                 format!(
@@ -161,7 +157,11 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        let cols = || ["id", "name", "email", "avatar_url"].map(String::from).into_iter();
+        let cols = || {
+            ["id", "name", "email", "avatar_url"]
+                .map(String::from)
+                .into_iter()
+        };
         assert_eq!(did_you_mean("nmae", cols()).as_deref(), Some("name"));
         assert_eq!(did_you_mean("emial", cols()).as_deref(), Some("email"));
         assert_eq!(did_you_mean("avatar", cols()), None);

@@ -17,8 +17,7 @@ pub fn option_inner(ty: &Type) -> Option<&Type> {
     }
     let last = p.path.segments.last()?;
     let std_path = p.path.segments.len() == 1
-        || p
-            .path
+        || p.path
             .segments
             .iter()
             .map(|s| s.ident.to_string())
@@ -47,11 +46,18 @@ pub fn sql_type_for(ty: &Type) -> Option<TokenStream> {
     if p.qself.is_some() {
         return None;
     }
-    let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let segs: Vec<String> = p
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
     let last = p.path.segments.last()?;
     let name = segs.last()?.as_str();
     let prefix = &segs[..segs.len() - 1];
-    let under = |allowed: &[&str]| prefix.is_empty() || prefix.iter().all(|s| allowed.contains(&s.as_str()));
+    let under = |allowed: &[&str]| {
+        prefix.is_empty() || prefix.iter().all(|s| allowed.contains(&s.as_str()))
+    };
     let plain = |args: &PathArguments| matches!(args, PathArguments::None);
     let diesel = |t: TokenStream| quote!(::orm::__private::diesel::sql_types::#t);
     let ours = |t: TokenStream| quote!(::orm::__private::sql_types::#t);
@@ -68,7 +74,9 @@ pub fn sql_type_for(ty: &Type) -> Option<TokenStream> {
         "Vec" if under(&["std", "vec", "alloc"]) => {
             let inner = single_generic(&last.arguments)?;
             match inner {
-                Type::Path(i) if i.qself.is_none() && i.path.is_ident("u8") => diesel(quote!(Binary)),
+                Type::Path(i) if i.qself.is_none() && i.path.is_ident("u8") => {
+                    diesel(quote!(Binary))
+                }
                 _ => return None,
             }
         }
@@ -106,17 +114,42 @@ mod tests {
 
     #[test]
     fn maps_supported_types() {
-        assert_eq!(map("i64").unwrap(), "::orm::__private::diesel::sql_types::BigInt");
-        assert_eq!(map("Vec<u8>").unwrap(), "::orm::__private::diesel::sql_types::Binary");
-        assert_eq!(map("chrono::DateTime<chrono::Utc>").unwrap(), "::orm::__private::sql_types::Timestamptz");
-        assert_eq!(map("DateTime<Utc>").unwrap(), "::orm::__private::sql_types::Timestamptz");
-        assert_eq!(map("serde_json::Value").unwrap(), "::orm::__private::sql_types::Json");
-        assert_eq!(map("uuid::Uuid").unwrap(), "::orm::__private::sql_types::Uuid");
+        assert_eq!(
+            map("i64").unwrap(),
+            "::orm::__private::diesel::sql_types::BigInt"
+        );
+        assert_eq!(
+            map("Vec<u8>").unwrap(),
+            "::orm::__private::diesel::sql_types::Binary"
+        );
+        assert_eq!(
+            map("chrono::DateTime<chrono::Utc>").unwrap(),
+            "::orm::__private::sql_types::Timestamptz"
+        );
+        assert_eq!(
+            map("DateTime<Utc>").unwrap(),
+            "::orm::__private::sql_types::Timestamptz"
+        );
+        assert_eq!(
+            map("serde_json::Value").unwrap(),
+            "::orm::__private::sql_types::Json"
+        );
+        assert_eq!(
+            map("uuid::Uuid").unwrap(),
+            "::orm::__private::sql_types::Uuid"
+        );
     }
 
     #[test]
     fn rejects_unknown_types() {
-        for t in ["u64", "Vec<String>", "DateTime<Local>", "Value", "HashMap<String, i32>", "my::String"] {
+        for t in [
+            "u64",
+            "Vec<String>",
+            "DateTime<Local>",
+            "Value",
+            "HashMap<String, i32>",
+            "my::String",
+        ] {
             assert!(map(t).is_none(), "{t}");
         }
     }

@@ -23,7 +23,10 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     } else {
         let tys = key_fields.iter().map(|k| k.ty());
         let fs = key_fields.iter().map(|k| k.ident);
-        (quote!((#(#tys,)*)), quote!((#(::std::clone::Clone::clone(&self.#fs),)*)))
+        (
+            quote!((#(#tys,)*)),
+            quote!((#(::std::clone::Clone::clone(&self.#fs),)*)),
+        )
     };
 
     let columns = model.fields.iter().map(|f| {
@@ -33,7 +36,11 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         let generated = f.is_generated();
         let sql = f.sql_type();
         // Spanned on the field's type, so a custom `sql_type` without `DdlType` is reported there.
-        let span = f.attrs.sql_type.get().map_or_else(|| f.ty().span(), |t| t.span());
+        let span = f
+            .attrs
+            .sql_type
+            .get()
+            .map_or_else(|| f.ty().span(), |t| t.span());
         let ddl = quote_spanned!(span=> <#sql as ::orm::__private::DdlType>);
         quote! {
             #p::ColumnMeta {
@@ -47,7 +54,9 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         }
     });
     let primary_key = key_fields.iter().map(|k| k.column.to_string());
-    let unique = unique_lists(model).into_iter().map(|cols| quote!(&[#(#cols),*]));
+    let unique = unique_lists(model)
+        .into_iter()
+        .map(|cols| quote!(&[#(#cols),*]));
     let fingerprint = fingerprint(model);
 
     let crud = [quote!(#p::PgConnection), quote!(#p::SqliteConnection)]
@@ -84,12 +93,17 @@ fn unique_lists(model: &Model<'_>) -> Vec<Vec<String>> {
         .iter()
         .filter(|f| f.attrs.unique.get().is_some())
         .map(|f| vec![f.column.to_string()]);
-    let multi = model.attrs.unique.iter().filter(|l| !l.is_empty()).map(|list| {
-        list.iter()
-            .filter_map(|name| model.field_named(name))
-            .map(|f| f.column.to_string())
-            .collect()
-    });
+    let multi = model
+        .attrs
+        .unique
+        .iter()
+        .filter(|l| !l.is_empty())
+        .map(|list| {
+            list.iter()
+                .filter_map(|name| model.field_named(name))
+                .map(|f| f.column.to_string())
+                .collect()
+        });
     single.chain(multi).collect()
 }
 

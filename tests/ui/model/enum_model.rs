@@ -1,0 +1,9 @@
+use orm::Model;
+
+#[derive(Model)]
+pub enum Status {
+    Active,
+    Banned,
+}
+
+fn main() {}

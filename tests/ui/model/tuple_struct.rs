@@ -1,0 +1,6 @@
+use orm::Model;
+
+#[derive(Model)]
+pub struct Pair(i64, String);
+
+fn main() {}

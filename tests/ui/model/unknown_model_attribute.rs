@@ -1,0 +1,10 @@
+use orm::Model;
+
+#[derive(Model)]
+#[orm(tabel = users)]
+pub struct User {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+}
+
+fn main() {}

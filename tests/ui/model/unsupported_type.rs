@@ -1,0 +1,11 @@
+use orm::Model;
+
+#[derive(Model)]
+#[orm(table = users)]
+pub struct User {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub visits: u64,
+}
+
+fn main() {}
