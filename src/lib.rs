@@ -40,10 +40,10 @@
 #![forbid(unsafe_code)]
 
 pub use orm_core::{
-    bind, ddl, sql_types, AnyConnection, Backend, ColumnMeta, Database, Error, Model, RedactedUrl,
+    bind, ddl, sql_types, AnyConnection, Backend, ColumnMeta, Database, Error, Model, Projection, RedactedUrl,
     Result, TableMeta,
 };
-pub use orm_derive::Model;
+pub use orm_derive::{Model, Projection};
 
 /// The Diesel version `orm` is built on; list the same version as your own `diesel` dependency.
 pub use diesel;
@@ -56,5 +56,6 @@ pub mod __private {
     pub use diesel::pg::PgConnection;
     pub use diesel::sqlite::SqliteConnection;
     pub use orm_core::sql_types::{self, DdlType};
-    pub use orm_core::{ColumnMeta, Crud, Model, TableMeta};
+    pub use orm_core::{ColumnMeta, Crud, Model, ModelField, Projection, SameTypeAs, TableMeta};
+    pub use serde;
 }

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::query_dsl::methods::{ExecuteDsl, LimitDsl, LoadQuery};
+use diesel::dsl::{Filter, Limit, Select};
+use diesel::pg::PgRowByRowLoadingMode;
+use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl, LoadQuery, SelectDsl};
+use diesel::connection::DefaultLoadingMode;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, QueryResult, RunQueryDsl};
@@ -13,6 +16,7 @@ use diesel::{Connection, QueryResult, RunQueryDsl};
 use crate::ddl;
 use crate::error::{Error, Result};
 use crate::model::{Crud, Model};
+use crate::projection::Projection;
 use crate::url::{DatabaseUrl, RedactedUrl, Target};
 
 /// The database engine behind a [`Database`].
@@ -100,6 +104,7 @@ impl Database {
                 })?;
                 let pool = Pool::builder()
                     .max_size(10)
+                    .min_idle(Some(1))
                     .connection_timeout(Duration::from_secs(5))
                     .test_on_check_out(false)
                     .build_unchecked(ConnectionManager::new(raw.clone()));
@@ -288,9 +293,9 @@ impl Database {
 
     /// Load every row a Diesel query returns, on whichever backend this is:
     /// `db.load(users::table.filter(users::name.eq("Ada")))`.
-    pub fn load<Q, U>(&self, query: Q) -> Result<Vec<U>>
+    pub fn load<'q, Q, U>(&self, query: Q) -> Result<Vec<U>>
     where
-        Q: LoadQuery<'static, PgConnection, U> + LoadQuery<'static, SqliteConnection, U>,
+        Q: LoadQuery<'q, PgConnection, U> + LoadQuery<'q, SqliteConnection, U>,
     {
         self.with_connection(|conn| match conn {
             AnyConnection::Postgres(c) => query.load(c),
@@ -299,11 +304,10 @@ impl Database {
     }
 
     /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
-    pub fn first<Q, U>(&self, query: Q) -> Result<U>
+    pub fn first<'q, Q, U>(&self, query: Q) -> Result<U>
     where
         Q: LimitDsl,
-        diesel::dsl::Limit<Q>:
-            LoadQuery<'static, PgConnection, U> + LoadQuery<'static, SqliteConnection, U>,
+        diesel::dsl::Limit<Q>: LoadQuery<'q, PgConnection, U> + LoadQuery<'q, SqliteConnection, U>,
     {
         let limited = query.limit(1);
         let rows: Vec<U> = self.with_connection(|conn| match conn {
@@ -327,5 +331,78 @@ impl Database {
             AnyConnection::Postgres(c) => ExecuteDsl::<PgConnection>::execute(query, c),
             AnyConnection::Sqlite(c) => ExecuteDsl::<SqliteConnection>::execute(query, c),
         })
+    }
+
+    /// Stream the rows of a Diesel query through `consume` without holding them all in memory:
+    /// PostgreSQL sends them in single-row mode, SQLite steps its cursor. The connection stays
+    /// checked out until `consume` returns.
+    ///
+    /// ```no_run
+    /// # use orm::Database;
+    /// # fn demo(db: &Database) -> orm::Result<()> {
+    /// use diesel::dsl::sql;
+    /// use diesel::sql_types::BigInt;
+    /// let total: i64 = db.load_iter(sql::<BigInt>("SELECT 1"), |rows| {
+    ///     rows.map(|r| r.unwrap_or(0)).sum()
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn load_iter<'q, Q, U, R>(
+        &self,
+        query: Q,
+        consume: impl FnOnce(&mut dyn Iterator<Item = Result<U>>) -> R,
+    ) -> Result<R>
+    where
+        Q: LoadQuery<'q, PgConnection, U, PgRowByRowLoadingMode>
+            + LoadQuery<'q, SqliteConnection, U, DefaultLoadingMode>
+            + 'q,
+        U: 'q,
+    {
+        self.try_with_connection(|conn| match conn {
+            AnyConnection::Postgres(c) => {
+                let rows = LoadQuery::<'q, PgConnection, U, PgRowByRowLoadingMode>::internal_load(query, c)?;
+                Ok(consume(&mut rows.map(|r| r.map_err(Error::from))))
+            }
+            AnyConnection::Sqlite(c) => {
+                let rows = LoadQuery::<'q, SqliteConnection, U, DefaultLoadingMode>::internal_load(query, c)?;
+                Ok(consume(&mut rows.map(|r| r.map_err(Error::from))))
+            }
+        })
+    }
+
+    /// The columns of projection `P` for the row with primary key `key`, or
+    /// [`Error::NotFound`]. Only `P`'s columns are read.
+    pub fn find_as<P>(&self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
+    where
+        P: Projection,
+        <P::Model as Model>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
+        Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
+        Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
+            LimitDsl,
+        Limit<Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>>:
+            LoadQuery<'static, PgConnection, P> + LoadQuery<'static, SqliteConnection, P>,
+    {
+        let table = <P::Model as Model>::Table::default();
+        let query = table
+            .filter(<P::Model as Model>::key_filter(key))
+            .select(P::columns());
+        self.first(query).map_err(|e| match e {
+            Error::NotFound { .. } => Error::NotFound {
+                table: <P::Model as Model>::TABLE.name,
+            },
+            other => other,
+        })
+    }
+
+    /// Every row of the model's table, reading only projection `P`'s columns. For a filter,
+    /// order or limit, use the Diesel DSL: `db.load(users::table.filter(…).select(UserCard::columns()))`.
+    pub fn load_all<P>(&self) -> Result<Vec<P>>
+    where
+        P: Projection,
+        <P::Model as Model>::Table: SelectDsl<P::Columns>,
+        Select<<P::Model as Model>::Table, P::Columns>:
+            LoadQuery<'static, PgConnection, P> + LoadQuery<'static, SqliteConnection, P>,
+    {
+        self.load(<P::Model as Model>::Table::default().select(P::columns()))
     }
 }

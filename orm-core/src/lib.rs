@@ -6,12 +6,14 @@ mod database;
 pub mod ddl;
 mod error;
 mod model;
+mod projection;
 pub mod sql_types;
 mod url;
 
 pub use database::{AnyConnection, Backend, Database};
 pub use error::{Error, Result};
 pub use model::{ColumnMeta, Crud, Model, TableMeta};
+pub use projection::{ModelField, Projection, SameTypeAs};
 pub use url::RedactedUrl;
 
 /// Wrap a value as a bound SQL parameter of the type the other side of the comparison expects:

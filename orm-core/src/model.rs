@@ -13,12 +13,18 @@ pub trait Model: Sized + Send + 'static + Crud<PgConnection> + Crud<SqliteConnec
     type PrimaryKey: Clone + std::fmt::Debug;
     /// The insert struct (`NewUser` for `User`): every field but database-generated keys.
     type New;
+    /// The Diesel filter expression that selects one row by primary key.
+    type KeyFilter;
 
     /// Table metadata: name, columns, keys, fingerprint.
     const TABLE: &'static TableMeta;
 
     /// This row's primary key value.
     fn primary_key(&self) -> Self::PrimaryKey;
+
+    /// `WHERE` expression matching the row with primary key `key`, for the Diesel DSL:
+    /// `users::table.filter(User::key_filter(7))`.
+    fn key_filter(key: Self::PrimaryKey) -> Self::KeyFilter;
 }
 
 /// A model's table, as declared by its struct.

@@ -17,6 +17,7 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
     check_field_types(cx, model);
     check_duplicate_columns(cx, model);
     check_unique_lists(cx, model);
+    check_partials(cx, model);
 }
 
 /// A model is one concrete table row: no type or lifetime parameters.
@@ -125,6 +126,38 @@ fn check_unique_lists(cx: &Ctxt, model: &Model<'_>) {
                 unknown_column(cx, model, name);
             } else if list[..i].contains(name) {
                 cx.error_spanned_by(name, format!("column `{name}` is listed twice"));
+            }
+        }
+    }
+}
+
+/// Each partial lists existing columns, each once, and has a name of its own.
+fn check_partials(cx: &Ctxt, model: &Model<'_>) {
+    let insert_name = format!("New{}", model.ident());
+    for (i, partial) in model.attrs.partials.iter().enumerate() {
+        let name = &partial.name;
+        if name == model.ident() || *name == insert_name {
+            cx.error_spanned_by(
+                name,
+                format!("partial `{name}` has the same name as a struct `#[derive(Model)]` generates; choose another name"),
+            );
+        } else if model.attrs.partials[..i].iter().any(|p| p.name == *name) {
+            cx.error_spanned_by(name, format!("partial `{name}` is declared twice"));
+        }
+        if partial.columns.is_empty() {
+            cx.syn_error(syn::Error::new(
+                partial.list_span,
+                format!("partial `{name}` lists no columns; name the ones to load: `partial({name} = [id, name])`"),
+            ));
+        }
+        for (j, column) in partial.columns.iter().enumerate() {
+            if model.field_named(column).is_none() {
+                unknown_column(cx, model, column);
+            } else if partial.columns[..j].contains(column) {
+                cx.error_spanned_by(
+                    column,
+                    format!("column `{column}` is listed twice in partial `{name}`"),
+                );
             }
         }
     }

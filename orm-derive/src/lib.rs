@@ -21,3 +21,13 @@ pub fn derive_model(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     expand::derive_model(&input).into()
 }
+
+/// Derives a projection: a struct that loads some columns of a model, each field checked at
+/// compile time to be a field of the model with the same type. Name the model with
+/// `#[orm(model = User)]`; a field loads the model field of its own name, or the one named by
+/// `#[orm(column = email)]`.
+#[proc_macro_derive(Projection, attributes(orm))]
+pub fn derive_projection(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    expand::derive_projection(&input).into()
+}

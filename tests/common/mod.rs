@@ -30,6 +30,12 @@ pub fn server_url(var: &str, test: &str) -> Option<String> {
 
 /// A PostgreSQL database whose search path is a fresh schema named after `test`.
 pub fn postgres(test: &str) -> Option<Database> {
+    let url = postgres_url(test)?;
+    Some(Database::connect(&url).expect("connect with test schema"))
+}
+
+/// The URL of a fresh schema named after `test` on the test server.
+pub fn postgres_url(test: &str) -> Option<String> {
     let url = server_url("ORM_TEST_PG_URL", test)?;
     let schema = format!("orm_t_{test}");
     let admin = Database::connect(&url).expect("connect to ORM_TEST_PG_URL");
@@ -39,9 +45,69 @@ pub fn postgres(test: &str) -> Option<Database> {
         ))
         .expect("create test schema");
     let sep = if url.contains('?') { '&' } else { '?' };
-    let db = Database::connect(&format!("{url}{sep}options=-csearch_path%3D{schema}"))
-        .expect("connect with test schema");
-    Some(db)
+    Some(format!("{url}{sep}options=-csearch_path%3D{schema}"))
+}
+
+/// A TCP relay on a free loopback port that forwards to `target` and counts the bytes the
+/// server sends back: proof of what crossed the wire.
+pub struct ByteCountingProxy {
+    /// The port to connect to instead of the target's.
+    pub port: u16,
+    received: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ByteCountingProxy {
+    /// Start relaying to `target` (`host:port`).
+    pub fn start(target: &str) -> Self {
+        use std::io::copy;
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        let target = target.to_owned();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(&target) else { return };
+                let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || copy(&mut c_read, &mut s_write));
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let (mut s_read, mut c_write) = (server, client);
+                    let mut buf = [0u8; 64 * 1024];
+                    loop {
+                        match std::io::Read::read(&mut s_read, &mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                counter.fetch_add(n as u64, Ordering::Relaxed);
+                                if std::io::Write::write_all(&mut c_write, &buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Self { port, received }
+    }
+
+    /// Bytes the server has sent so far.
+    pub fn received(&self) -> u64 {
+        self.received.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The `host:port` of a `postgres://user@host:port/db` URL, and the URL with it replaced by
+/// `127.0.0.1:{port}`.
+pub fn redirect(url: &str, port: u16) -> (String, String) {
+    let (scheme_user, rest) = url.split_once('@').expect("URL with user@host");
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let target = rest[..end].to_owned();
+    (target, format!("{scheme_user}@127.0.0.1:{port}{}", &rest[end..]))
 }
 
 /// Every database the test body should run against: SQLite in memory, and PostgreSQL when

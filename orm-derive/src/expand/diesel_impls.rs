@@ -11,14 +11,16 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     let module = model.table_module();
     let d = quote!(::orm::__private::diesel);
 
-    let field_idents: Vec<_> = model.fields.iter().map(|f| f.ident).collect();
-    let field_types: Vec<_> = model.fields.iter().map(|f| f.ty()).collect();
-    let indexes = (0..model.fields.len()).map(syn::Index::from);
-    let columns: Vec<_> = model
+    let loaded: Vec<_> = model
         .fields
         .iter()
-        .map(|f| column_path(model, &f.column))
+        .map(|f| LoadedField {
+            ident: f.ident,
+            ty: f.ty(),
+            column: column_path(model, &f.column),
+        })
         .collect();
+    let queryable_selectable = queryable_selectable(ident, &loaded);
 
     let key_fields: Vec<_> = model.key_fields().collect();
     let (id_type, id_value) = if let [key] = key_fields.as_slice() {
@@ -41,6 +43,39 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             }
         }
 
+        #queryable_selectable
+
+        #[automatically_derived]
+        impl<'__orm> #d::Identifiable for &'__orm #ident {
+            type Id = #id_type;
+            fn id(self) -> Self::Id {
+                #id_value
+            }
+        }
+
+        #changeset
+    }
+}
+
+/// A field loaded from a column: of the model, a partial or a projection.
+pub struct LoadedField<'a> {
+    /// Field name.
+    pub ident: &'a syn::Ident,
+    /// Field type.
+    pub ty: &'a syn::Type,
+    /// The column's path (or type) in the table module.
+    pub column: TokenStream,
+}
+
+/// Diesel's `Queryable` (from a tuple row, in field order) and `Selectable` (exactly these
+/// columns) for `ident`.
+pub fn queryable_selectable(ident: &syn::Ident, fields: &[LoadedField<'_>]) -> TokenStream {
+    let d = quote!(::orm::__private::diesel);
+    let field_idents = fields.iter().map(|f| f.ident);
+    let field_types: Vec<_> = fields.iter().map(|f| f.ty).collect();
+    let indexes = (0..fields.len()).map(syn::Index::from);
+    let columns: Vec<_> = fields.iter().map(|f| &f.column).collect();
+    quote! {
         #[automatically_derived]
         impl<__DB, __ST> #d::deserialize::Queryable<__ST, __DB> for #ident
         where
@@ -59,19 +94,9 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         impl<__DB: #d::backend::Backend> #d::Selectable<__DB> for #ident {
             type SelectExpression = (#(#columns,)*);
             fn construct_selection() -> Self::SelectExpression {
-                (#(#columns,)*)
+                (#(<#columns as ::std::default::Default>::default(),)*)
             }
         }
-
-        #[automatically_derived]
-        impl<'__orm> #d::Identifiable for &'__orm #ident {
-            type Id = #id_type;
-            fn id(self) -> Self::Id {
-                #id_value
-            }
-        }
-
-        #changeset
     }
 }
 

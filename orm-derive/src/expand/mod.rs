@@ -4,6 +4,8 @@ mod diesel_impls;
 mod fallback;
 mod insert;
 mod model_impl;
+mod partial;
+mod projection;
 mod table;
 
 use proc_macro2::TokenStream;
@@ -34,15 +36,27 @@ fn expand(model: &Model<'_>) -> TokenStream {
     let diesel_impls = diesel_impls::expand(model);
     let insert_impls = insert::expand_impls(model);
     let model_impl = model_impl::expand(model);
+    let (partial_structs, partial_impls) = partial::expand(model);
     quote! {
         #table
         #insert_struct
+        #partial_structs
         const _: () = {
             #diesel_impls
             #insert_impls
             #model_impl
+            #partial_impls
         };
     }
+}
+
+pub use projection::derive_projection;
+
+/// The key under which `ModelField` is implemented for the field `name` (a raw identifier
+/// counts without its `r#`).
+pub fn field_hash(name: &str) -> u64 {
+    let name = name.strip_prefix("r#").unwrap_or(name);
+    xxhash_rust::xxh3::xxh3_64(name.as_bytes())
 }
 
 /// Path of column `column` in the model's table module: `users::email`.

@@ -59,6 +59,9 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         .map(|cols| quote!(&[#(#cols),*]));
     let fingerprint = fingerprint(model);
 
+    let (key_filter_type, key_filter) = key_filter(model);
+    let model_fields = model_fields(model);
+
     let crud = [quote!(#p::PgConnection), quote!(#p::SqliteConnection)]
         .into_iter()
         .map(|conn| crud(model, &conn));
@@ -69,6 +72,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             type Table = #module::table;
             type PrimaryKey = #key_type;
             type New = #new;
+            type KeyFilter = #key_filter_type;
             const TABLE: &'static #p::TableMeta = &#p::TableMeta {
                 model: #model_name,
                 name: #table_name,
@@ -80,10 +84,60 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             fn primary_key(&self) -> Self::PrimaryKey {
                 #key_value
             }
+            fn key_filter(key: Self::PrimaryKey) -> Self::KeyFilter {
+                #key_filter
+            }
         }
+
+        #model_fields
 
         #(#crud)*
     }
+}
+
+/// The `WHERE` type and expression for one primary key: `id = $1`, or `a = $1 AND b = $2`.
+fn key_filter(model: &Model<'_>) -> (TokenStream, TokenStream) {
+    let d = quote!(::orm::__private::diesel);
+    let keys: Vec<_> = model.key_fields().collect();
+    let mut filter: Option<(TokenStream, TokenStream)> = None;
+    for (i, k) in keys.iter().enumerate() {
+        let column = column_path(model, &k.column);
+        let ty = k.ty();
+        let value = if keys.len() == 1 {
+            quote!(key)
+        } else {
+            let i = syn::Index::from(i);
+            quote!(key.#i)
+        };
+        let eq_type = quote!(#d::dsl::Eq<#column, ::orm::__private::Bound<<#column as #d::Expression>::SqlType, #ty>>);
+        let eq_value = quote!(#d::ExpressionMethods::eq(#column, ::orm::__private::Bound::new(#value)));
+        filter = Some(match filter {
+            None => (eq_type, eq_value),
+            Some((t, v)) => (
+                quote!(#d::dsl::And<#t, #eq_type>),
+                quote!(#d::BoolExpressionMethods::and(#v, #eq_value)),
+            ),
+        });
+    }
+    filter.unwrap_or_else(|| (quote!(()), quote!(())))
+}
+
+/// `ModelField<hash of the field name>` for every field, read by `#[derive(Projection)]`.
+fn model_fields(model: &Model<'_>) -> TokenStream {
+    let ident = model.ident();
+    let impls = model.fields.iter().map(|f| {
+        let hash = crate::expand::field_hash(&f.ident.to_string());
+        let column = column_path(model, &f.column);
+        let ty = f.ty();
+        quote! {
+            #[automatically_derived]
+            impl ::orm::__private::ModelField<#hash> for #ident {
+                type Column = #column;
+                type Type = #ty;
+            }
+        }
+    });
+    quote!(#(#impls)*)
 }
 
 /// Column-name lists of every UNIQUE constraint: field-level `unique`, then `unique(a, b)`.
