@@ -6,3 +6,8 @@
 fn model_mistakes() {
     trybuild::TestCases::new().compile_fail("tests/ui/model/*.rs");
 }
+
+#[test]
+fn partial_mistakes() {
+    trybuild::TestCases::new().compile_fail("tests/ui/partial/*.rs");
+}

@@ -23,22 +23,28 @@ pub fn derive_projection(input: &DeriveInput) -> TokenStream {
         unreachable!("a projection that failed to parse recorded an error");
     };
     let name = &input.ident;
+    // Every use of a field's `ModelField` impl is spanned on the field's name, so a field the
+    // model lacks is one error there, not one per use.
+    let model_field = |source: &Ident| {
+        let hash = field_hash(&source.to_string());
+        respan(quote!(<#model as ::orm::__private::ModelField<#hash>>), source.span())
+    };
     let loaded: Vec<_> = fields
         .iter()
         .map(|(f, source)| {
-            let hash = field_hash(&source.to_string());
+            let field = model_field(source);
             LoadedField {
                 ident: f.ident.as_ref().expect("named field"),
                 ty: &f.ty,
-                column: quote_spanned!(source.span()=> <#model as ::orm::__private::ModelField<#hash>>::Column),
+                column: respan(quote!(#field::Column), source.span()),
             }
         })
         .collect();
     // Each field's type must be the model field's type: checked where the field is written.
     let type_checks = fields.iter().map(|(f, source)| {
-        let hash = field_hash(&source.to_string());
+        let field = model_field(source);
         let ty = &f.ty;
-        quote_spanned!(ty.span()=> #ty: ::orm::__private::SameTypeAs<<#model as ::orm::__private::ModelField<#hash>>::Type>,)
+        quote_spanned!(ty.span()=> #ty: ::orm::__private::SameTypeAs<#field::Type>,)
     });
     let column_names: Vec<_> = fields.iter().map(|(_, s)| s.to_string()).collect();
     let diesel = queryable_selectable(name, &loaded);
@@ -51,6 +57,24 @@ pub fn derive_projection(input: &DeriveInput) -> TokenStream {
             #projection
         };
     }
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(g) = &tree {
+                let mut group = Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tree = TokenTree::Group(group);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }
 
 /// `#[orm(model = User)]`, required.
