@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 pub use orm_core::{
+    BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, OnConflict,
     bind, ddl, sql_types, AnyConnection, Backend, ColumnMeta, Database, Error, Model, Projection, RedactedUrl,
     Result, TableMeta,
 };
@@ -52,6 +53,9 @@ pub use diesel;
 #[doc(hidden)]
 pub mod __private {
     pub use diesel;
+    pub use orm_core::bulk::{
+        rows_per_statement, ConflictClause, POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
+    };
     pub use diesel::internal::derives::as_expression::Bound;
     pub use diesel::pg::PgConnection;
     pub use diesel::sqlite::SqliteConnection;

@@ -13,6 +13,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, QueryResult, RunQueryDsl};
 
+use crate::bulk::{self, BulkOptions, BulkReport};
 use crate::ddl;
 use crate::error::{Error, Result};
 use crate::model::{Crud, Model};
@@ -404,5 +405,23 @@ impl Database {
             LoadQuery<'static, PgConnection, P> + LoadQuery<'static, SqliteConnection, P>,
     {
         self.load(<P::Model as Model>::Table::default().select(P::columns()))
+    }
+
+    /// Insert every row of `rows` (owned or borrowed insert structs), streamed in batches:
+    /// binary COPY on PostgreSQL, multi-row INSERT sized to the bind-parameter limit on SQLite.
+    /// `User::bulk_insert(&db, rows, options)` calls this.
+    ///
+    /// On failure, [`Error::Bulk`] names the failing batch, its rows, the database's reason and
+    /// exactly how many rows were committed before it.
+    pub fn bulk_insert<M, I>(&self, rows: I, options: BulkOptions<'_>) -> Result<BulkReport<M::PrimaryKey>>
+    where
+        M: Model,
+        I: IntoIterator,
+        I::Item: std::borrow::Borrow<M::New>,
+    {
+        self.try_with_connection(|conn| match conn {
+            AnyConnection::Postgres(c) => bulk::run::<M, _, _>(c, rows, options, true),
+            AnyConnection::Sqlite(c) => bulk::run::<M, _, _>(c, rows, options, false),
+        })
     }
 }

@@ -80,6 +80,16 @@ pub enum Error {
         message: String,
     },
 
+    /// A bulk insert failed in one batch. Exactly `failure.committed_rows` rows were committed
+    /// before it (none in [`crate::CommitMode::AllOrNothing`]).
+    #[error("bulk insert: {failure}: {source}")]
+    Bulk {
+        /// Which batch failed, its rows, and what was committed.
+        failure: crate::bulk::BatchFailure,
+        /// Why the batch failed (constraint, column, the database's message).
+        source: Box<Error>,
+    },
+
     /// Any other error reported by Diesel or the database.
     #[error("query failed: {0}")]
     Query(#[source] diesel::result::Error),

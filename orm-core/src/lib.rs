@@ -2,6 +2,7 @@
 //! DDL and row operations. Use it through the `orm` facade crate.
 #![deny(missing_docs)]
 
+pub mod bulk;
 mod database;
 pub mod ddl;
 mod error;
@@ -10,6 +11,7 @@ mod projection;
 pub mod sql_types;
 mod url;
 
+pub use bulk::{BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, OnConflict};
 pub use database::{AnyConnection, Backend, Database};
 pub use error::{Error, Result};
 pub use model::{ColumnMeta, Crud, Model, TableMeta};

@@ -100,6 +100,27 @@ pub trait Crud<C>: Sized {
     /// `UPDATE … SET every non-key column WHERE pk = $1 RETURNING *`; `None` if the model has
     /// no non-key column.
     fn update_returning(conn: &mut C, row: &Self) -> Option<QueryResult<Self>>;
+    /// Multi-row `INSERT` of `rows`, in statements of at most the backend's bind-parameter
+    /// limit, with the conflict clause; returns the rows inserted.
+    fn insert_batch(
+        conn: &mut C,
+        rows: &[&<Self as Model>::New],
+        conflict: &crate::bulk::ConflictClause,
+    ) -> QueryResult<usize>
+    where
+        Self: Model;
+    /// As [`Crud::insert_batch`], returning the primary keys of the inserted rows.
+    fn insert_batch_returning_keys(
+        conn: &mut C,
+        rows: &[&<Self as Model>::New],
+        conflict: &crate::bulk::ConflictClause,
+    ) -> QueryResult<Vec<<Self as Model>::PrimaryKey>>
+    where
+        Self: Model;
+    /// Binary `COPY … FROM STDIN` of `rows`, where the backend has it (`None` elsewhere).
+    fn copy_batch(conn: &mut C, rows: &[&<Self as Model>::New]) -> Option<QueryResult<usize>>
+    where
+        Self: Model;
     /// `DELETE … WHERE pk = $1`, returning the rows deleted.
     fn delete_by_key(conn: &mut C, key: &<Self as Model>::PrimaryKey) -> QueryResult<usize>
     where

@@ -62,9 +62,9 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     let (key_filter_type, key_filter) = key_filter(model);
     let model_fields = model_fields(model);
 
-    let crud = [quote!(#p::PgConnection), quote!(#p::SqliteConnection)]
+    let crud = [Backend::Postgres, Backend::Sqlite]
         .into_iter()
-        .map(|conn| crud(model, &conn));
+        .map(|backend| crud(model, backend));
 
     quote! {
         #[automatically_derived]
@@ -92,7 +92,33 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         #model_fields
 
         #(#crud)*
+
+        #[automatically_derived]
+        impl #ident {
+            /// Insert every row of `rows` (an iterator of owned or borrowed insert structs) in
+            /// batches: binary COPY on PostgreSQL, multi-row INSERT elsewhere. See
+            /// [`orm::BulkOptions`](::orm::BulkOptions) for batch size, commit mode, conflicts,
+            /// keys and progress.
+            pub fn bulk_insert<__I>(
+                db: &::orm::Database,
+                rows: __I,
+                options: ::orm::BulkOptions<'_>,
+            ) -> ::orm::Result<::orm::BulkReport<<Self as #p::Model>::PrimaryKey>>
+            where
+                __I: ::std::iter::IntoIterator,
+                __I::Item: ::std::borrow::Borrow<<Self as #p::Model>::New>,
+            {
+                db.bulk_insert::<Self, __I>(rows, options)
+            }
+        }
     }
+}
+
+/// The backends row operations are generated for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Postgres,
+    Sqlite,
 }
 
 /// The `WHERE` type and expression for one primary key: `id = $1`, or `a = $1 AND b = $2`.
@@ -172,11 +198,52 @@ fn fingerprint(model: &Model<'_>) -> u64 {
 }
 
 /// `Crud<Conn>`: insert, find, update and delete by key on one backend's connection.
-fn crud(model: &Model<'_>, conn: &TokenStream) -> TokenStream {
+fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
     let ident = model.ident();
     let module = model.table_module();
     let p = quote!(::orm::__private);
     let d = quote!(#p::diesel);
+    let (conn, bind_limit) = match backend {
+        Backend::Postgres => (quote!(#p::PgConnection), quote!(#p::POSTGRES_BIND_LIMIT)),
+        Backend::Sqlite => (quote!(#p::SqliteConnection), quote!(#p::SQLITE_BIND_LIMIT)),
+    };
+    let insert_columns = model.fields.iter().filter(|f| !f.is_generated()).count();
+    let key_columns: Vec<_> = model
+        .key_fields()
+        .map(|k| column_path(model, &k.column))
+        .collect();
+    // `RETURNING` the primary key, as `Model::PrimaryKey`.
+    let key_target = if let [single] = key_columns.as_slice() {
+        quote!(#single)
+    } else {
+        quote!((#(#key_columns,)*))
+    };
+    let copy = match backend {
+        Backend::Postgres => quote! {
+            ::std::option::Option::Some(
+                #d::copy_from(#module::table)
+                    .from_insertable(rows.to_vec())
+                    .execute(conn),
+            )
+        },
+        Backend::Sqlite => quote!(::std::option::Option::None),
+    };
+    let insert_chunk = |finish: TokenStream| {
+        quote! {
+            let statement = #d::insert_into(#module::table).values(chunk.to_vec());
+            match conflict {
+                #p::ConflictClause::Error => statement #finish,
+                #p::ConflictClause::Skip => statement.on_conflict_do_nothing() #finish,
+                #p::ConflictClause::Update { target, set } => statement
+                    .on_conflict(#d::dsl::sql::<#d::sql_types::Bool>(target))
+                    .do_update()
+                    .set(set.for_table::<#module::table>())
+                    #finish,
+            }
+        }
+    };
+    let insert_execute = insert_chunk(quote!(.execute(conn)?));
+    let insert_returning = insert_chunk(quote!(.returning(#key_target).get_results(conn)?));
 
     let key_fields: Vec<_> = model.key_fields().collect();
     let single = key_fields.len() == 1;
@@ -245,6 +312,41 @@ fn crud(model: &Model<'_>, conn: &TokenStream) -> TokenStream {
             ) -> ::std::option::Option<#d::QueryResult<Self>> {
                 use #d::prelude::*;
                 #update
+            }
+
+            fn insert_batch(
+                conn: &mut #conn,
+                rows: &[&<Self as #p::Model>::New],
+                conflict: &#p::ConflictClause,
+            ) -> #d::QueryResult<usize> {
+                use #d::prelude::*;
+                let mut inserted = 0;
+                for chunk in rows.chunks(#p::rows_per_statement(#bind_limit, #insert_columns)) {
+                    inserted += { #insert_execute };
+                }
+                ::std::result::Result::Ok(inserted)
+            }
+
+            fn insert_batch_returning_keys(
+                conn: &mut #conn,
+                rows: &[&<Self as #p::Model>::New],
+                conflict: &#p::ConflictClause,
+            ) -> #d::QueryResult<::std::vec::Vec<<Self as #p::Model>::PrimaryKey>> {
+                use #d::prelude::*;
+                let mut keys = ::std::vec::Vec::with_capacity(rows.len());
+                for chunk in rows.chunks(#p::rows_per_statement(#bind_limit, #insert_columns)) {
+                    let chunk_keys: ::std::vec::Vec<<Self as #p::Model>::PrimaryKey> = { #insert_returning };
+                    keys.extend(chunk_keys);
+                }
+                ::std::result::Result::Ok(keys)
+            }
+
+            fn copy_batch(
+                conn: &mut #conn,
+                rows: &[&<Self as #p::Model>::New],
+            ) -> ::std::option::Option<#d::QueryResult<usize>> {
+                use #d::prelude::*;
+                #copy
             }
 
             fn delete_by_key(

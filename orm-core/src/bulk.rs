@@ -1,0 +1,429 @@
+//! Bulk insert: rows streamed in batches, binary COPY on PostgreSQL, multi-row INSERT sized to
+//! the backend's bind-parameter limit elsewhere; per-batch or all-or-nothing commits; progress;
+//! an exact report of what committed.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use diesel::backend::Backend as DieselBackend;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::{Connection, QueryResult};
+
+use crate::ddl::quote_ident;
+use crate::error::{Error, Result};
+use crate::model::{Crud, Model, TableMeta};
+
+/// When rows are committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommitMode {
+    /// Each batch in its own transaction: a failure loses only the failing batch, and the
+    /// error says how many rows were committed before it. The default.
+    #[default]
+    PerBatch,
+    /// One transaction for everything: a failure commits nothing.
+    AllOrNothing,
+}
+
+/// What to do with a row whose key is already taken.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OnConflict {
+    /// Fail the batch with [`Error::UniqueViolation`] (inside [`Error::Bulk`]). The default.
+    #[default]
+    Error,
+    /// Skip the row (`ON CONFLICT DO NOTHING`).
+    Skip,
+    /// Overwrite columns `set` of the existing row with the new row's values when the row
+    /// collides on the UNIQUE or primary-key columns `on` (empty: the primary key):
+    /// `ON CONFLICT (on…) DO UPDATE SET col = excluded.col, …`.
+    Update {
+        /// The conflict target: the columns of a UNIQUE constraint or the primary key.
+        on: Vec<&'static str>,
+        /// The columns to overwrite.
+        set: Vec<&'static str>,
+    },
+}
+
+impl OnConflict {
+    /// [`OnConflict::Update`]: on a conflict over `on`, overwrite `set`.
+    pub fn update(
+        on: impl IntoIterator<Item = &'static str>,
+        set: impl IntoIterator<Item = &'static str>,
+    ) -> Self {
+        Self::Update {
+            on: on.into_iter().collect(),
+            set: set.into_iter().collect(),
+        }
+    }
+}
+
+/// Progress after a batch, passed to [`BulkOptions::on_progress`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BulkProgress {
+    /// Rows written so far (committed, unless the mode is [`CommitMode::AllOrNothing`]).
+    pub rows_done: u64,
+    /// Total rows, when the iterator knows it (or [`BulkOptions::total`] says).
+    pub total: Option<u64>,
+    /// Batches written so far.
+    pub batches_done: u64,
+    /// Time since the bulk insert started.
+    pub elapsed: Duration,
+}
+
+/// How to run a bulk insert. `BulkOptions::default()` is per-batch commits of
+/// [`BulkOptions::DEFAULT_BATCH_SIZE`] rows, failing on conflicts, no keys returned.
+pub struct BulkOptions<'a> {
+    batch_size: usize,
+    commit: CommitMode,
+    on_conflict: OnConflict,
+    return_keys: bool,
+    total: Option<u64>,
+    progress: Option<Box<dyn FnMut(BulkProgress) + 'a>>,
+}
+
+impl fmt::Debug for BulkOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkOptions")
+            .field("batch_size", &self.batch_size)
+            .field("commit", &self.commit)
+            .field("on_conflict", &self.on_conflict)
+            .field("return_keys", &self.return_keys)
+            .field("total", &self.total)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for BulkOptions<'_> {
+    fn default() -> Self {
+        Self {
+            batch_size: Self::DEFAULT_BATCH_SIZE,
+            commit: CommitMode::PerBatch,
+            on_conflict: OnConflict::Error,
+            return_keys: false,
+            total: None,
+            progress: None,
+        }
+    }
+}
+
+impl<'a> BulkOptions<'a> {
+    /// Rows per batch (one COPY or a few INSERTs, and one commit in [`CommitMode::PerBatch`]).
+    pub const DEFAULT_BATCH_SIZE: usize = 10_000;
+
+    /// Rows per batch. Default [`Self::DEFAULT_BATCH_SIZE`]; 0 is taken as 1.
+    #[must_use]
+    pub fn batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = rows.max(1);
+        self
+    }
+
+    /// When to commit. Default [`CommitMode::PerBatch`].
+    #[must_use]
+    pub fn commit(mut self, mode: CommitMode) -> Self {
+        self.commit = mode;
+        self
+    }
+
+    /// What to do on a key conflict. Default [`OnConflict::Error`]. Anything else uses
+    /// multi-row INSERT on PostgreSQL too, since COPY cannot skip or update.
+    #[must_use]
+    pub fn on_conflict(mut self, action: OnConflict) -> Self {
+        self.on_conflict = action;
+        self
+    }
+
+    /// Return the primary keys of the inserted rows, in input order, in
+    /// [`BulkReport::keys`]. Uses `INSERT … RETURNING` (COPY cannot return). Default off.
+    #[must_use]
+    pub fn return_keys(mut self, yes: bool) -> Self {
+        self.return_keys = yes;
+        self
+    }
+
+    /// The number of rows, for progress, when the iterator cannot tell.
+    #[must_use]
+    pub fn total(mut self, rows: u64) -> Self {
+        self.total = Some(rows);
+        self
+    }
+
+    /// Called after every batch. The library itself prints nothing.
+    #[must_use]
+    pub fn on_progress(mut self, progress: impl FnMut(BulkProgress) + 'a) -> Self {
+        self.progress = Some(Box::new(progress));
+        self
+    }
+}
+
+/// What a bulk insert did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkReport<K> {
+    /// Rows inserted (rows skipped by [`OnConflict::Skip`] not counted).
+    pub rows: u64,
+    /// Rows read from the iterator.
+    pub rows_read: u64,
+    /// Batches written.
+    pub batches: u64,
+    /// Wall time.
+    pub duration: Duration,
+    /// Whether rows went through binary COPY (else multi-row INSERT).
+    pub used_copy: bool,
+    /// Primary keys of the inserted rows in input order, when asked for.
+    pub keys: Vec<K>,
+}
+
+impl<K> BulkReport<K> {
+    /// Rows read per second of wall time.
+    pub fn rows_per_second(&self) -> f64 {
+        self.rows_read as f64 / self.duration.as_secs_f64().max(f64::EPSILON)
+    }
+}
+
+/// The failure of one batch, as reported in [`Error::Bulk`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchFailure {
+    /// Index of the failing batch, from 0.
+    pub batch: u64,
+    /// Offsets (from 0, in input order) of the rows in the failing batch.
+    pub rows: Range<u64>,
+    /// Rows committed before the failure; the table holds exactly these. Resume from this offset.
+    pub committed_rows: u64,
+}
+
+impl fmt::Display for BatchFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "batch {} (rows {}..{}) failed; {} rows committed before it",
+            self.batch, self.rows.start, self.rows.end, self.committed_rows
+        )
+    }
+}
+
+/// How conflicts are written into SQL for one model.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub enum ConflictClause {
+    /// No clause.
+    Error,
+    /// `ON CONFLICT DO NOTHING`.
+    Skip,
+    /// `ON CONFLICT (target) DO UPDATE SET …`, the target and SET list rendered here.
+    Update {
+        /// `("col", …)`.
+        target: String,
+        /// The SET list.
+        set: ExcludedAssignments,
+    },
+}
+
+impl ConflictClause {
+    fn resolve(action: &OnConflict, table: &TableMeta) -> Result<Self> {
+        Ok(match action {
+            OnConflict::Error => Self::Error,
+            OnConflict::Skip => Self::Skip,
+            OnConflict::Update { on, set } => {
+                if set.is_empty() {
+                    return Err(model_error(table, "`OnConflict::Update` needs at least one column to set".into()));
+                }
+                let on: Vec<&str> = if on.is_empty() { table.primary_key.to_vec() } else { on.clone() };
+                let column = |name: &str| {
+                    table.column(name).map(|c| quote_ident(c.name)).ok_or_else(|| {
+                        model_error(table, format!("`OnConflict::Update` names `{name}`, which is not a column of `{}`", table.name))
+                    })
+                };
+                let target = on.iter().map(|n| column(n)).collect::<Result<Vec<_>>>()?;
+                let mut assignments = Vec::new();
+                for name in set {
+                    let c = column(name)?;
+                    if on.contains(name) {
+                        return Err(model_error(table, format!("`OnConflict::Update` cannot set `{name}`, a column of the conflict target")));
+                    }
+                    assignments.push(format!("{c} = excluded.{c}"));
+                }
+                Self::Update {
+                    target: format!("({})", target.join(", ")),
+                    set: ExcludedAssignments(assignments.join(", ")),
+                }
+            }
+        })
+    }
+}
+
+fn model_error(table: &TableMeta, message: String) -> Error {
+    Error::Model {
+        model: table.model,
+        message,
+    }
+}
+
+/// `"col" = excluded."col", …`: the SET list of an upsert, built from checked column names.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct ExcludedAssignments(String);
+
+impl ExcludedAssignments {
+    /// As a Diesel changeset for `table`.
+    pub fn for_table<T>(&self) -> ExcludedChangeset<T> {
+        ExcludedChangeset {
+            sql: self.0.clone(),
+            table: PhantomData,
+        }
+    }
+}
+
+/// [`ExcludedAssignments`] as a Diesel changeset of table `T`.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct ExcludedChangeset<T> {
+    sql: String,
+    table: PhantomData<T>,
+}
+
+impl<T: diesel::QuerySource> diesel::AsChangeset for ExcludedChangeset<T> {
+    type Target = T;
+    type Changeset = Self;
+    fn as_changeset(self) -> Self {
+        self
+    }
+}
+
+impl<T> QueryId for ExcludedChangeset<T> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<T, DB: DieselBackend> QueryFragment<DB> for ExcludedChangeset<T> {
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        pass.push_sql(&self.sql);
+        Ok(())
+    }
+}
+
+/// Most bind parameters PostgreSQL accepts in one statement.
+#[doc(hidden)]
+pub const POSTGRES_BIND_LIMIT: usize = 65_535;
+/// Most bind parameters SQLite (as bundled) accepts in one statement.
+#[doc(hidden)]
+pub const SQLITE_BIND_LIMIT: usize = 32_766;
+
+/// Rows per multi-row INSERT for a table of `columns` columns under `bind_limit`.
+#[doc(hidden)]
+pub fn rows_per_statement(bind_limit: usize, columns: usize) -> usize {
+    (bind_limit / columns.max(1)).max(1)
+}
+
+/// The bulk-insert loop on one connection.
+pub(crate) fn run<M, C, I>(
+    conn: &mut C,
+    rows: I,
+    mut options: BulkOptions<'_>,
+    copy: bool,
+) -> Result<BulkReport<M::PrimaryKey>>
+where
+    M: Model + Crud<C>,
+    C: Connection,
+    I: IntoIterator,
+    I::Item: Borrow<M::New>,
+{
+    let started = Instant::now();
+    let conflict = ConflictClause::resolve(&options.on_conflict, M::TABLE)?;
+    let copy = copy && matches!(conflict, ConflictClause::Error) && !options.return_keys;
+    let mut rows = rows.into_iter();
+    let total = options.total.or_else(|| match rows.size_hint() {
+        (low, Some(high)) if low == high => Some(low as u64),
+        _ => None,
+    });
+    let batch_size = options.batch_size;
+    let mut report = BulkReport {
+        rows: 0,
+        rows_read: 0,
+        batches: 0,
+        duration: Duration::ZERO,
+        used_copy: copy,
+        keys: Vec::new(),
+    };
+    let mut buffer: Vec<I::Item> = Vec::with_capacity(batch_size);
+    let mut committed = 0u64;
+
+    let mut write_batches = |conn: &mut C, per_batch_tx: bool, report: &mut BulkReport<M::PrimaryKey>| -> Result<()> {
+        loop {
+            buffer.clear();
+            buffer.extend(rows.by_ref().take(batch_size));
+            if buffer.is_empty() {
+                return Ok(());
+            }
+            let batch: Vec<&M::New> = buffer.iter().map(Borrow::borrow).collect();
+            let first = report.rows_read;
+            let write = |conn: &mut C| -> QueryResult<(usize, Vec<M::PrimaryKey>)> {
+                if copy {
+                    let n = M::copy_batch(conn, &batch).unwrap_or_else(|| M::insert_batch(conn, &batch, &conflict))?;
+                    Ok((n, Vec::new()))
+                } else if options.return_keys {
+                    let keys = M::insert_batch_returning_keys(conn, &batch, &conflict)?;
+                    Ok((keys.len(), keys))
+                } else {
+                    Ok((M::insert_batch(conn, &batch, &conflict)?, Vec::new()))
+                }
+            };
+            let written = if per_batch_tx {
+                conn.transaction(write)
+            } else {
+                write(conn)
+            };
+            let (n, keys) = written.map_err(|source| Error::Bulk {
+                failure: BatchFailure {
+                    batch: report.batches,
+                    rows: first..first + batch.len() as u64,
+                    committed_rows: if per_batch_tx { committed } else { 0 },
+                },
+                source: Box::new(Error::from_model(M::TABLE, source)),
+            })?;
+            report.rows += n as u64;
+            report.rows_read += batch.len() as u64;
+            report.batches += 1;
+            report.keys.extend(keys);
+            if per_batch_tx {
+                committed = report.rows;
+            }
+            if let Some(progress) = options.progress.as_mut() {
+                progress(BulkProgress {
+                    rows_done: report.rows_read,
+                    total,
+                    batches_done: report.batches,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
+    };
+
+    match options.commit {
+        CommitMode::PerBatch => write_batches(conn, true, &mut report)?,
+        CommitMode::AllOrNothing => {
+            conn.transaction(|c| write_batches(c, false, &mut report))?;
+        }
+    }
+    report.duration = started.elapsed();
+    tracing::debug!(
+        table = M::TABLE.name,
+        rows = report.rows,
+        batches = report.batches,
+        copy = report.used_copy,
+        "bulk insert done"
+    );
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_size_follows_the_bind_limit() {
+        assert_eq!(rows_per_statement(65_535, 5), 13_107);
+        assert_eq!(rows_per_statement(32_766, 5), 6_553);
+        assert_eq!(rows_per_statement(10, 100), 1);
+    }
+}
