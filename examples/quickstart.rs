@@ -8,11 +8,12 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use orm::{Database, Model};
+use indicatif::{ProgressBar, ProgressStyle};
+use orm::{BulkOptions, Database, Model};
 
 /// A user of the article's examples.
 #[derive(Debug, Clone, PartialEq, Model)]
-#[orm(table = quickstart_users)]
+#[orm(table = quickstart_users, partial(UserCard = [id, name]))]
 pub struct User {
     #[orm(primary_key, generated)]
     pub id: i64,
@@ -70,6 +71,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     db.delete::<User>(grace.id)?;
     let gone = db.find::<User>(grace.id);
     println!("deleted {}; finding it again: {}", grace.name, gone.unwrap_err());
+
+    // Partial loading: `UserCard` has only `id` and `name`, and selects only those columns.
+    let card = db.find_as::<UserCard>(changed.id)?;
+    println!("partial load selects only id and name: {card:?}");
+
+    // Bulk insert: streamed batches (binary COPY on PostgreSQL), with a progress bar.
+    const ROWS: u64 = 50_000;
+    let bar = ProgressBar::new(ROWS).with_style(
+        ProgressStyle::with_template("bulk insert {bar:30} {pos}/{len} rows")?,
+    );
+    let rows = (0..ROWS).map(|i| NewUser {
+        email: format!("bulk{i}@example.com"),
+        name: format!("Bulk {i}"),
+        bio: None,
+        last_login: None,
+        score: (i % 100) as i32,
+    });
+    let report = User::bulk_insert(
+        &db,
+        rows,
+        BulkOptions::default()
+            .batch_size(5_000)
+            .on_progress(|p| bar.set_position(p.rows_done)),
+    )?;
+    bar.finish_and_clear();
+    println!(
+        "bulk inserted {} rows in {} batches ({}) in {:.2?}: {:.0} rows/s",
+        report.rows,
+        report.batches,
+        if report.used_copy { "binary COPY" } else { "multi-row INSERT" },
+        report.duration,
+        report.rows_per_second()
+    );
 
     match db.insert::<User>(&NewUser {
         email: "ada@example.com".into(),
