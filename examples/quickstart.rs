@@ -48,7 +48,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         last_login: None,
         score: 7,
     })?;
-    println!("inserted {} (id {}) and {} (id {})", ada.name, ada.id, grace.name, grace.id);
+    println!(
+        "inserted {} (id {}) and {} (id {})",
+        ada.name, ada.id, grace.name, grace.id
+    );
 
     let found = db.find::<User>(ada.id)?;
     println!("found by key: {} <{}>", found.name, found.email);
@@ -66,11 +69,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     changed.bio = Some("Analytical Engine".into());
     changed.score += 1;
     let changed = db.update(&changed)?;
-    println!("updated {}: bio = {:?}, score = {}", changed.name, changed.bio, changed.score);
+    println!(
+        "updated {}: bio = {:?}, score = {}",
+        changed.name, changed.bio, changed.score
+    );
 
     db.delete::<User>(grace.id)?;
     let gone = db.find::<User>(grace.id);
-    println!("deleted {}; finding it again: {}", grace.name, gone.unwrap_err());
+    println!(
+        "deleted {}; finding it again: {}",
+        grace.name,
+        gone.unwrap_err()
+    );
 
     // Partial loading: `UserCard` has only `id` and `name`, and selects only those columns.
     let card = db.find_as::<UserCard>(changed.id)?;
@@ -78,9 +88,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Bulk insert: streamed batches (binary COPY on PostgreSQL), with a progress bar.
     const ROWS: u64 = 50_000;
-    let bar = ProgressBar::new(ROWS).with_style(
-        ProgressStyle::with_template("bulk insert {bar:30} {pos}/{len} rows")?,
-    );
+    let bar = ProgressBar::new(ROWS).with_style(ProgressStyle::with_template(
+        "bulk insert {bar:30} {pos}/{len} rows",
+    )?);
     let rows = (0..ROWS).map(|i| NewUser {
         email: format!("bulk{i}@example.com"),
         name: format!("Bulk {i}"),
@@ -100,7 +110,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "bulk inserted {} rows in {} batches ({}) in {:.2?}: {:.0} rows/s",
         report.rows,
         report.batches,
-        if report.used_copy { "binary COPY" } else { "multi-row INSERT" },
+        if report.used_copy {
+            "binary COPY"
+        } else {
+            "multi-row INSERT"
+        },
         report.duration,
         report.rows_per_second()
     );

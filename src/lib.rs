@@ -40,9 +40,9 @@
 #![forbid(unsafe_code)]
 
 pub use orm_core::{
-    BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, OnConflict,
-    bind, ddl, sql_types, AnyConnection, Backend, ColumnMeta, Database, Error, Model, Projection, RedactedUrl,
-    Result, TableMeta,
+    bind, ddl, sql_types, AnyConnection, Backend, BatchFailure, BulkOptions, BulkProgress,
+    BulkReport, ColumnMeta, CommitMode, Database, Error, Model, OnConflict, Projection,
+    RedactedUrl, Result, TableMeta,
 };
 pub use orm_derive::{Model, Projection};
 
@@ -53,12 +53,12 @@ pub use diesel;
 #[doc(hidden)]
 pub mod __private {
     pub use diesel;
-    pub use orm_core::bulk::{
-        rows_per_statement, ConflictClause, POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
-    };
     pub use diesel::internal::derives::as_expression::Bound;
     pub use diesel::pg::PgConnection;
     pub use diesel::sqlite::SqliteConnection;
+    pub use orm_core::bulk::{
+        rows_per_statement, ConflictClause, POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
+    };
     pub use orm_core::sql_types::{self, DdlType};
     pub use orm_core::{ColumnMeta, Crud, Model, ModelField, Projection, SameTypeAs, TableMeta};
     pub use serde;

@@ -65,17 +65,29 @@ fn partial_sql_names_exactly_the_listed_columns() {
     let query = members::table.select(MemberCard::columns());
     for sql in [
         diesel::debug_query::<diesel::pg::Pg, _>(&query).to_string(),
-        diesel::debug_query::<diesel::sqlite::Sqlite, _>(&query).to_string().replace('`', "\""),
+        diesel::debug_query::<diesel::sqlite::Sqlite, _>(&query)
+            .to_string()
+            .replace('`', "\""),
     ] {
         let select = sql.split(" FROM ").next().unwrap();
         assert!(select.contains("\"members\".\"id\""), "{sql}");
         assert!(select.contains("\"members\".\"display_name\""), "{sql}");
         assert!(select.contains("\"members\".\"avatar_url\""), "{sql}");
-        assert!(!select.contains("biography") && !select.contains("email"), "{sql}");
+        assert!(
+            !select.contains("biography") && !select.contains("email"),
+            "{sql}"
+        );
         assert_eq!(select.matches("\"members\".").count(), 3, "{sql}");
     }
-    let dash = diesel::debug_query::<diesel::pg::Pg, _>(&members::table.select(Dashboard::columns())).to_string();
-    assert!(dash.starts_with("SELECT \"members\".\"id\", \"members\".\"last_login\", \"members\".\"email\" FROM"), "{dash}");
+    let dash =
+        diesel::debug_query::<diesel::pg::Pg, _>(&members::table.select(Dashboard::columns()))
+            .to_string();
+    assert!(
+        dash.starts_with(
+            "SELECT \"members\".\"id\", \"members\".\"last_login\", \"members\".\"email\" FROM"
+        ),
+        "{dash}"
+    );
     assert_eq!(MemberCard::COLUMNS, ["id", "display_name", "avatar_url"]);
     assert_eq!(Dashboard::COLUMNS, ["id", "last_login", "email"]);
 }
@@ -87,7 +99,10 @@ fn partials_load_by_key_by_filter_all_and_streamed() {
         let third = &members[2];
 
         assert_eq!(db.find_as::<MemberCard>(third.id).unwrap(), card(third));
-        assert!(matches!(db.find_as::<MemberCard>(9999), Err(orm::Error::NotFound { table: "members" })));
+        assert!(matches!(
+            db.find_as::<MemberCard>(9999),
+            Err(orm::Error::NotFound { table: "members" })
+        ));
 
         let all: Vec<MemberCard> = db.load_all().unwrap();
         assert_eq!(all, members.iter().map(card).collect::<Vec<_>>());
@@ -118,13 +133,19 @@ fn partials_load_by_key_by_filter_all_and_streamed() {
 
         let streamed: Vec<i64> = db
             .load_iter(
-                members::table.order(members::id).select(MemberCard::columns()),
-                |rows| rows.map(|r: orm::Result<MemberCard>| r.unwrap().id).collect(),
+                members::table
+                    .order(members::id)
+                    .select(MemberCard::columns()),
+                |rows| {
+                    rows.map(|r: orm::Result<MemberCard>| r.unwrap().id)
+                        .collect()
+                },
             )
             .unwrap();
         assert_eq!(streamed, members.iter().map(|m| m.id).collect::<Vec<_>>());
 
-        let emails: std::collections::HashSet<MemberEmail> = db.load_all().unwrap().into_iter().collect();
+        let emails: std::collections::HashSet<MemberEmail> =
+            db.load_all().unwrap().into_iter().collect();
         assert_eq!(emails.len(), 5);
 
         let dash = db.find_as::<Dashboard>(third.id).unwrap();
@@ -163,8 +184,14 @@ fn partials_leave_wide_columns_on_the_server() {
     assert_eq!(full.len(), 3);
 
     // The bound leaves room for the pool opening its idle connections through the relay.
-    assert!(partial_bytes < 64 * 1024, "partial load received {partial_bytes} bytes");
-    assert!(full_bytes > 3 << 20, "full load received only {full_bytes} bytes");
+    assert!(
+        partial_bytes < 64 * 1024,
+        "partial load received {partial_bytes} bytes"
+    );
+    assert!(
+        full_bytes > 3 << 20,
+        "full load received only {full_bytes} bytes"
+    );
 }
 
 #[test]

@@ -226,9 +226,16 @@ impl ConflictClause {
             OnConflict::Skip => Self::Skip,
             OnConflict::Update { on, set } => {
                 if set.is_empty() {
-                    return Err(model_error(table, "`OnConflict::Update` needs at least one column to set".into()));
+                    return Err(model_error(
+                        table,
+                        "`OnConflict::Update` needs at least one column to set".into(),
+                    ));
                 }
-                let on: Vec<&str> = if on.is_empty() { table.primary_key.to_vec() } else { on.clone() };
+                let on: Vec<&str> = if on.is_empty() {
+                    table.primary_key.to_vec()
+                } else {
+                    on.clone()
+                };
                 let column = |name: &str| {
                     table.column(name).map(|c| quote_ident(c.name)).ok_or_else(|| {
                         model_error(table, format!("`OnConflict::Update` names `{name}`, which is not a column of `{}`", table.name))
@@ -348,56 +355,58 @@ where
     let mut buffer: Vec<I::Item> = Vec::with_capacity(batch_size);
     let mut committed = 0u64;
 
-    let mut write_batches = |conn: &mut C, per_batch_tx: bool, report: &mut BulkReport<M::PrimaryKey>| -> Result<()> {
-        loop {
-            buffer.clear();
-            buffer.extend(rows.by_ref().take(batch_size));
-            if buffer.is_empty() {
-                return Ok(());
-            }
-            let batch: Vec<&M::New> = buffer.iter().map(Borrow::borrow).collect();
-            let first = report.rows_read;
-            let write = |conn: &mut C| -> QueryResult<(usize, Vec<M::PrimaryKey>)> {
-                if copy {
-                    let n = M::copy_batch(conn, &batch).unwrap_or_else(|| M::insert_batch(conn, &batch, &conflict))?;
-                    Ok((n, Vec::new()))
-                } else if options.return_keys {
-                    let keys = M::insert_batch_returning_keys(conn, &batch, &conflict)?;
-                    Ok((keys.len(), keys))
-                } else {
-                    Ok((M::insert_batch(conn, &batch, &conflict)?, Vec::new()))
+    let mut write_batches =
+        |conn: &mut C, per_batch_tx: bool, report: &mut BulkReport<M::PrimaryKey>| -> Result<()> {
+            loop {
+                buffer.clear();
+                buffer.extend(rows.by_ref().take(batch_size));
+                if buffer.is_empty() {
+                    return Ok(());
                 }
-            };
-            let written = if per_batch_tx {
-                conn.transaction(write)
-            } else {
-                write(conn)
-            };
-            let (n, keys) = written.map_err(|source| Error::Bulk {
-                failure: BatchFailure {
-                    batch: report.batches,
-                    rows: first..first + batch.len() as u64,
-                    committed_rows: if per_batch_tx { committed } else { 0 },
-                },
-                source: Box::new(Error::from_model(M::TABLE, source)),
-            })?;
-            report.rows += n as u64;
-            report.rows_read += batch.len() as u64;
-            report.batches += 1;
-            report.keys.extend(keys);
-            if per_batch_tx {
-                committed = report.rows;
+                let batch: Vec<&M::New> = buffer.iter().map(Borrow::borrow).collect();
+                let first = report.rows_read;
+                let write = |conn: &mut C| -> QueryResult<(usize, Vec<M::PrimaryKey>)> {
+                    if copy {
+                        let n = M::copy_batch(conn, &batch)
+                            .unwrap_or_else(|| M::insert_batch(conn, &batch, &conflict))?;
+                        Ok((n, Vec::new()))
+                    } else if options.return_keys {
+                        let keys = M::insert_batch_returning_keys(conn, &batch, &conflict)?;
+                        Ok((keys.len(), keys))
+                    } else {
+                        Ok((M::insert_batch(conn, &batch, &conflict)?, Vec::new()))
+                    }
+                };
+                let written = if per_batch_tx {
+                    conn.transaction(write)
+                } else {
+                    write(conn)
+                };
+                let (n, keys) = written.map_err(|source| Error::Bulk {
+                    failure: BatchFailure {
+                        batch: report.batches,
+                        rows: first..first + batch.len() as u64,
+                        committed_rows: if per_batch_tx { committed } else { 0 },
+                    },
+                    source: Box::new(Error::from_model(M::TABLE, source)),
+                })?;
+                report.rows += n as u64;
+                report.rows_read += batch.len() as u64;
+                report.batches += 1;
+                report.keys.extend(keys);
+                if per_batch_tx {
+                    committed = report.rows;
+                }
+                if let Some(progress) = options.progress.as_mut() {
+                    progress(BulkProgress {
+                        rows_done: report.rows_read,
+                        total,
+                        batches_done: report.batches,
+                        elapsed: started.elapsed(),
+                    });
+                }
             }
-            if let Some(progress) = options.progress.as_mut() {
-                progress(BulkProgress {
-                    rows_done: report.rows_read,
-                    total,
-                    batches_done: report.batches,
-                    elapsed: started.elapsed(),
-                });
-            }
-        }
-    };
+        };
 
     match options.commit {
         CommitMode::PerBatch => write_batches(conn, true, &mut report)?,

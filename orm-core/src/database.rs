@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use diesel::connection::DefaultLoadingMode;
 use diesel::connection::SimpleConnection;
-use diesel::pg::PgConnection;
 use diesel::dsl::{Filter, Limit, Select};
+use diesel::pg::PgConnection;
 use diesel::pg::PgRowByRowLoadingMode;
 use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl, LoadQuery, SelectDsl};
-use diesel::connection::DefaultLoadingMode;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, QueryResult, RunQueryDsl};
@@ -361,11 +361,15 @@ impl Database {
     {
         self.try_with_connection(|conn| match conn {
             AnyConnection::Postgres(c) => {
-                let rows = LoadQuery::<'q, PgConnection, U, PgRowByRowLoadingMode>::internal_load(query, c)?;
+                let rows = LoadQuery::<'q, PgConnection, U, PgRowByRowLoadingMode>::internal_load(
+                    query, c,
+                )?;
                 Ok(consume(&mut rows.map(|r| r.map_err(Error::from))))
             }
             AnyConnection::Sqlite(c) => {
-                let rows = LoadQuery::<'q, SqliteConnection, U, DefaultLoadingMode>::internal_load(query, c)?;
+                let rows = LoadQuery::<'q, SqliteConnection, U, DefaultLoadingMode>::internal_load(
+                    query, c,
+                )?;
                 Ok(consume(&mut rows.map(|r| r.map_err(Error::from))))
             }
         })
@@ -380,8 +384,9 @@ impl Database {
         Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
         Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
             LimitDsl,
-        Limit<Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>>:
-            LoadQuery<'static, PgConnection, P> + LoadQuery<'static, SqliteConnection, P>,
+        Limit<
+            Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>,
+        >: LoadQuery<'static, PgConnection, P> + LoadQuery<'static, SqliteConnection, P>,
     {
         let table = <P::Model as Model>::Table::default();
         let query = table
@@ -413,7 +418,11 @@ impl Database {
     ///
     /// On failure, [`Error::Bulk`] names the failing batch, its rows, the database's reason and
     /// exactly how many rows were committed before it.
-    pub fn bulk_insert<M, I>(&self, rows: I, options: BulkOptions<'_>) -> Result<BulkReport<M::PrimaryKey>>
+    pub fn bulk_insert<M, I>(
+        &self,
+        rows: I,
+        options: BulkOptions<'_>,
+    ) -> Result<BulkReport<M::PrimaryKey>>
     where
         M: Model,
         I: IntoIterator,

@@ -71,8 +71,11 @@ impl ByteCountingProxy {
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(&target) else { return };
-                let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let Ok(server) = TcpStream::connect(&target) else {
+                    return;
+                };
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
                 std::thread::spawn(move || copy(&mut c_read, &mut s_write));
                 let counter = counter.clone();
                 std::thread::spawn(move || {
@@ -107,7 +110,10 @@ pub fn redirect(url: &str, port: u16) -> (String, String) {
     let (scheme_user, rest) = url.split_once('@').expect("URL with user@host");
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let target = rest[..end].to_owned();
-    (target, format!("{scheme_user}@127.0.0.1:{port}{}", &rest[end..]))
+    (
+        target,
+        format!("{scheme_user}@127.0.0.1:{port}{}", &rest[end..]),
+    )
 }
 
 /// Every database the test body should run against: SQLite in memory, and PostgreSQL when

@@ -136,7 +136,8 @@ fn key_filter(model: &Model<'_>) -> (TokenStream, TokenStream) {
             quote!(key.#i)
         };
         let eq_type = quote!(#d::dsl::Eq<#column, ::orm::__private::Bound<<#column as #d::Expression>::SqlType, #ty>>);
-        let eq_value = quote!(#d::ExpressionMethods::eq(#column, ::orm::__private::Bound::new(#value)));
+        let eq_value =
+            quote!(#d::ExpressionMethods::eq(#column, ::orm::__private::Bound::new(#value)));
         filter = Some(match filter {
             None => (eq_type, eq_value),
             Some((t, v)) => (

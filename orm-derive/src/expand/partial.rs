@@ -22,11 +22,15 @@ pub fn expand(model: &Model<'_>) -> (TokenStream, TokenStream) {
 fn expand_struct(model: &Model<'_>, partial: &PartialAttr) -> TokenStream {
     let vis = model.vis();
     let name = &partial.name;
-    let fields = partial.columns.iter().filter_map(|c| model.field_named(c)).map(|f| {
-        let (fvis, ident, ty) = (&f.original.vis, f.ident, f.ty());
-        let docs = f.original.attrs.iter().filter(|a| a.path().is_ident("doc"));
-        quote!(#(#docs)* #fvis #ident: #ty,)
-    });
+    let fields = partial
+        .columns
+        .iter()
+        .filter_map(|c| model.field_named(c))
+        .map(|f| {
+            let (fvis, ident, ty) = (&f.original.vis, f.ident, f.ty());
+            let docs = f.original.attrs.iter().filter(|a| a.path().is_ident("doc"));
+            quote!(#(#docs)* #fvis #ident: #ty,)
+        });
     let listed: Vec<String> = partial.columns.iter().map(|c| format!("`{c}`")).collect();
     let doc = format!(
         "Part of a [`{}`] row: {} only, loaded by selecting just those columns.",
@@ -72,7 +76,10 @@ fn expand_impls(model: &Model<'_>, partial: &PartialAttr) -> TokenStream {
         name,
         &quote!(#ident),
         &loaded,
-        &fields.iter().map(|f| f.column.to_string()).collect::<Vec<_>>(),
+        &fields
+            .iter()
+            .map(|f| f.column.to_string())
+            .collect::<Vec<_>>(),
     );
     quote! {
         #diesel

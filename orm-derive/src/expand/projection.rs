@@ -27,7 +27,10 @@ pub fn derive_projection(input: &DeriveInput) -> TokenStream {
     // model lacks is one error there, not one per use.
     let model_field = |source: &Ident| {
         let hash = field_hash(&source.to_string());
-        respan(quote!(<#model as ::orm::__private::ModelField<#hash>>), source.span())
+        respan(
+            quote!(<#model as ::orm::__private::ModelField<#hash>>),
+            source.span(),
+        )
     };
     let loaded: Vec<_> = fields
         .iter()
@@ -89,7 +92,8 @@ fn model_path(cx: &Ctxt, input: &DeriveInput) -> Option<syn::Path> {
                 model = Some(meta.value()?.parse::<syn::Path>()?);
                 Ok(())
             } else {
-                Err(meta.error("unknown `orm` attribute on a projection; expected `model = ModelName`"))
+                Err(meta
+                    .error("unknown `orm` attribute on a projection; expected `model = ModelName`"))
             }
         });
         if let Err(e) = result {
@@ -111,11 +115,17 @@ fn model_path(cx: &Ctxt, input: &DeriveInput) -> Option<syn::Path> {
 /// The named fields, each with the model field it loads (`#[orm(column = …)]` or its own name).
 fn fields<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Option<Vec<(&'a syn::Field, Ident)>> {
     let Data::Struct(data) = &input.data else {
-        cx.error_spanned_by(&input.ident, "`#[derive(Projection)]` works on structs with named fields only");
+        cx.error_spanned_by(
+            &input.ident,
+            "`#[derive(Projection)]` works on structs with named fields only",
+        );
         return None;
     };
     let Fields::Named(named) = &data.fields else {
-        cx.error_spanned_by(&input.ident, "`#[derive(Projection)]` needs named fields, one per loaded column");
+        cx.error_spanned_by(
+            &input.ident,
+            "`#[derive(Projection)]` needs named fields, one per loaded column",
+        );
         return None;
     };
     let mut out = Vec::new();
