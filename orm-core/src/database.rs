@@ -55,9 +55,9 @@ struct Inner {
 /// database, one connection), or a SQLite file path (`sqlite://app.db`, `app.db`).
 ///
 /// ```
-/// # fn main() -> orm::Result<()> {
-/// let db = orm::Database::connect("sqlite::memory:")?;
-/// assert_eq!(db.backend(), orm::Backend::Sqlite);
+/// # fn main() -> orm_core::Result<()> {
+/// let db = orm_core::Database::connect("sqlite::memory:")?;
+/// assert_eq!(db.backend(), orm_core::Backend::Sqlite);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -339,8 +339,8 @@ impl Database {
     /// checked out until `consume` returns.
     ///
     /// ```no_run
-    /// # use orm::Database;
-    /// # fn demo(db: &Database) -> orm::Result<()> {
+    /// # use orm_core::Database;
+    /// # fn demo(db: &Database) -> orm_core::Result<()> {
     /// use diesel::dsl::sql;
     /// use diesel::sql_types::BigInt;
     /// let total: i64 = db.load_iter(sql::<BigInt>("SELECT 1"), |rows| {
