@@ -419,6 +419,35 @@ fn diesel_dsl_works_on_generated_tables() {
 }
 
 #[test]
+fn model_operations_inside_a_transaction() {
+    for db in common::backends("model_operations_inside_a_transaction") {
+        db.create_table::<User>().unwrap();
+        let ids = db
+            .transaction(|mut conn| {
+                let a = conn.insert::<User>(&new_user("a@tx", "A"))?;
+                let b = conn.insert::<User>(&new_user("b@tx", "B"))?;
+                assert_eq!(conn.find::<User>(&a.id)?.name, "A");
+                Ok((a.id, b.id))
+            })
+            .unwrap();
+        assert_eq!(db.find::<User>(ids.1).unwrap().email, "b@tx");
+        let failed = db.transaction(|mut conn| {
+            conn.insert::<User>(&new_user("c@tx", "C"))?;
+            conn.insert::<User>(&new_user("a@tx", "duplicate"))
+        });
+        assert!(
+            matches!(failed, Err(Error::UniqueViolation { .. })),
+            "{failed:?}"
+        );
+        assert_eq!(
+            db.load::<_, User>(users::table).unwrap().len(),
+            2,
+            "rolled back"
+        );
+    }
+}
+
+#[test]
 fn transactions_roll_back_on_error() {
     for db in common::backends("transactions_roll_back") {
         db.create_table::<User>().unwrap();

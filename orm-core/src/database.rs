@@ -39,6 +39,24 @@ pub enum AnyConnection<'a> {
     Sqlite(&'a mut SqliteConnection),
 }
 
+impl AnyConnection<'_> {
+    /// Insert one row on this connection (inside a transaction, say) and return it as stored.
+    pub fn insert<M: Model>(&mut self, row: &M::New) -> QueryResult<M> {
+        match self {
+            AnyConnection::Postgres(c) => <M as Crud<PgConnection>>::insert_returning(c, row),
+            AnyConnection::Sqlite(c) => <M as Crud<SqliteConnection>>::insert_returning(c, row),
+        }
+    }
+
+    /// The row with primary key `key`, on this connection.
+    pub fn find<M: Model>(&mut self, key: &M::PrimaryKey) -> QueryResult<M> {
+        match self {
+            AnyConnection::Postgres(c) => <M as Crud<PgConnection>>::find_by_key(c, key),
+            AnyConnection::Sqlite(c) => <M as Crud<SqliteConnection>>::find_by_key(c, key),
+        }
+    }
+}
+
 enum Pools {
     Postgres(Pool<ConnectionManager<PgConnection>>),
     Sqlite(Pool<ConnectionManager<SqliteConnection>>),
