@@ -100,15 +100,11 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                 let ident = ident_value(&meta, "table = users")?;
                 out.table.set(cx, span, ident);
             } else if meta.path.is_ident("diesel_table") {
-                let value = meta.value()?;
-                if value.peek(LitStr) {
-                    let lit: LitStr = value.parse()?;
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "give the table as a path, not a string: `diesel_table = crate::schema::users`",
-                    ));
-                }
-                out.diesel_table.set(cx, span, value.parse()?);
+                let path = unquoted_value(
+                    &meta,
+                    "give the table as a path, not a string: `diesel_table = crate::schema::users`",
+                )?;
+                out.diesel_table.set(cx, span, path);
             } else if meta.path.is_ident("unique") {
                 let content;
                 syn::parenthesized!(content in meta.input);
@@ -117,7 +113,12 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
             } else if meta.path.is_ident("partial") {
                 out.partials.push(partial_attr(&meta)?);
             } else {
-                return Err(unknown_key(&meta, "a model", MODEL_KEYS, &["table", "diesel_table", "unique", "partial"]));
+                return Err(unknown_key(
+                    &meta,
+                    "a model",
+                    MODEL_KEYS,
+                    &["table", "diesel_table", "unique", "partial"],
+                ));
             }
             Ok(())
         });
@@ -150,15 +151,11 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                 let ident = ident_value(&meta, "column = full_name")?;
                 out.column.set(cx, span, ident);
             } else if meta.path.is_ident("sql_type") {
-                let value = meta.value()?;
-                if value.peek(LitStr) {
-                    let lit: LitStr = value.parse()?;
-                    return Err(syn::Error::new(
-                        lit.span(),
-                        "give the SQL type as a type, not a string: `sql_type = diesel::sql_types::Text`",
-                    ));
-                }
-                out.sql_type.set(cx, span, value.parse()?);
+                let ty = unquoted_value(
+                    &meta,
+                    "give the SQL type as a type, not a string: `sql_type = diesel::sql_types::Text`",
+                )?;
+                out.sql_type.set(cx, span, ty);
             } else {
                 return Err(unknown_key(&meta, "a field", FIELD_KEYS, &["primary_key", "generated", "unique", "column", "sql_type"]));
             }
@@ -196,6 +193,19 @@ fn path_text(path: &syn::Path) -> String {
         .map(|s| s.ident.to_string())
         .collect::<Vec<_>>()
         .join("::")
+}
+
+/// `key = value` where the value is a path or type; a string literal gets `message`.
+fn unquoted_value<T: syn::parse::Parse>(
+    meta: &ParseNestedMeta<'_>,
+    message: &str,
+) -> syn::Result<T> {
+    let value = meta.value()?;
+    if value.peek(LitStr) {
+        let lit: LitStr = value.parse()?;
+        return Err(syn::Error::new(lit.span(), message));
+    }
+    value.parse()
 }
 
 /// `key = ident`; a string literal gets an error that shows the identifier form.

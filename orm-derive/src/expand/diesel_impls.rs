@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::column_path;
-use crate::ast::Model;
+use crate::ast::{Field, Model};
 
 pub fn expand(model: &Model<'_>) -> TokenStream {
     let ident = model.ident();
@@ -14,11 +14,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     let loaded: Vec<_> = model
         .fields
         .iter()
-        .map(|f| LoadedField {
-            ident: f.ident,
-            ty: f.ty(),
-            column: column_path(model, &f.column),
-        })
+        .map(|f| LoadedField::of(model, f))
         .collect();
     let queryable_selectable = queryable_selectable(ident, &loaded);
 
@@ -65,6 +61,17 @@ pub struct LoadedField<'a> {
     pub ty: &'a syn::Type,
     /// The column's path (or type) in the table module.
     pub column: TokenStream,
+}
+
+impl<'a> LoadedField<'a> {
+    /// A model field, loaded from its own column.
+    pub fn of(model: &Model<'_>, field: &'a Field<'_>) -> Self {
+        Self {
+            ident: field.ident,
+            ty: field.ty(),
+            column: column_path(model, &field.column),
+        }
+    }
 }
 
 /// Diesel's `Queryable` (from a tuple row, in field order) and `Selectable` (exactly these

@@ -4,7 +4,6 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::column_path;
 use super::diesel_impls::{queryable_selectable, LoadedField};
 use crate::ast::Model;
 use crate::attr::PartialAttr;
@@ -63,14 +62,7 @@ fn expand_impls(model: &Model<'_>, partial: &PartialAttr) -> TokenStream {
         .iter()
         .filter_map(|c| model.field_named(c))
         .collect();
-    let loaded: Vec<_> = fields
-        .iter()
-        .map(|f| LoadedField {
-            ident: f.ident,
-            ty: f.ty(),
-            column: column_path(model, &f.column),
-        })
-        .collect();
+    let loaded: Vec<_> = fields.iter().map(|f| LoadedField::of(model, f)).collect();
     let diesel = queryable_selectable(name, &loaded);
     let projection = projection_impl(
         name,
