@@ -14,6 +14,7 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
     check_table_source(cx, model);
     check_primary_key(cx, model);
     check_generated(cx, model);
+    check_insertable(cx, model);
     check_field_types(cx, model);
     check_duplicate_columns(cx, model);
     check_unique_lists(cx, model);
@@ -75,6 +76,16 @@ fn check_generated(cx: &Ctxt, model: &Model<'_>) {
         if let Some(message) = problem {
             cx.syn_error(syn::Error::new(span, message));
         }
+    }
+}
+
+/// The insert struct needs at least one column to write.
+fn check_insertable(cx: &Ctxt, model: &Model<'_>) {
+    if !model.fields.is_empty() && model.fields.iter().all(|f| f.is_generated()) {
+        cx.error_spanned_by(
+            model.ident(),
+            "a model needs a column besides its generated key: there is nothing to insert",
+        );
     }
 }
 

@@ -16,17 +16,43 @@ use crate::ast::Model;
 use crate::check;
 use crate::ctxt::Ctxt;
 
-/// `#[derive(Model)]`: parse, check, then expand; on any error, the errors and stubs only.
+/// `#[derive(Model)]`: parse, check, then expand.
+///
+/// A mistake inside one attribute (an unknown or repeated key, say) leaves a model that can
+/// still be generated: the error is reported and the code generated anyway, so the user's own
+/// uses of `User`, `NewUser` and `users::…` do not add errors of their own. A model that fails
+/// a check (no primary key, an unknown type, …) cannot be generated: only its errors are emitted.
 pub fn derive_model(input: &DeriveInput) -> TokenStream {
-    let cx = Ctxt::default();
-    let model = Model::from_ast(&cx, input);
+    let attribute_errors = Ctxt::default();
+    let model = Model::from_ast(&attribute_errors, input);
+    let check_errors = Ctxt::default();
     if let Some(model) = &model {
-        check::check(&cx, model);
+        check::check(&check_errors, model);
     }
-    match (cx.check(), model) {
-        (Ok(()), Some(model)) => expand(&model),
-        (Err(errors), model) => fallback::expand(model.as_ref(), errors),
-        (Ok(()), None) => unreachable!("a model that failed to parse recorded an error"),
+    let attribute_errors = attribute_errors.check();
+    match (model, check_errors.check()) {
+        (Some(model), Ok(())) => {
+            let code = expand(&model);
+            match attribute_errors {
+                Ok(()) => code,
+                Err(errors) => {
+                    let errors = errors.to_compile_error();
+                    quote!(#errors #code)
+                }
+            }
+        }
+        (model, Err(mut errors)) => {
+            if let Err(first) = attribute_errors {
+                let mut all = first;
+                all.combine(errors);
+                errors = all;
+            }
+            fallback::expand(model.as_ref(), errors)
+        }
+        (None, Ok(())) => fallback::expand(
+            None,
+            attribute_errors.expect_err("a model that failed to parse recorded an error"),
+        ),
     }
 }
 

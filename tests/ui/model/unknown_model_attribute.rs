@@ -5,6 +5,7 @@ use orm::Model;
 pub struct User {
     #[orm(primary_key, generated)]
     pub id: i64,
+    pub name: String,
 }
 
 fn main() {}
