@@ -200,6 +200,27 @@ mod tests {
     }
 
     #[test]
+    fn odd_input_never_panics() {
+        for url in [
+            "postgres://ü:ö@ä:5432/ß",
+            "postgres://@",
+            "postgres://:@:/",
+            "postgres://a:b@c:d@e/f",
+            "postgres://[::1]:5432/db",
+            "postgres://[::1/db",
+            "postgres://u:p@h/db?password",
+            "postgres://u:p@h/db?=&&password=",
+            "sqlite://",
+            "://",
+            "\u{0}",
+        ] {
+            if let Err(e) = DatabaseUrl::parse(url) {
+                let _ = e.to_string();
+            }
+        }
+    }
+
+    #[test]
     fn recognises_backends() {
         assert!(matches!(
             DatabaseUrl::parse("sqlite::memory:").unwrap().target,
