@@ -46,6 +46,9 @@ pub use orm_core::{
 };
 pub use orm_derive::{Model, Projection};
 
+/// Query-result caching: stable cache keys (the cache itself is not built yet).
+pub use orm_cache as cache;
+
 /// The Diesel version `orm` is built on; list the same version as your own `diesel` dependency.
 pub use diesel;
 
