@@ -60,7 +60,8 @@ pub mod __private {
     pub use diesel::pg::PgConnection;
     pub use diesel::sqlite::SqliteConnection;
     pub use orm_core::bulk::{
-        rows_per_statement, ConflictClause, POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
+        rows_per_statement, BindRow, ConflictClause, MultiRowInsert, StatementKind,
+        POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
     };
     pub use orm_core::sql_types::{self, DdlType};
     pub use orm_core::{ColumnMeta, Crud, Model, ModelField, Projection, SameTypeAs, TableMeta};

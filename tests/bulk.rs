@@ -304,3 +304,52 @@ fn conflicts_can_be_skipped_or_update_columns() {
         assert_eq!(count(&db), 160, "rejected options wrote nothing");
     }
 }
+
+#[test]
+fn full_size_insert_statements_are_prepared_once() {
+    // SQLite in memory has one connection, so every statement below runs on it.
+    use std::sync::{Arc, Mutex};
+    let db = Database::connect("sqlite::memory:").unwrap();
+    db.create_table::<BulkUser>().unwrap();
+    let prepared = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = prepared.clone();
+    db.with_connection(move |conn| {
+        if let orm::AnyConnection::Sqlite(c) = conn {
+            c.set_instrumentation(move |event: diesel::connection::InstrumentationEvent<'_>| {
+                if let diesel::connection::InstrumentationEvent::CacheQuery { sql, .. } = event {
+                    seen.lock().unwrap().push(sql.to_owned());
+                }
+            });
+        }
+        Ok(())
+    })
+    .unwrap();
+    // 5 columns: 6,553 rows per statement under SQLite's 32,766 bind parameters. Two batches
+    // of 20,000 rows are 3 full statements and one short one each.
+    let report = BulkUser::bulk_insert(
+        &db,
+        (0..40_000).map(row),
+        BulkOptions::default().batch_size(20_000),
+    )
+    .unwrap();
+    assert_eq!(report.rows, 40_000);
+    let inserts: Vec<String> = prepared
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|sql| sql.starts_with("INSERT"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        inserts.len(),
+        1,
+        "the full-size INSERT is prepared once and reused"
+    );
+    assert_eq!(
+        inserts[0].matches("), (").count(),
+        6_552,
+        "{}",
+        &inserts[0][..200]
+    );
+    assert_eq!(count(&db), 40_000);
+}

@@ -30,7 +30,10 @@ fn keys_are_stable_and_shape_aware() {
     // reference C implementation computes it.
     assert_eq!(
         key.as_str(),
-        format!("orm:users:{:016x}:75148b6cf87d2aa1", User::TABLE.fingerprint)
+        format!(
+            "orm:users:{:016x}:75148b6cf87d2aa1",
+            User::TABLE.fingerprint
+        )
     );
     assert_eq!(key, CacheKey::for_query::<User>(b"SELECT 1"));
     assert_ne!(key, CacheKey::for_query::<User>(b"SELECT 2"));

@@ -71,6 +71,7 @@ pub fn expand_impls(model: &Model<'_>) -> TokenStream {
             })
             .collect::<Vec<_>>()
     };
+    let bind_row = bind_row(model, &fields);
     let owned_values = values(quote!());
     let borrowed_values = values(quote!(&));
     quote! {
@@ -92,5 +93,50 @@ pub fn expand_impls(model: &Model<'_>) -> TokenStream {
 
         #[automatically_derived]
         impl #d::internal::derives::insertable::UndecoratedInsertRecord<#module::table> for #name {}
+
+        #bind_row
+    }
+}
+
+/// `BindRow`: the row's values as bind parameters, for multi-row INSERTs of bulk inserts.
+fn bind_row(model: &Model<'_>, fields: &[&Field<'_>]) -> TokenStream {
+    let name = insert_ident(model);
+    let d = quote!(::orm::__private::diesel);
+    let sql_types: Vec<_> = fields
+        .iter()
+        .map(|f| {
+            let column = column_path(model, &f.column);
+            quote!(<#column as #d::Expression>::SqlType)
+        })
+        .collect();
+    let types = fields.iter().map(|f| f.ty());
+    let binds = fields
+        .iter()
+        .zip(&sql_types)
+        .enumerate()
+        .map(|(i, (f, st))| {
+            let field = f.ident;
+            let ty = f.ty();
+            let comma = (i > 0).then(|| quote!(out.push_sql(", ");));
+            quote! {
+                #comma
+                out.push_bind_param::<#st, #ty>(&self.#field)?;
+            }
+        });
+    quote! {
+        #[automatically_derived]
+        impl<__DB> ::orm::__private::BindRow<__DB> for #name
+        where
+            __DB: #d::backend::Backend #(+ #d::sql_types::HasSqlType<#sql_types>)*,
+            #(#types: #d::serialize::ToSql<#sql_types, __DB>,)*
+        {
+            fn walk_values<'__b>(
+                &'__b self,
+                mut out: #d::query_builder::AstPass<'_, '__b, __DB>,
+            ) -> #d::QueryResult<()> {
+                #(#binds)*
+                ::std::result::Result::Ok(())
+            }
+        }
     }
 }

@@ -229,22 +229,31 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
         },
         Backend::Sqlite => quote!(::std::option::Option::None),
     };
-    let insert_chunk = |finish: TokenStream| {
+    let key_names: Vec<_> = model.key_fields().map(|k| k.column.to_string()).collect();
+    let insert_names: Vec<_> = model
+        .fields
+        .iter()
+        .filter(|f| !f.is_generated())
+        .map(|f| f.column.to_string())
+        .collect();
+    // One multi-row INSERT per chunk; its `Id` type says what fixes its SQL, so the full-size
+    // statement is prepared once per connection and reused.
+    let statement = |kind: u8| {
         quote! {
-            let statement = #d::insert_into(#module::table).values(chunk.to_vec());
-            match conflict {
-                #p::ConflictClause::Error => statement #finish,
-                #p::ConflictClause::Skip => statement.on_conflict_do_nothing() #finish,
-                #p::ConflictClause::Update { target, set } => statement
-                    .on_conflict(#d::dsl::sql::<#d::sql_types::Bool>(target))
-                    .do_update()
-                    .set(set.for_table::<#module::table>())
-                    #finish,
-            }
+            #p::MultiRowInsert::<_, _, (Self, [(); ROWS_PER_STATEMENT], #p::StatementKind<#kind>)>::new(
+                #d::QuerySource::from_clause(&#module::table),
+                &[#(#insert_names),*],
+                chunk,
+                conflict,
+                chunk.len() == ROWS_PER_STATEMENT,
+            )
         }
     };
-    let insert_execute = insert_chunk(quote!(.execute(conn)?));
-    let insert_returning = insert_chunk(quote!(.returning(#key_target).get_results(conn)?));
+    let (plain, skip) = (statement(0), statement(1));
+    let (plain_keys, skip_keys) = (statement(2), statement(3));
+    let returning = quote! {
+        .returning::<<#key_target as #d::Expression>::SqlType>(&[#(#key_names),*])
+    };
 
     let key_fields: Vec<_> = model.key_fields().collect();
     let single = key_fields.len() == 1;
@@ -321,9 +330,13 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
                 conflict: &#p::ConflictClause,
             ) -> #d::QueryResult<usize> {
                 use #d::prelude::*;
+                const ROWS_PER_STATEMENT: usize = #p::rows_per_statement(#bind_limit, #insert_columns);
                 let mut inserted = 0;
-                for chunk in rows.chunks(#p::rows_per_statement(#bind_limit, #insert_columns)) {
-                    inserted += { #insert_execute };
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    inserted += match conflict {
+                        #p::ConflictClause::Skip => #skip.execute(conn)?,
+                        _ => #plain.execute(conn)?,
+                    };
                 }
                 ::std::result::Result::Ok(inserted)
             }
@@ -334,9 +347,13 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
                 conflict: &#p::ConflictClause,
             ) -> #d::QueryResult<::std::vec::Vec<<Self as #p::Model>::PrimaryKey>> {
                 use #d::prelude::*;
+                const ROWS_PER_STATEMENT: usize = #p::rows_per_statement(#bind_limit, #insert_columns);
                 let mut keys = ::std::vec::Vec::with_capacity(rows.len());
-                for chunk in rows.chunks(#p::rows_per_statement(#bind_limit, #insert_columns)) {
-                    let chunk_keys: ::std::vec::Vec<<Self as #p::Model>::PrimaryKey> = { #insert_returning };
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let chunk_keys: ::std::vec::Vec<<Self as #p::Model>::PrimaryKey> = match conflict {
+                        #p::ConflictClause::Skip => #skip_keys #returning .get_results(conn)?,
+                        _ => #plain_keys #returning .get_results(conn)?,
+                    };
                     keys.extend(chunk_keys);
                 }
                 ::std::result::Result::Ok(keys)
