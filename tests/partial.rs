@@ -205,3 +205,51 @@ fn partials_serialize_for_caching() {
     assert_eq!(json, r#"{"id":7,"name":"Ada","avatar_url":null}"#);
     assert_eq!(serde_json::from_str::<MemberCard>(&json).unwrap(), c);
 }
+
+/// A second table, joined to `members`.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(table = posts)]
+pub struct Post {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub author_id: i64,
+    pub title: String,
+}
+
+diesel::joinable!(posts -> members (author_id));
+diesel::allow_tables_to_appear_in_same_query!(members, posts);
+
+#[test]
+fn partials_compose_with_joins() {
+    for db in common::backends("partials_compose_with_joins") {
+        let members = seed(&db, 2);
+        db.create_table::<Post>().unwrap();
+        for (author, title) in [
+            (&members[0], "first"),
+            (&members[1], "second"),
+            (&members[1], "third"),
+        ] {
+            db.insert::<Post>(&NewPost {
+                author_id: author.id,
+                title: title.into(),
+            })
+            .unwrap();
+        }
+        let rows: Vec<(MemberCard, String)> = db
+            .load(
+                members::table
+                    .inner_join(posts::table)
+                    .filter(members::id.eq(members[1].id))
+                    .order(posts::title)
+                    .select((MemberCard::columns(), posts::title)),
+            )
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (card(&members[1]), "second".to_owned()),
+                (card(&members[1]), "third".to_owned())
+            ]
+        );
+    }
+}

@@ -9,6 +9,7 @@
 //! every table lives in the schema `orm_bench`. Results are printed as a table and written to
 //! `target/bench/<benchmark>.json`.
 
+mod bulk;
 mod load;
 mod report;
 
@@ -32,6 +33,11 @@ benchmarks:
   load [--rows N] [--runs R]   load a 12-column table in full and as a 3-column partial,
                                through orm, hand-written Diesel and the raw postgres client
                                (defaults: --rows 200000 --runs 7; at least 5 runs)
+  bulk [--rows N] [--runs R]   insert the users table row by row, in Diesel chunks, with orm's
+                               bulk_insert, psql \\copy and raw binary COPY (PostgreSQL), and
+                               row by row, Diesel chunks and bulk_insert (SQLite); plus a
+                               batch-size sweep and bulk_insert's peak RSS
+                               (defaults: --rows 1000000 --runs 3; at least 3 runs)
 
 environment:
   ORM_BENCH_PG_URL   PostgreSQL server (default postgres://postgres@127.0.0.1:5432/orm_test)
@@ -46,6 +52,7 @@ fn main() -> ExitCode {
     let rest: Vec<String> = args.collect();
     let result = match benchmark.as_str() {
         "load" => Flags::parse(&rest).and_then(load::run),
+        "bulk" => Flags::parse(&rest).and_then(bulk::run),
         // Further benchmarks go here, one arm each, e.g. `"bulk" => ….and_then(bulk::run)`.
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
