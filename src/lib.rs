@@ -57,11 +57,12 @@ pub use diesel;
 pub mod __private {
     pub use diesel;
     pub use diesel::internal::derives::as_expression::Bound;
-    pub use diesel::pg::PgConnection;
+    pub use diesel::pg::{Pg, PgConnection, PgMetadataLookup};
+    pub use diesel::query_builder::bind_collector::RawBytesBindCollector;
     pub use diesel::sqlite::SqliteConnection;
     pub use orm_core::bulk::{
-        rows_per_statement, BindRow, ConflictClause, MultiRowInsert, StatementKind,
-        POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
+        rows_per_statement, write_binary_copy, BindRow, ConflictClause, CopyRow, MultiRowInsert,
+        StatementKind, POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
     };
     pub use orm_core::sql_types::{self, DdlType};
     pub use orm_core::{ColumnMeta, Crud, Model, ModelField, Projection, SameTypeAs, TableMeta};

@@ -207,6 +207,47 @@ fn every_supported_type_round_trips_exactly() {
 }
 
 #[test]
+fn every_supported_type_round_trips_through_bulk_insert() {
+    // Binary COPY on PostgreSQL, multi-row INSERT on SQLite: both must store what `insert` does.
+    for db in common::backends("every_supported_type_bulk") {
+        db.create_table::<Sample>().unwrap();
+        let mut nulls = sample();
+        (nulls.maybe_small, nulls.maybe_bytes, nulls.maybe_at) = (None, None, None);
+        let mut filled = sample();
+        filled.maybe_uid = Some(uuid::Uuid::from_u128(7));
+        filled.maybe_doc = Some(serde_json::json!([1, "two", 3.5]));
+        let rows = vec![sample(), nulls, filled];
+        let report = Sample::bulk_insert(&db, &rows, orm::BulkOptions::default()).unwrap();
+        assert_eq!(report.used_copy, db.backend() == Backend::Postgres);
+        let stored: Vec<Sample> = db.load(samples::table.order(samples::id)).unwrap();
+        assert_eq!(stored.len(), 3);
+        for (row, new) in stored.iter().zip(&rows) {
+            let expected = Sample {
+                id: row.id,
+                small: new.small,
+                big: new.big,
+                single: new.single,
+                double: new.double,
+                flag: new.flag,
+                text: new.text.clone(),
+                bytes: new.bytes.clone(),
+                at: new.at,
+                local: new.local,
+                day: new.day,
+                uid: new.uid,
+                doc: new.doc.clone(),
+                maybe_small: new.maybe_small,
+                maybe_bytes: new.maybe_bytes.clone(),
+                maybe_at: new.maybe_at,
+                maybe_uid: new.maybe_uid,
+                maybe_doc: new.maybe_doc.clone(),
+            };
+            assert_eq!(*row, expected);
+        }
+    }
+}
+
+#[test]
 fn timestamps_with_offsets_are_stored_as_the_same_instant() {
     for db in common::backends("timestamps_with_offsets") {
         db.create_table::<User>().unwrap();

@@ -117,10 +117,13 @@ pub trait Crud<C>: Sized {
     ) -> QueryResult<Vec<<Self as Model>::PrimaryKey>>
     where
         Self: Model;
-    /// Binary `COPY … FROM STDIN` of `rows`, where the backend has it (`None` elsewhere).
-    fn copy_batch(conn: &mut C, rows: &[&<Self as Model>::New]) -> Option<QueryResult<usize>>
+    /// Binary `COPY … FROM STDIN` of `rows`, streamed as they are read; an error on backends
+    /// without COPY, where the runtime never calls it.
+    fn copy_rows<R>(conn: &mut C, rows: R) -> QueryResult<usize>
     where
-        Self: Model;
+        Self: Model,
+        R: Iterator,
+        R::Item: std::borrow::Borrow<<Self as Model>::New>;
     /// `DELETE … WHERE pk = $1`, returning the rows deleted.
     fn delete_by_key(conn: &mut C, key: &<Self as Model>::PrimaryKey) -> QueryResult<usize>
     where

@@ -72,6 +72,7 @@ pub fn expand_impls(model: &Model<'_>) -> TokenStream {
             .collect::<Vec<_>>()
     };
     let bind_row = bind_row(model, &fields);
+    let copy_row = copy_row(model, &fields);
     let owned_values = values(quote!());
     let borrowed_values = values(quote!(&));
     quote! {
@@ -95,6 +96,7 @@ pub fn expand_impls(model: &Model<'_>) -> TokenStream {
         impl #d::internal::derives::insertable::UndecoratedInsertRecord<#module::table> for #name {}
 
         #bind_row
+        #copy_row
     }
 }
 
@@ -135,6 +137,36 @@ fn bind_row(model: &Model<'_>, fields: &[&Field<'_>]) -> TokenStream {
                 mut out: #d::query_builder::AstPass<'_, '__b, __DB>,
             ) -> #d::QueryResult<()> {
                 #(#binds)*
+                ::std::result::Result::Ok(())
+            }
+        }
+    }
+}
+
+/// `CopyRow`: the row's fields as binary COPY bytes, for bulk inserts on PostgreSQL.
+fn copy_row(model: &Model<'_>, fields: &[&Field<'_>]) -> TokenStream {
+    let name = insert_ident(model);
+    let p = quote!(::orm::__private);
+    let d = quote!(#p::diesel);
+    let pushes = fields.iter().map(|f| {
+        let column = column_path(model, &f.column);
+        let (field, ty) = (f.ident, f.ty());
+        quote! {
+            <#p::RawBytesBindCollector<#p::Pg> as #d::query_builder::BindCollector<'_, #p::Pg>>::push_bound_value::<
+                <#column as #d::Expression>::SqlType,
+                #ty,
+            >(out, &self.#field, lookup)?;
+        }
+    });
+    quote! {
+        #[automatically_derived]
+        impl #p::CopyRow for #name {
+            fn push_copy_fields(
+                &self,
+                out: &mut #p::RawBytesBindCollector<#p::Pg>,
+                lookup: &mut (dyn #p::PgMetadataLookup + 'static),
+            ) -> #d::QueryResult<()> {
+                #(#pushes)*
                 ::std::result::Result::Ok(())
             }
         }

@@ -219,15 +219,28 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
     } else {
         quote!((#(#key_columns,)*))
     };
+    let insert_columns_paths: Vec<_> = model
+        .fields
+        .iter()
+        .filter(|f| !f.is_generated())
+        .map(|f| column_path(model, &f.column))
+        .collect();
     let copy = match backend {
         Backend::Postgres => quote! {
-            ::std::option::Option::Some(
-                #d::copy_from(#module::table)
-                    .from_insertable(rows.to_vec())
-                    .execute(conn),
-            )
+            let rows = ::std::cell::RefCell::new(rows);
+            #d::copy_from(#module::table)
+                .from_raw_data((#(#insert_columns_paths,)*), |sink: &mut dyn ::std::io::Write| {
+                    #p::write_binary_copy::<<Self as #p::Model>::New, _>(sink, &mut *rows.borrow_mut())
+                })
+                .with_format(#d::pg::CopyFormat::Binary)
+                .execute(conn)
         },
-        Backend::Sqlite => quote!(::std::option::Option::None),
+        Backend::Sqlite => quote! {
+            let _ = (conn, rows);
+            ::std::result::Result::Err(#d::result::Error::QueryBuilderError(
+                "binary COPY is a PostgreSQL feature".into(),
+            ))
+        },
     };
     let key_names: Vec<_> = model.key_fields().map(|k| k.column.to_string()).collect();
     let insert_names: Vec<_> = model
@@ -359,10 +372,11 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
                 ::std::result::Result::Ok(keys)
             }
 
-            fn copy_batch(
-                conn: &mut #conn,
-                rows: &[&<Self as #p::Model>::New],
-            ) -> ::std::option::Option<#d::QueryResult<usize>> {
+            fn copy_rows<__R>(conn: &mut #conn, rows: __R) -> #d::QueryResult<usize>
+            where
+                __R: ::std::iter::Iterator,
+                __R::Item: ::std::borrow::Borrow<<Self as #p::Model>::New>,
+            {
                 use #d::prelude::*;
                 #copy
             }
