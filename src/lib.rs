@@ -61,8 +61,8 @@ pub mod __private {
     pub use diesel::query_builder::bind_collector::RawBytesBindCollector;
     pub use diesel::sqlite::SqliteConnection;
     pub use orm_core::bulk::{
-        rows_per_statement, write_binary_copy, BindRow, ConflictClause, CopyRow, MultiRowInsert,
-        StatementKind, POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
+        rows_per_statement, write_binary_copy, BindRow, ConflictClause, CopyRow, KeyedBySql,
+        MultiRowInsert, StatementKind, POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
     };
     pub use orm_core::sql_types::{self, DdlType};
     pub use orm_core::{ColumnMeta, Crud, Model, ModelField, Projection, SameTypeAs, TableMeta};

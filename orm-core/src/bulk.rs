@@ -365,9 +365,10 @@ pub trait BindRow<DB: DieselBackend> {
 ///
 /// Diesel never reuses the prepared statement of a multi-row INSERT built from a `Vec`, since
 /// its SQL depends on the row count. Here `Id` names what fixes the SQL (the model, the rows per
-/// statement, the clauses): a full-size statement with a fixed clause is prepared once per
-/// connection and reused; the shorter last one of a batch, and upserts, whose SET list is
-/// chosen at run time, are prepared on their own.
+/// statement, the clauses): a full-size statement is prepared once per connection and reused.
+/// The shorter statement that ends a full batch recurs in every batch, so it is cached by its
+/// SQL text; the one that ends the input, and upserts, whose SET list is chosen at run time,
+/// are prepared on their own.
 #[doc(hidden)]
 pub struct MultiRowInsert<'r, From, Row, Id, ReturnType = ()> {
     from: From,
@@ -380,8 +381,8 @@ pub struct MultiRowInsert<'r, From, Row, Id, ReturnType = ()> {
 }
 
 impl<'r, From, Row, Id> MultiRowInsert<'r, From, Row, Id> {
-    /// `rows` into the table `from` renders, writing `columns`; `reusable` when the statement
-    /// has the full row count.
+    /// `rows` into the table `from` renders, writing `columns`; `reusable` when the prepared
+    /// statement may be kept for later statements of the same SQL.
     pub fn new(
         from: From,
         columns: &'static [&'static str],
@@ -418,9 +419,32 @@ impl<'r, From, Row, Id> MultiRowInsert<'r, From, Row, Id> {
     }
 }
 
-impl<From, Row, Id: 'static, ST> QueryId for MultiRowInsert<'_, From, Row, Id, ST> {
+impl<From, Row, Id: StatementId, ST> QueryId for MultiRowInsert<'_, From, Row, Id, ST> {
     type QueryId = Id;
-    const HAS_STATIC_QUERY_ID: bool = true;
+    const HAS_STATIC_QUERY_ID: bool = Id::FIXES_SQL;
+}
+
+/// What a bulk statement's `Id` says about its SQL.
+#[doc(hidden)]
+pub trait StatementId: 'static {
+    /// Whether every statement with this `Id` has the same SQL, so it may be cached by type.
+    const FIXES_SQL: bool;
+}
+
+/// (model, rows per statement, kind): fixes the SQL of a full-size statement.
+impl<M: 'static, const ROWS: usize, const KIND: u8> StatementId
+    for (M, [(); ROWS], StatementKind<KIND>)
+{
+    const FIXES_SQL: bool = true;
+}
+
+/// A statement with some other row count: Diesel caches it by its SQL text, when allowed to.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct KeyedBySql;
+
+impl StatementId for KeyedBySql {
+    const FIXES_SQL: bool = false;
 }
 
 impl<From, Row, Id, ST, DB> QueryFragment<DB> for MultiRowInsert<'_, From, Row, Id, ST>
@@ -545,11 +569,16 @@ where
                     buffer.extend(rows.by_ref().take(batch_size));
                     read.set(buffer.len() as u64);
                     let batch: Vec<&M::New> = buffer.iter().map(Borrow::borrow).collect();
+                    let recurring = batch.len() == batch_size;
                     if options.return_keys {
-                        let keys = M::insert_batch_returning_keys(conn, &batch, &conflict)?;
+                        let keys =
+                            M::insert_batch_returning_keys(conn, &batch, &conflict, recurring)?;
                         Ok((keys.len(), keys))
                     } else {
-                        Ok((M::insert_batch(conn, &batch, &conflict)?, Vec::new()))
+                        Ok((
+                            M::insert_batch(conn, &batch, &conflict, recurring)?,
+                            Vec::new(),
+                        ))
                     }
                 };
                 let written = if per_batch_tx {

@@ -101,11 +101,13 @@ pub trait Crud<C>: Sized {
     /// no non-key column.
     fn update_returning(conn: &mut C, row: &Self) -> Option<QueryResult<Self>>;
     /// Multi-row `INSERT` of `rows`, in statements of at most the backend's bind-parameter
-    /// limit, with the conflict clause; returns the rows inserted.
+    /// limit, with the conflict clause; returns the rows inserted. `recurring` says the batch
+    /// has the full batch size, so its last, shorter statement will come again.
     fn insert_batch(
         conn: &mut C,
         rows: &[&<Self as Model>::New],
         conflict: &crate::bulk::ConflictClause,
+        recurring: bool,
     ) -> QueryResult<usize>
     where
         Self: Model;
@@ -114,6 +116,7 @@ pub trait Crud<C>: Sized {
         conn: &mut C,
         rows: &[&<Self as Model>::New],
         conflict: &crate::bulk::ConflictClause,
+        recurring: bool,
     ) -> QueryResult<Vec<<Self as Model>::PrimaryKey>>
     where
         Self: Model;

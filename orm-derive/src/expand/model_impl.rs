@@ -249,21 +249,34 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
         .filter(|f| !f.is_generated())
         .map(|f| f.column.to_string())
         .collect();
-    // One multi-row INSERT per chunk; its `Id` type says what fixes its SQL, so the full-size
-    // statement is prepared once per connection and reused.
+    // One multi-row INSERT per chunk. A full-size chunk's `Id` fixes its SQL, so its statement
+    // is prepared once per connection and reused; the shorter chunk that ends a full batch is
+    // cached by its SQL text, since every batch ends with it.
     let statement = |kind: u8| {
-        quote! {
-            #p::MultiRowInsert::<_, _, (Self, [(); ROWS_PER_STATEMENT], #p::StatementKind<#kind>)>::new(
-                #d::QuerySource::from_clause(&#module::table),
-                &[#(#insert_names),*],
-                chunk,
-                conflict,
-                chunk.len() == ROWS_PER_STATEMENT,
-            )
-        }
+        let new = |id: TokenStream, reusable: TokenStream| {
+            quote! {
+                #p::MultiRowInsert::<_, _, #id>::new(
+                    #d::QuerySource::from_clause(&#module::table),
+                    &[#(#insert_names),*],
+                    chunk,
+                    conflict,
+                    #reusable,
+                )
+            }
+        };
+        let full = new(
+            quote!((Self, [(); ROWS_PER_STATEMENT], #p::StatementKind<#kind>)),
+            quote!(true),
+        );
+        let short = new(quote!(#p::KeyedBySql), quote!(recurring));
+        (full, short)
     };
     let (plain, skip) = (statement(0), statement(1));
     let (plain_keys, skip_keys) = (statement(2), statement(3));
+    let (plain_full, plain_short) = plain;
+    let (skip_full, skip_short) = skip;
+    let (plain_keys_full, plain_keys_short) = plain_keys;
+    let (skip_keys_full, skip_keys_short) = skip_keys;
     let returning = quote! {
         .returning::<<#key_target as #d::Expression>::SqlType>(&[#(#key_names),*])
     };
@@ -341,14 +354,18 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
                 conn: &mut #conn,
                 rows: &[&<Self as #p::Model>::New],
                 conflict: &#p::ConflictClause,
+                recurring: bool,
             ) -> #d::QueryResult<usize> {
                 use #d::prelude::*;
                 const ROWS_PER_STATEMENT: usize = #p::rows_per_statement(#bind_limit, #insert_columns);
                 let mut inserted = 0;
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    inserted += match conflict {
-                        #p::ConflictClause::Skip => #skip.execute(conn)?,
-                        _ => #plain.execute(conn)?,
+                    let skip = matches!(conflict, #p::ConflictClause::Skip);
+                    inserted += match (skip, chunk.len() == ROWS_PER_STATEMENT) {
+                        (true, true) => #skip_full.execute(conn)?,
+                        (true, false) => #skip_short.execute(conn)?,
+                        (false, true) => #plain_full.execute(conn)?,
+                        (false, false) => #plain_short.execute(conn)?,
                     };
                 }
                 ::std::result::Result::Ok(inserted)
@@ -358,15 +375,20 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
                 conn: &mut #conn,
                 rows: &[&<Self as #p::Model>::New],
                 conflict: &#p::ConflictClause,
+                recurring: bool,
             ) -> #d::QueryResult<::std::vec::Vec<<Self as #p::Model>::PrimaryKey>> {
                 use #d::prelude::*;
                 const ROWS_PER_STATEMENT: usize = #p::rows_per_statement(#bind_limit, #insert_columns);
                 let mut keys = ::std::vec::Vec::with_capacity(rows.len());
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let chunk_keys: ::std::vec::Vec<<Self as #p::Model>::PrimaryKey> = match conflict {
-                        #p::ConflictClause::Skip => #skip_keys #returning .get_results(conn)?,
-                        _ => #plain_keys #returning .get_results(conn)?,
-                    };
+                    let skip = matches!(conflict, #p::ConflictClause::Skip);
+                    let chunk_keys: ::std::vec::Vec<<Self as #p::Model>::PrimaryKey> =
+                        match (skip, chunk.len() == ROWS_PER_STATEMENT) {
+                            (true, true) => #skip_keys_full #returning .get_results(conn)?,
+                            (true, false) => #skip_keys_short #returning .get_results(conn)?,
+                            (false, true) => #plain_keys_full #returning .get_results(conn)?,
+                            (false, false) => #plain_keys_short #returning .get_results(conn)?,
+                        };
                     keys.extend(chunk_keys);
                 }
                 ::std::result::Result::Ok(keys)
