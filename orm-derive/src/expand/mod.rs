@@ -1,7 +1,6 @@
 //! Code generation: one module per generated capability over the checked model IR.
 
 mod diesel_impls;
-mod fallback;
 mod insert;
 mod model_impl;
 mod partial;
@@ -21,7 +20,8 @@ use crate::ctxt::Ctxt;
 /// A mistake inside one attribute (an unknown or repeated key, say) leaves a model that can
 /// still be generated: the error is reported and the code generated anyway, so the user's own
 /// uses of `User`, `NewUser` and `users::…` do not add errors of their own. A model that fails
-/// a check (no primary key, an unknown type, …) cannot be generated: only its errors are emitted.
+/// a check (no primary key, an unknown type, …) cannot be generated: only its errors are
+/// emitted, since anything built from it would add errors on top of the one that matters.
 pub fn derive_model(input: &DeriveInput) -> TokenStream {
     let attribute_errors = Ctxt::default();
     let model = Model::from_ast(&attribute_errors, input);
@@ -41,18 +41,17 @@ pub fn derive_model(input: &DeriveInput) -> TokenStream {
                 }
             }
         }
-        (model, Err(mut errors)) => {
+        (_, Err(mut errors)) => {
             if let Err(first) = attribute_errors {
                 let mut all = first;
                 all.combine(errors);
                 errors = all;
             }
-            fallback::expand(model.as_ref(), errors)
+            errors.to_compile_error()
         }
-        (None, Ok(())) => fallback::expand(
-            None,
-            attribute_errors.expect_err("a model that failed to parse recorded an error"),
-        ),
+        (None, Ok(())) => attribute_errors
+            .expect_err("a model that failed to parse recorded an error")
+            .to_compile_error(),
     }
 }
 
