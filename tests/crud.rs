@@ -107,7 +107,7 @@ fn insert_find_update_delete() {
 fn nulls_are_written_and_cleared() {
     for db in common::backends("nulls_are_written_and_cleared") {
         db.create_table::<User>().unwrap();
-        let mut row = NewUser {
+        let row = NewUser {
             bio: Some("has a bio".into()),
             last_login: Some(micros(1)),
             ..new_user("n@example.com", "N")
@@ -122,8 +122,6 @@ fn nulls_are_written_and_cleared() {
         let reread = db.find::<User>(stored.id).unwrap();
         assert_eq!((reread.bio, reread.last_login), (None, None));
 
-        row.email = "m@example.com".into();
-        row.bio = None;
         let nulls: Vec<User> = db.load(users::table.filter(users::bio.is_null())).unwrap();
         assert_eq!(nulls.len(), 1, "updating to None stored NULL");
     }
@@ -516,6 +514,7 @@ mod schema {
         accounts (code) {
             code -> Text,
             balance -> BigInt,
+            #[sql_name = "memo"]
             note -> Nullable<Text>,
         }
     }
@@ -533,8 +532,24 @@ pub struct Account {
 #[test]
 fn models_bind_to_existing_schema_tables() {
     assert_eq!(Account::TABLE.name, "accounts");
+    // SQL names come from the schema, `#[sql_name]` included.
+    assert!(Account::TABLE.column("memo").is_some() && Account::TABLE.column("note").is_none());
     for db in common::backends("models_bind_to_existing_schema_tables") {
         db.create_table::<Account>().unwrap();
+        let rows = [("B-1", Some("first")), ("B-2", None)].map(|(code, memo)| NewAccount {
+            code: code.into(),
+            balance: 1,
+            note: memo.map(str::to_owned),
+        });
+        let report = Account::bulk_insert(&db, &rows, orm::BulkOptions::default()).unwrap();
+        assert_eq!(report.rows, 2);
+        assert_eq!(
+            db.find::<Account>("B-1".to_owned())
+                .unwrap()
+                .note
+                .as_deref(),
+            Some("first")
+        );
         let a = db
             .insert::<Account>(&NewAccount {
                 code: "A-1".into(),
@@ -545,6 +560,7 @@ fn models_bind_to_existing_schema_tables() {
         let rich: Vec<Account> = db
             .load(schema::accounts::table.filter(schema::accounts::balance.ge(10)))
             .unwrap();
+        assert_eq!(rich.len(), 1);
         assert_eq!(rich, vec![a]);
     }
 }
@@ -635,7 +651,8 @@ fn metadata_describes_the_table() {
     assert_eq!(Membership::TABLE.unique, [&["team", "seat"][..]]);
 }
 
-/// The same model shape under another name hashes differently; a changed column type too.
+/// The fingerprint hashes the table name and each column's name, SQL type and nullability:
+/// the same shape declared again hashes the same, a changed column type differently.
 mod v2 {
     use orm::Model;
     #[derive(Model)]

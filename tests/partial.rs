@@ -34,6 +34,9 @@ pub struct Dashboard {
     pub last_login: Option<DateTime<Utc>>,
     #[orm(column = email)]
     pub contact: String,
+    /// `Member::name`, stored in the column `display_name`.
+    #[orm(column = name)]
+    pub display: String,
 }
 
 fn seed(db: &orm::Database, n: usize) -> Vec<Member> {
@@ -84,12 +87,15 @@ fn partial_sql_names_exactly_the_listed_columns() {
             .to_string();
     assert!(
         dash.starts_with(
-            "SELECT \"members\".\"id\", \"members\".\"last_login\", \"members\".\"email\" FROM"
+            "SELECT \"members\".\"id\", \"members\".\"last_login\", \"members\".\"email\", \"members\".\"display_name\" FROM"
         ),
         "{dash}"
     );
     assert_eq!(MemberCard::COLUMNS, ["id", "display_name", "avatar_url"]);
-    assert_eq!(Dashboard::COLUMNS, ["id", "last_login", "email"]);
+    assert_eq!(
+        Dashboard::COLUMNS,
+        ["id", "last_login", "email", "display_name"]
+    );
 }
 
 #[test]
@@ -155,6 +161,7 @@ fn partials_load_by_key_by_filter_all_and_streamed() {
                 id: third.id,
                 last_login: third.last_login,
                 contact: third.email.clone(),
+                display: third.name.clone(),
             }
         );
     }

@@ -43,8 +43,8 @@ pub(crate) enum Target {
 pub(crate) struct DatabaseUrl {
     pub(crate) target: Target,
     pub(crate) redacted: RedactedUrl,
-    /// The password, kept only to scrub it out of driver messages.
-    password: Option<String>,
+    /// The passwords the URL holds, kept only to scrub them out of driver messages.
+    passwords: Vec<String>,
 }
 
 impl fmt::Debug for DatabaseUrl {
@@ -57,7 +57,7 @@ impl DatabaseUrl {
     /// Parse `url`, checking what can be checked without connecting.
     pub(crate) fn parse(url: &str) -> Result<Self> {
         let url = url.trim();
-        let (redacted, password) = redact(url);
+        let (redacted, passwords) = redact(url);
         let invalid = |reason: &str| Error::InvalidUrl {
             url: redacted.clone(),
             reason: reason.to_owned(),
@@ -92,6 +92,15 @@ impl DatabaseUrl {
             return Err(invalid(&format!(
                 "unsupported scheme `{scheme}`; expected `postgres://`, `postgresql://` or `sqlite:`"
             )));
+        } else if url.starts_with("postgres") {
+            return Err(invalid(
+                "a PostgreSQL URL starts with `postgres://`: `postgres://user:password@host:5432/db`",
+            ));
+        } else if url.contains('=') {
+            return Err(invalid(
+                "this looks like a libpq keyword string (`host=… dbname=…`); give a URL instead: \
+                 `postgres://user:password@host:5432/db`",
+            ));
         } else {
             Target::SqliteFile {
                 path: url.to_owned(),
@@ -100,23 +109,24 @@ impl DatabaseUrl {
         Ok(Self {
             target,
             redacted,
-            password,
+            passwords,
         })
     }
 
-    /// `message` with any occurrence of the URL's password replaced by `***`.
+    /// `message` with every occurrence of the URL's passwords replaced by `***`.
     pub(crate) fn scrub(&self, message: &str) -> String {
-        match &self.password {
-            Some(p) if !p.is_empty() => message.replace(p.as_str(), "***"),
-            _ => message.to_owned(),
-        }
+        self.passwords
+            .iter()
+            .filter(|p| !p.is_empty())
+            .fold(message.to_owned(), |m, p| m.replace(p.as_str(), "***"))
     }
 }
 
-/// Checks `[user[:password]@]host[:port][/db][?params]` after `postgres://`.
+/// Checks `[user[:password]@]host[:port][/db][?params]` after `postgres://`. The user part
+/// ends at the last `@`, so a password with `/`, `?` or `@` in it is never read as a host.
 fn check_postgres_authority(rest: &str) -> std::result::Result<(), String> {
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let after_user = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host_port = after_user.split(['/', '?']).next().unwrap_or("");
     // Several hosts may be listed (`h1:5432,h2:5433`); IPv6 hosts are bracketed.
     for host in host_port.split(',') {
         let port = if host.starts_with('[') {
@@ -138,46 +148,82 @@ fn check_postgres_authority(rest: &str) -> std::result::Result<(), String> {
             }
         }
     }
-    if rest.contains(char::is_whitespace) {
+    if after_user.contains(char::is_whitespace) {
         return Err("URL contains whitespace; percent-encode it (`%20`)".to_owned());
     }
     Ok(())
 }
 
-/// Returns the URL with its password replaced by `***`, and the password.
-fn redact(url: &str) -> (RedactedUrl, Option<String>) {
-    let mut password = None;
-    let mut out = url.to_owned();
-    if let Some(scheme_end) = url.find("://") {
-        let after = &url[scheme_end + 3..];
-        let authority_end = after.find(['/', '?']).unwrap_or(after.len());
-        let authority = &after[..authority_end];
-        if let Some(at) = authority.rfind('@') {
-            let userinfo = &authority[..at];
-            if let Some(colon) = userinfo.find(':') {
-                password = Some(userinfo[colon + 1..].to_owned());
-                let start = scheme_end + 3 + colon + 1;
-                let end = scheme_end + 3 + at;
-                out.replace_range(start..end, "***");
-            }
-        }
-    }
-    // `?password=…` in the query string.
-    if let Some(q) = out.find('?') {
-        let (base, query) = out.split_at(q + 1);
-        let redacted: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, v)) if k.eq_ignore_ascii_case("password") => {
-                    password.get_or_insert_with(|| v.to_owned());
+/// Returns the URL with every password replaced by `***`, and the passwords.
+///
+/// In a URL the user part ends at the last `@` (a password may hold `/`, `?` or `@`); a
+/// `password` or `sslpassword` parameter in the query is redacted too. In anything else (a
+/// keyword string given by mistake, a file path), each `password=…` word is.
+fn redact(url: &str) -> (RedactedUrl, Vec<String>) {
+    let mut passwords = Vec::new();
+    let Some(scheme_end) = url.find("://") else {
+        let words: Vec<String> = url
+            .split(' ')
+            .map(|word| match word.split_once('=') {
+                Some((k, v)) if is_password_key(k) => {
+                    passwords.push(v.trim_matches('\'').to_owned());
                     format!("{k}=***")
                 }
-                _ => pair.to_owned(),
+                _ => word.to_owned(),
             })
             .collect();
-        out = format!("{base}{}", redacted.join("&"));
+        let mut out = words.join(" ");
+        // A URL missing its `//` (`postgres:/user:secret@host`): hide what sits between the
+        // last `:` and the last `@`.
+        if let Some(at) = out.rfind('@') {
+            if let Some(colon) = out[..at].rfind(':') {
+                passwords.push(out[colon + 1..at].to_owned());
+                out.replace_range(colon + 1..at, "***");
+            }
+        }
+        return (RedactedUrl(out), passwords);
+    };
+    let after = &url[scheme_end + 3..];
+    let (mut out, rest) = match after.rfind('@') {
+        Some(at) => {
+            let userinfo = &after[..at];
+            let user = match userinfo.split_once(':') {
+                Some((user, password)) => {
+                    passwords.push(password.to_owned());
+                    format!("{user}:***")
+                }
+                None => userinfo.to_owned(),
+            };
+            (
+                format!("{}{user}@", &url[..scheme_end + 3]),
+                &after[at + 1..],
+            )
+        }
+        None => (url[..scheme_end + 3].to_owned(), after),
+    };
+    match rest.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, v)) if is_password_key(k) => {
+                        passwords.push(v.to_owned());
+                        format!("{k}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            out.push_str(path);
+            out.push('?');
+            out.push_str(&query.join("&"));
+        }
+        None => out.push_str(rest),
     }
-    (RedactedUrl(out), password)
+    (RedactedUrl(out), passwords)
+}
+
+fn is_password_key(key: &str) -> bool {
+    key.to_ascii_lowercase().ends_with("password")
 }
 
 #[cfg(test)]
@@ -197,6 +243,30 @@ mod tests {
             "postgres://app@db/prod?password=***&x=1"
         );
         assert_eq!(u.scrub("auth failed for hunter2"), "auth failed for ***");
+    }
+
+    #[test]
+    fn passwords_with_url_characters_never_leak() {
+        for (url, secret) in [
+            ("postgres://app:pa/ss@db:5432/prod", "pa/ss"),
+            ("postgres://app:12/34@db/prod", "12/34"),
+            ("postgres://app:a?b@db/prod", "a?b"),
+            ("postgres://app:p@ss@db/prod", "p@ss"),
+            ("postgres://app@db/prod?sslpassword=hunter2", "hunter2"),
+            ("host=db user=app password=hunter2 dbname=prod", "hunter2"),
+            ("postgres:/app:hunter2@db/prod", "hunter2"),
+        ] {
+            let shown = match DatabaseUrl::parse(url) {
+                Ok(u) => format!(
+                    "{} {:?} {}",
+                    u.redacted,
+                    u,
+                    u.scrub(&format!("auth {secret}"))
+                ),
+                Err(e) => format!("{e} {e:?}"),
+            };
+            assert!(!shown.contains(secret), "{url}: {shown}");
+        }
     }
 
     #[test]

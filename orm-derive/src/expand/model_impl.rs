@@ -30,7 +30,8 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     };
 
     let columns = model.fields.iter().map(|f| {
-        let name = f.column.to_string();
+        let column = column_path(model, &f.column);
+        let name = quote!(<#column as ::orm::__private::diesel::Column>::NAME);
         let field = f.ident.to_string();
         let nullable = f.nullable;
         let generated = f.is_generated();
@@ -53,7 +54,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             }
         }
     });
-    let primary_key = key_fields.iter().map(|k| k.column.to_string());
+    let primary_key = key_fields.iter().map(|k| sql_name(model, &k.column));
     let unique = unique_lists(model)
         .into_iter()
         .map(|cols| quote!(&[#(#cols),*]));
@@ -167,13 +168,19 @@ fn model_fields(model: &Model<'_>) -> TokenStream {
     quote!(#(#impls)*)
 }
 
+/// A column's SQL name as Diesel knows it (a `#[sql_name]` in a schema.rs table included).
+fn sql_name(model: &Model<'_>, column: &syn::Ident) -> TokenStream {
+    let path = column_path(model, column);
+    quote!(<#path as ::orm::__private::diesel::Column>::NAME)
+}
+
 /// Column-name lists of every UNIQUE constraint: field-level `unique`, then `unique(a, b)`.
-fn unique_lists(model: &Model<'_>) -> Vec<Vec<String>> {
+fn unique_lists(model: &Model<'_>) -> Vec<Vec<TokenStream>> {
     let single = model
         .fields
         .iter()
         .filter(|f| f.attrs.unique.get().is_some())
-        .map(|f| vec![f.column.to_string()]);
+        .map(|f| vec![sql_name(model, &f.column)]);
     let multi = model
         .attrs
         .unique
@@ -182,7 +189,7 @@ fn unique_lists(model: &Model<'_>) -> Vec<Vec<String>> {
         .map(|list| {
             list.iter()
                 .filter_map(|name| model.field_named(name))
-                .map(|f| f.column.to_string())
+                .map(|f| sql_name(model, &f.column))
                 .collect()
         });
     single.chain(multi).collect()
@@ -242,12 +249,15 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
             ))
         },
     };
-    let key_names: Vec<_> = model.key_fields().map(|k| k.column.to_string()).collect();
+    let key_names: Vec<_> = model
+        .key_fields()
+        .map(|k| sql_name(model, &k.column))
+        .collect();
     let insert_names: Vec<_> = model
         .fields
         .iter()
         .filter(|f| !f.is_generated())
-        .map(|f| f.column.to_string())
+        .map(|f| sql_name(model, &f.column))
         .collect();
     // One multi-row INSERT per chunk. A full-size chunk's `Id` fixes its SQL, so its statement
     // is prepared once per connection and reused; the shorter chunk that ends a full batch is

@@ -64,15 +64,7 @@ fn expand_impls(model: &Model<'_>, partial: &PartialAttr) -> TokenStream {
         .collect();
     let loaded: Vec<_> = fields.iter().map(|f| LoadedField::of(model, f)).collect();
     let diesel = queryable_selectable(name, &loaded);
-    let projection = projection_impl(
-        name,
-        &quote!(#ident),
-        &loaded,
-        &fields
-            .iter()
-            .map(|f| f.column.to_string())
-            .collect::<Vec<_>>(),
-    );
+    let projection = projection_impl(name, &quote!(#ident), &loaded);
     quote! {
         #diesel
         #projection
@@ -84,15 +76,15 @@ pub fn projection_impl(
     name: &syn::Ident,
     model: &TokenStream,
     fields: &[LoadedField<'_>],
-    column_names: &[String],
 ) -> TokenStream {
     let columns: Vec<_> = fields.iter().map(|f| &f.column).collect();
+    let d = quote!(::orm::__private::diesel);
     quote! {
         #[automatically_derived]
         impl ::orm::__private::Projection for #name {
             type Model = #model;
             type Columns = (#(#columns,)*);
-            const COLUMNS: &'static [&'static str] = &[#(#column_names),*];
+            const COLUMNS: &'static [&'static str] = &[#(<#columns as #d::Column>::NAME),*];
             fn columns() -> Self::Columns {
                 (#(<#columns as ::std::default::Default>::default(),)*)
             }

@@ -49,9 +49,8 @@ pub fn derive_projection(input: &DeriveInput) -> TokenStream {
         let ty = &f.ty;
         quote_spanned!(ty.span()=> #ty: ::orm::__private::SameTypeAs<#field::Type>,)
     });
-    let column_names: Vec<_> = fields.iter().map(|(_, s)| s.to_string()).collect();
     let diesel = queryable_selectable(name, &loaded);
-    let projection = projection_impl(name, &quote!(#model), &loaded, &column_names);
+    let projection = projection_impl(name, &quote!(#model), &loaded);
     quote! {
         const _: () = {
             #[allow(dead_code)]
