@@ -262,7 +262,11 @@ fn conflicts_can_be_skipped_or_update_columns() {
             BulkOptions::default().on_conflict(OnConflict::update(["email"], ["name", "score"])),
         )
         .unwrap();
-        assert_eq!(upserted.rows_read, 20);
+        assert_eq!(
+            (upserted.rows_read, upserted.rows),
+            (20, 20),
+            "10 updated, 10 inserted"
+        );
         assert_eq!(count(&db), 160);
         let renamed: Vec<(String, String)> = db
             .load(
@@ -289,6 +293,7 @@ fn conflicts_can_be_skipped_or_update_columns() {
                 "cannot set `email`",
             ),
             (OnConflict::update(["email"], []), "at least one column"),
+            (OnConflict::update(["email"], ["id"]), "it is the row's key"),
         ] {
             let err = BulkUser::bulk_insert(
                 &db,
@@ -346,4 +351,30 @@ fn full_size_insert_statements_are_prepared_once() {
     // batch. The 5,000-row statement that ends the input is not kept.
     assert_eq!(sizes, [6_553, 341], "statements kept for reuse");
     assert_eq!(count(&db), 45_000);
+}
+
+#[test]
+fn a_bad_row_early_in_a_default_size_batch_is_reported_whole() {
+    // The COPY fails long before the 50,000-row batch is sent: the report still names the
+    // whole batch, the database's reason, and what was committed.
+    for db in common::backends("bulk_early_failure") {
+        create_strict_table(&db);
+        let rows = (0..60_000u64).map(|i| {
+            let mut r = row(i);
+            if i == 5 {
+                r.score = -1;
+            }
+            r
+        });
+        let err = BulkUser::bulk_insert(&db, rows, BulkOptions::default()).unwrap_err();
+        let Error::Bulk { failure, source } = &err else {
+            panic!("expected Error::Bulk, got {err:?}")
+        };
+        assert_eq!(
+            (failure.batch, failure.rows.clone(), failure.committed_rows),
+            (0, 0..50_000, 0)
+        );
+        assert_reason(Bad::FailsCheck, source);
+        assert_eq!(count(&db), 0);
+    }
 }

@@ -137,8 +137,11 @@ impl<'a> BulkOptions<'a> {
         self
     }
 
-    /// Return the primary keys of the inserted rows, in input order, in
-    /// [`BulkReport::keys`]. Uses `INSERT … RETURNING` (COPY cannot return). Default off.
+    /// Return the primary keys of the written rows in [`BulkReport::keys`], in the order the
+    /// database returns them, which for a multi-row INSERT is input order. Uses
+    /// `INSERT … RETURNING` (COPY cannot return). With [`OnConflict::Skip`] skipped rows have no
+    /// key, so keys no longer line up with input rows; with [`OnConflict::Update`] updated rows
+    /// return theirs. Default off.
     #[must_use]
     pub fn return_keys(mut self, yes: bool) -> Self {
         self.return_keys = yes;
@@ -163,7 +166,8 @@ impl<'a> BulkOptions<'a> {
 /// What a bulk insert did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BulkReport<K> {
-    /// Rows inserted (rows skipped by [`OnConflict::Skip`] not counted).
+    /// Rows written: inserted, or updated by [`OnConflict::Update`] (rows skipped by
+    /// [`OnConflict::Skip`] not counted).
     pub rows: u64,
     /// Rows read from the iterator.
     pub rows_read: u64,
@@ -251,6 +255,16 @@ impl ConflictClause {
                     let c = column(name)?;
                     if on.contains(name) {
                         return Err(model_error(table, format!("`OnConflict::Update` cannot set `{name}`, a column of the conflict target")));
+                    }
+                    if table.primary_key.contains(name)
+                        || table.column(name).is_some_and(|c| c.generated)
+                    {
+                        return Err(model_error(
+                            table,
+                            format!(
+                                "`OnConflict::Update` cannot set `{name}`: it is the row's key"
+                            ),
+                        ));
                     }
                     assignments.push(format!("{c} = excluded.{c}"));
                 }
@@ -586,6 +600,12 @@ where
                 } else {
                     write(conn)
                 };
+                if written.is_err() && copy {
+                    // COPY may stop reading mid-batch: count the batch's remaining rows, so the
+                    // reported range is the whole batch, as on the INSERT path.
+                    let unread = (batch_size as u64).saturating_sub(read.get());
+                    read.set(read.get() + rows.by_ref().take(unread as usize).count() as u64);
+                }
                 let (n, keys) = written.map_err(|source| Error::Bulk {
                     failure: BatchFailure {
                         batch: report.batches,

@@ -41,19 +41,21 @@ pub enum AnyConnection<'a> {
 
 impl AnyConnection<'_> {
     /// Insert one row on this connection (inside a transaction, say) and return it as stored.
-    pub fn insert<M: Model>(&mut self, row: &M::New) -> QueryResult<M> {
+    pub fn insert<M: Model>(&mut self, row: &M::New) -> Result<M> {
         match self {
             AnyConnection::Postgres(c) => <M as Crud<PgConnection>>::insert_returning(c, row),
             AnyConnection::Sqlite(c) => <M as Crud<SqliteConnection>>::insert_returning(c, row),
         }
+        .map_err(|e| Error::from_model(M::TABLE, e))
     }
 
-    /// The row with primary key `key`, on this connection.
-    pub fn find<M: Model>(&mut self, key: &M::PrimaryKey) -> QueryResult<M> {
+    /// The row with primary key `key`, on this connection, or [`Error::NotFound`].
+    pub fn find<M: Model>(&mut self, key: &M::PrimaryKey) -> Result<M> {
         match self {
             AnyConnection::Postgres(c) => <M as Crud<PgConnection>>::find_by_key(c, key),
             AnyConnection::Sqlite(c) => <M as Crud<SqliteConnection>>::find_by_key(c, key),
         }
+        .map_err(|e| Error::from_model(M::TABLE, e))
     }
 }
 
@@ -223,11 +225,11 @@ impl Database {
     }
 
     /// Run `work` in a transaction: committed when it returns `Ok`, rolled back on `Err`.
-    pub fn transaction<R>(
-        &self,
-        work: impl FnOnce(AnyConnection<'_>) -> QueryResult<R>,
-    ) -> Result<R> {
-        self.with_connection(|conn| match conn {
+    /// Diesel's own errors convert with `?`. The connection is checked out for the whole
+    /// transaction: don't call `self` again inside `work` (on an in-memory SQLite database,
+    /// whose one connection is taken, that call waits for the pool's timeout).
+    pub fn transaction<R>(&self, work: impl FnOnce(AnyConnection<'_>) -> Result<R>) -> Result<R> {
+        self.try_with_connection(|conn| match conn {
             AnyConnection::Postgres(c) => c.transaction(|c| work(AnyConnection::Postgres(c))),
             AnyConnection::Sqlite(c) => c.transaction(|c| work(AnyConnection::Sqlite(c))),
         })

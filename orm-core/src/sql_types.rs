@@ -70,14 +70,16 @@ impl ToSql<Timestamptz, Sqlite> for Utc {
 }
 
 /// The text Diesel writes for a `TimestamptzSqlite` (`%F %T%.f%:z`: `2024-06-01 12:00:00.5+00:00`),
-/// built without chrono's format-string interpreter, which costs more than the insert itself
+/// truncated to microseconds as PostgreSQL stores them, so both backends keep the same value.
+/// Built without chrono's format-string interpreter, which costs more than the insert itself
 /// in a bulk load. Years outside 0..=9999 and leap seconds take chrono's path.
 fn sqlite_timestamp_text(t: &Utc) -> String {
     use chrono::{Datelike, Timelike};
     use std::fmt::Write;
-    let (year, nanos) = (t.year(), t.nanosecond());
+    let (year, nanos) = (t.year(), t.nanosecond() / 1_000 * 1_000);
     if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
-        return t.format("%F %T%.f%:z").to_string();
+        let micros = chrono::Duration::nanoseconds(i64::from(t.nanosecond() % 1_000));
+        return (*t - micros).format("%F %T%.f%:z").to_string();
     }
     let mut text = String::with_capacity(35);
     let _ = write!(

@@ -13,6 +13,8 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
     check_generics(cx, model);
     check_table_source(cx, model);
     check_primary_key(cx, model);
+    check_key_not_nullable(cx, model);
+    check_column_count(cx, model);
     check_generated(cx, model);
     check_insertable(cx, model);
     check_field_types(cx, model);
@@ -52,6 +54,30 @@ fn check_primary_key(cx: &Ctxt, model: &Model<'_>) {
                 "model `{}` has no primary key; mark its key field with `#[orm(primary_key)]` \
                  (several fields for a composite key), e.g.\n    #[orm(primary_key, generated)]\n    id: i64,",
                 model.ident()
+            ),
+        );
+    }
+}
+
+/// A key column cannot be NULL: `WHERE key = NULL` never matches a row.
+fn check_key_not_nullable(cx: &Ctxt, model: &Model<'_>) {
+    for key in model.key_fields().filter(|f| f.nullable) {
+        cx.error_spanned_by(
+            key.ty(),
+            "a primary key cannot be NULL; use the type without `Option`",
+        );
+    }
+}
+
+/// Diesel's tables (as `orm` builds it) have at most 32 columns.
+fn check_column_count(cx: &Ctxt, model: &Model<'_>) {
+    const MOST_COLUMNS: usize = 32;
+    if let Some(extra) = model.fields.get(MOST_COLUMNS) {
+        cx.error_spanned_by(
+            extra.ident,
+            format!(
+                "a model has at most {MOST_COLUMNS} columns (Diesel's `32-column-tables`); this is column {}",
+                MOST_COLUMNS + 1
             ),
         );
     }

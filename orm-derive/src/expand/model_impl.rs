@@ -370,7 +370,7 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
                 const ROWS_PER_STATEMENT: usize = #p::rows_per_statement(#bind_limit, #insert_columns);
                 let mut inserted = 0;
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let skip = matches!(conflict, #p::ConflictClause::Skip);
+                    let skip = ::core::matches!(conflict, #p::ConflictClause::Skip);
                     inserted += match (skip, chunk.len() == ROWS_PER_STATEMENT) {
                         (true, true) => #skip_full.execute(conn)?,
                         (true, false) => #skip_short.execute(conn)?,
@@ -391,7 +391,7 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
                 const ROWS_PER_STATEMENT: usize = #p::rows_per_statement(#bind_limit, #insert_columns);
                 let mut keys = ::std::vec::Vec::with_capacity(rows.len());
                 for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let skip = matches!(conflict, #p::ConflictClause::Skip);
+                    let skip = ::core::matches!(conflict, #p::ConflictClause::Skip);
                     let chunk_keys: ::std::vec::Vec<<Self as #p::Model>::PrimaryKey> =
                         match (skip, chunk.len() == ROWS_PER_STATEMENT) {
                             (true, true) => #skip_keys_full #returning .get_results(conn)?,
