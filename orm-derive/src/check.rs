@@ -19,6 +19,7 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
     check_insertable(cx, model);
     check_field_types(cx, model);
     check_duplicate_columns(cx, model);
+    check_column_names(cx, model);
     check_unique_lists(cx, model);
     check_partials(cx, model);
 }
@@ -148,6 +149,27 @@ fn check_duplicate_columns(cx: &Ctxt, model: &Model<'_>) {
             );
         } else {
             seen.insert(name, field.ident);
+        }
+    }
+}
+
+/// A generated `table!` names each column with a Rust identifier, which cannot be a keyword.
+fn check_column_names(cx: &Ctxt, model: &Model<'_>) {
+    if !model.generates_table() {
+        return;
+    }
+    for field in &model.fields {
+        let name = field.column.to_string();
+        if syn::parse_str::<Ident>(&name).is_err() {
+            let at = field.attrs.column.get().map_or(field.ident, |c| c);
+            cx.error_spanned_by(
+                at,
+                format!(
+                    "`{name}` is a Rust keyword, which a generated Diesel `table!` cannot use as a \
+                     column name; choose another column name (`#[orm(column = kind)]`), or declare \
+                     the table yourself with `#[sql_name = \"{name}\"]` and use `diesel_table = …`"
+                ),
+            );
         }
     }
 }
