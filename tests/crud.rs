@@ -488,6 +488,33 @@ fn model_operations_inside_a_transaction() {
 }
 
 #[test]
+fn a_panic_inside_a_transaction_rolls_back_and_keeps_the_database() {
+    // An in-memory SQLite database lives in its one connection: a panic in user code must not
+    // cost the connection, and with it every row.
+    for db in common::backends("panic_inside_a_transaction") {
+        db.create_table::<User>().unwrap();
+        db.insert::<User>(&new_user("kept@x", "Kept")).unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            db.transaction(|mut conn| -> orm::Result<()> {
+                conn.insert::<User>(&new_user("lost@x", "Lost"))?;
+                panic!("user code fails mid-transaction")
+            })
+        }));
+        assert!(panicked.is_err());
+        let emails: Vec<String> = db.load(users::table.select(users::email)).unwrap();
+        assert_eq!(
+            emails,
+            ["kept@x"],
+            "committed rows kept, the open transaction rolled back"
+        );
+        // The connection is usable, transactions included.
+        db.transaction(|mut conn| conn.insert::<User>(&new_user("after@x", "After")))
+            .unwrap();
+        assert_eq!(db.load::<_, User>(users::table).unwrap().len(), 2);
+    }
+}
+
+#[test]
 fn transactions_roll_back_on_error() {
     for db in common::backends("transactions_roll_back") {
         db.create_table::<User>().unwrap();

@@ -112,6 +112,25 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup 
     }
 }
 
+/// Runs `work` on `conn`. If it panics, rolls back any transaction it left open and returns the
+/// panic, so the connection goes back to the pool usable instead of being discarded (for an
+/// in-memory SQLite database, discarding the connection would discard the database).
+fn guard_panics<C: Connection, R>(
+    conn: &mut C,
+    work: impl FnOnce(&mut C) -> R,
+) -> std::result::Result<R, Box<dyn std::any::Any + Send>> {
+    use diesel::connection::TransactionManager;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut *conn))).inspect_err(|_| {
+        while let Ok(Some(_)) =
+            C::TransactionManager::transaction_manager_status_mut(conn).transaction_depth()
+        {
+            if C::TransactionManager::rollback_transaction(conn).is_err() {
+                break; // the connection reports itself broken, and the pool discards it
+            }
+        }
+    })
+}
+
 impl Database {
     /// Open the database at `url`. For PostgreSQL one connection is made at once, so a wrong
     /// URL, host or password fails here with an error that names the URL (password redacted).
@@ -218,10 +237,19 @@ impl Database {
         &self,
         work: impl FnOnce(AnyConnection<'_>) -> Result<R>,
     ) -> Result<R> {
-        match &self.inner.pools {
-            Pools::Postgres(pool) => work(AnyConnection::Postgres(&mut *self.pg(pool)?)),
-            Pools::Sqlite(pool) => work(AnyConnection::Sqlite(&mut *self.sqlite(pool)?)),
-        }
+        // The pooled connection is returned before a panic from `work` goes on, so the pool
+        // sees a clean connection rather than one dropped while unwinding, which it discards.
+        let outcome = match &self.inner.pools {
+            Pools::Postgres(pool) => {
+                let mut conn = self.pg(pool)?;
+                guard_panics(&mut *conn, |c| work(AnyConnection::Postgres(c)))
+            }
+            Pools::Sqlite(pool) => {
+                let mut conn = self.sqlite(pool)?;
+                guard_panics(&mut *conn, |c| work(AnyConnection::Sqlite(c)))
+            }
+        };
+        outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
     /// Run `work` in a transaction: committed when it returns `Ok`, rolled back on `Err`.
