@@ -284,18 +284,12 @@ impl Database {
 
     /// Insert one row and return it as stored, with its generated key.
     pub fn insert<M: Model>(&self, row: &M::New) -> Result<M> {
-        self.model_op::<M, _>(
-            |c| <M as Crud<PgConnection>>::insert_returning(c, row),
-            |c| <M as Crud<SqliteConnection>>::insert_returning(c, row),
-        )
+        self.try_with_connection(|mut conn| conn.insert::<M>(row))
     }
 
     /// The row with primary key `key`, or [`Error::NotFound`].
     pub fn find<M: Model>(&self, key: M::PrimaryKey) -> Result<M> {
-        self.model_op::<M, _>(
-            |c| <M as Crud<PgConnection>>::find_by_key(c, &key),
-            |c| <M as Crud<SqliteConnection>>::find_by_key(c, &key),
-        )
+        self.try_with_connection(|mut conn| conn.find::<M>(&key))
     }
 
     /// Write every non-key field of `row` to the row with its primary key, and return the row
