@@ -39,10 +39,14 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "postgres")]
+pub use orm_core::PostgresConn;
+#[cfg(feature = "sqlite")]
+pub use orm_core::SqliteConn;
 pub use orm_core::{
-    bind, ddl, sql_types, AnyConnection, Backend, BatchFailure, BulkOptions, BulkProgress,
-    BulkReport, ColumnMeta, CommitMode, Database, Error, Model, OnConflict, Projection,
-    RedactedUrl, Result, TableMeta,
+    bind, ddl, sql_types, Backend, BackendConn, BackendConnection, BatchFailure, BulkOptions,
+    BulkProgress, BulkReport, CallInfo, ColumnMeta, CommitMode, Conn, Database, Error, Intent,
+    Model, Node, OnBackend, OnConflict, Projection, RawConnection, RedactedUrl, Result, TableMeta,
 };
 pub use orm_derive::{Model, Projection};
 
@@ -57,14 +61,21 @@ pub use diesel;
 pub mod __private {
     pub use diesel;
     pub use diesel::internal::derives::as_expression::Bound;
+    #[cfg(feature = "postgres")]
     pub use diesel::pg::{Pg, PgConnection, PgMetadataLookup};
+    #[cfg(feature = "postgres")]
     pub use diesel::query_builder::bind_collector::RawBytesBindCollector;
+    #[cfg(feature = "sqlite")]
     pub use diesel::sqlite::SqliteConnection;
     pub use orm_core::bulk::{
-        rows_per_statement, write_binary_copy, BindRow, ConflictClause, CopyRow, KeyedBySql,
-        MultiRowInsert, StatementKind, POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
+        rows_per_statement, BindRow, ConflictClause, KeyedBySql, MultiRowInsert, StatementKind,
+        POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
     };
+    #[cfg(feature = "postgres")]
+    pub use orm_core::bulk::{write_binary_copy, CopyRow};
     pub use orm_core::sql_types::{self, DdlType};
-    pub use orm_core::{ColumnMeta, Crud, Model, ModelField, Projection, SameTypeAs, TableMeta};
+    pub use orm_core::{
+        Backend, ColumnMeta, Crud, Model, ModelField, Projection, SameTypeAs, TableMeta,
+    };
     pub use serde;
 }

@@ -319,7 +319,7 @@ fn full_size_insert_statements_are_prepared_once() {
     let prepared = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = prepared.clone();
     db.with_connection(move |conn| {
-        if let orm::AnyConnection::Sqlite(c) = conn {
+        if let orm::RawConnection::Sqlite(c) = conn.raw() {
             c.set_instrumentation(move |event: diesel::connection::InstrumentationEvent<'_>| {
                 if let diesel::connection::InstrumentationEvent::CacheQuery { sql, .. } = event {
                     seen.lock().unwrap().push(sql.to_owned());

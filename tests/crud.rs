@@ -447,10 +447,12 @@ fn diesel_dsl_works_on_generated_tables() {
         let none = db.first::<_, User>(users::table.filter(users::full_name.eq("nobody")));
         assert!(matches!(none, Err(Error::NotFound { .. })));
         let count = db
-            .with_connection(|conn| match conn {
-                orm::AnyConnection::Postgres(c) => users::table.count().get_result::<i64>(c),
-                orm::AnyConnection::Sqlite(c) => users::table.count().get_result::<i64>(c),
-                _ => unreachable!(),
+            .with_connection(|conn| {
+                Ok(match conn.raw() {
+                    orm::RawConnection::Postgres(c) => users::table.count().get_result::<i64>(c),
+                    orm::RawConnection::Sqlite(c) => users::table.count().get_result::<i64>(c),
+                    _ => unreachable!(),
+                }?)
             })
             .unwrap();
         assert_eq!(count, 3);
@@ -462,15 +464,15 @@ fn model_operations_inside_a_transaction() {
     for db in common::backends("model_operations_inside_a_transaction") {
         db.create_table::<User>().unwrap();
         let ids = db
-            .transaction(|mut conn| {
+            .transaction(|conn| {
                 let a = conn.insert::<User>(&new_user("a@tx", "A"))?;
                 let b = conn.insert::<User>(&new_user("b@tx", "B"))?;
-                assert_eq!(conn.find::<User>(&a.id)?.name, "A");
+                assert_eq!(conn.find::<User>(a.id)?.name, "A");
                 Ok((a.id, b.id))
             })
             .unwrap();
         assert_eq!(db.find::<User>(ids.1).unwrap().email, "b@tx");
-        let failed = db.transaction(|mut conn| {
+        let failed = db.transaction(|conn| {
             conn.insert::<User>(&new_user("c@tx", "C"))?;
             conn.insert::<User>(&new_user("a@tx", "duplicate"))
         });
@@ -495,7 +497,7 @@ fn a_panic_inside_a_transaction_rolls_back_and_keeps_the_database() {
         db.create_table::<User>().unwrap();
         db.insert::<User>(&new_user("kept@x", "Kept")).unwrap();
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            db.transaction(|mut conn| -> orm::Result<()> {
+            db.transaction(|conn| -> orm::Result<()> {
                 conn.insert::<User>(&new_user("lost@x", "Lost"))?;
                 panic!("user code fails mid-transaction")
             })
@@ -508,7 +510,7 @@ fn a_panic_inside_a_transaction_rolls_back_and_keeps_the_database() {
             "committed rows kept, the open transaction rolled back"
         );
         // The connection is usable, transactions included.
-        db.transaction(|mut conn| conn.insert::<User>(&new_user("after@x", "After")))
+        db.transaction(|conn| conn.insert::<User>(&new_user("after@x", "After")))
             .unwrap();
         assert_eq!(db.load::<_, User>(users::table).unwrap().len(), 2);
     }
@@ -520,11 +522,11 @@ fn transactions_roll_back_on_error() {
         db.create_table::<User>().unwrap();
         let result = db.transaction(|conn| {
             let row = new_user("t@x", "T");
-            match conn {
-                orm::AnyConnection::Postgres(c) => {
+            match conn.raw() {
+                orm::RawConnection::Postgres(c) => {
                     diesel::insert_into(users::table).values(&row).execute(c)?
                 }
-                orm::AnyConnection::Sqlite(c) => {
+                orm::RawConnection::Sqlite(c) => {
                     diesel::insert_into(users::table).values(&row).execute(c)?
                 }
                 _ => unreachable!(),

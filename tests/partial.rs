@@ -127,12 +127,9 @@ fn partials_load_by_key_by_filter_all_and_streamed() {
         // `as_select()` composes with the Diesel DSL too, when the backend is known.
         if db.backend() == orm::Backend::Sqlite {
             let cards = db
-                .with_connection(|conn| match conn {
-                    orm::AnyConnection::Sqlite(c) => members::table
-                        .select(MemberCard::as_select())
-                        .load::<MemberCard>(c),
-                    _ => unreachable!(),
-                })
+                .sqlite()
+                .unwrap()
+                .load(members::table.select(MemberCard::as_select()))
                 .unwrap();
             assert_eq!(cards.len(), 5);
         }

@@ -294,7 +294,7 @@ impl Postgres {
         self.fresh_table()?;
         let start = Instant::now();
         match kind {
-            Kind::RowByRow => self.db.transaction(|mut conn| {
+            Kind::RowByRow => self.db.transaction(|conn| {
                 for r in rows(n) {
                     conn.insert::<BenchUser>(&r)?;
                 }
@@ -495,7 +495,7 @@ impl Sqlite {
             _ => {
                 let start = Instant::now();
                 match kind {
-                    Kind::RowByRow => db.transaction(|mut conn| {
+                    Kind::RowByRow => db.transaction(|conn| {
                         for r in rows(n) {
                             conn.insert::<BenchUser>(&r)?;
                         }

@@ -17,7 +17,9 @@ use diesel::{Connection, QueryResult};
 
 use crate::ddl::quote_ident;
 use crate::error::{Error, Result};
-use crate::model::{Crud, Model, TableMeta};
+use crate::meta::TableMeta;
+pub use crate::model::{ConflictClause, ExcludedAssignments};
+use crate::model::{Crud, Model};
 
 /// When rows are committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -210,23 +212,6 @@ impl fmt::Display for BatchFailure {
     }
 }
 
-/// How conflicts are written into SQL for one model.
-#[doc(hidden)]
-#[derive(Debug, Clone)]
-pub enum ConflictClause {
-    /// No clause.
-    Error,
-    /// `ON CONFLICT DO NOTHING`.
-    Skip,
-    /// `ON CONFLICT (target) DO UPDATE SET …`, the target and SET list rendered here.
-    Update {
-        /// `("col", …)`.
-        target: String,
-        /// The SET list.
-        set: ExcludedAssignments,
-    },
-}
-
 impl ConflictClause {
     fn resolve(action: &OnConflict, table: &TableMeta) -> Result<Self> {
         Ok(match action {
@@ -283,11 +268,6 @@ fn model_error(table: &TableMeta, message: String) -> Error {
         message,
     }
 }
-
-/// `"col" = excluded."col", …`: the SET list of an upsert, built from checked column names.
-#[doc(hidden)]
-#[derive(Debug, Clone)]
-pub struct ExcludedAssignments(String);
 
 /// Most bind parameters PostgreSQL accepts in one statement.
 #[doc(hidden)]

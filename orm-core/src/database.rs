@@ -1,67 +1,40 @@
-//! `Database`: one handle over a pooled PostgreSQL or SQLite database.
+//! `Database`: one handle over a pooled PostgreSQL or SQLite database. Every method checks out
+//! a connection context at one choke point, [`Database::run`], which knows whether the call
+//! reads or writes; the work itself is a method of [`Conn`].
 
+use std::borrow::Borrow;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::connection::DefaultLoadingMode;
-use diesel::connection::SimpleConnection;
 use diesel::dsl::{Filter, Limit, Select};
-use diesel::pg::PgConnection;
-use diesel::pg::PgRowByRowLoadingMode;
 use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl, LoadQuery, SelectDsl};
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use diesel::sqlite::SqliteConnection;
-use diesel::{Connection, QueryResult, RunQueryDsl};
+use diesel::r2d2::{Pool, PooledConnection, R2D2Connection};
+use diesel::{Connection, RunQueryDsl};
 
-use crate::bulk::{self, BulkOptions, BulkReport};
+use crate::bulk::{BulkOptions, BulkReport};
+use crate::conn::{
+    BackendConn, BackendConnection, CallState, Conn, ExecuteOnEveryBackend, FindAsQuery, Intent,
+    LoadAllQuery, LoadOnEveryBackend, Node, RawConnection, StreamOnEveryBackend,
+};
 use crate::ddl;
 use crate::error::{Error, Result};
-use crate::model::{Crud, Model};
+use crate::meta::{Backend, RedactedUrl};
+use crate::model::Model;
+use crate::pool::{Manager, PooledConn};
 use crate::projection::Projection;
-use crate::url::{DatabaseUrl, RedactedUrl, Target};
+use crate::url::{DatabaseUrl, Target};
 
-/// The database engine behind a [`Database`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Backend {
-    /// PostgreSQL, through libpq.
-    Postgres,
-    /// SQLite, embedded.
-    Sqlite,
-}
-
-/// A checked-out connection, for work that needs the backend's own connection type.
-#[non_exhaustive]
-pub enum AnyConnection<'a> {
-    /// A PostgreSQL connection.
-    Postgres(&'a mut PgConnection),
-    /// A SQLite connection.
-    Sqlite(&'a mut SqliteConnection),
-}
-
-impl AnyConnection<'_> {
-    /// Insert one row on this connection (inside a transaction, say) and return it as stored.
-    pub fn insert<M: Model>(&mut self, row: &M::New) -> Result<M> {
-        match self {
-            AnyConnection::Postgres(c) => <M as Crud<PgConnection>>::insert_returning(c, row),
-            AnyConnection::Sqlite(c) => <M as Crud<SqliteConnection>>::insert_returning(c, row),
-        }
-        .map_err(|e| Error::from_model(M::TABLE, e))
-    }
-
-    /// The row with primary key `key`, on this connection, or [`Error::NotFound`].
-    pub fn find<M: Model>(&mut self, key: &M::PrimaryKey) -> Result<M> {
-        match self {
-            AnyConnection::Postgres(c) => <M as Crud<PgConnection>>::find_by_key(c, key),
-            AnyConnection::Sqlite(c) => <M as Crud<SqliteConnection>>::find_by_key(c, key),
-        }
-        .map_err(|e| Error::from_model(M::TABLE, e))
-    }
-}
+#[cfg(feature = "postgres")]
+use diesel::pg::PgConnection;
+#[cfg(feature = "sqlite")]
+use diesel::sqlite::SqliteConnection;
 
 enum Pools {
-    Postgres(Pool<ConnectionManager<PgConnection>>),
-    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    #[cfg(feature = "postgres")]
+    Postgres(Pool<Manager<PgConnection>>),
+    #[cfg(feature = "sqlite")]
+    Sqlite(Pool<Manager<SqliteConnection>>),
 }
 
 struct Inner {
@@ -94,22 +67,19 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// Applied to every new SQLite connection: wait for locks instead of failing at once, enforce
-/// foreign keys, and write-ahead logging for files (readers don't block the writer).
-#[derive(Debug)]
-struct SqliteSetup {
-    file: bool,
+/// Runs on every new SQLite connection: wait for locks instead of failing at once, enforce
+/// foreign keys, and for files write-ahead logging (readers don't block the writer).
+#[cfg(feature = "sqlite")]
+fn sqlite_setup(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
 }
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        let mut sql = String::from("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
-        if self.file {
-            sql.push_str(" PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
-        }
-        conn.batch_execute(&sql)
-            .map_err(diesel::r2d2::Error::QueryError)
-    }
+#[cfg(feature = "sqlite")]
+fn sqlite_file_setup(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    sqlite_setup(conn)?;
+    conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
 }
 
 /// Runs `work` on `conn`. If it panics, rolls back any transaction it left open and returns the
@@ -137,21 +107,9 @@ impl Database {
     pub fn connect(url: &str) -> Result<Self> {
         let url = DatabaseUrl::parse(url)?;
         let pools = match &url.target {
-            Target::Postgres { url: raw } => {
-                PgConnection::establish(raw).map_err(|e| Error::Connect {
-                    url: url.redacted.clone(),
-                    message: url.scrub(e.to_string().trim()),
-                })?;
-                let pool = Pool::builder()
-                    .max_size(10)
-                    .min_idle(Some(1))
-                    .connection_timeout(Duration::from_secs(5))
-                    .test_on_check_out(false)
-                    .build_unchecked(ConnectionManager::new(raw.clone()));
-                Pools::Postgres(pool)
-            }
-            Target::SqliteMemory => Pools::Sqlite(Self::sqlite_pool(&url, ":memory:", false)?),
-            Target::SqliteFile { path } => Pools::Sqlite(Self::sqlite_pool(&url, path, true)?),
+            Target::Postgres { url: raw } => Self::postgres_pool(&url, raw)?,
+            Target::SqliteMemory => Self::sqlite_pool(&url, ":memory:", false)?,
+            Target::SqliteFile { path } => Self::sqlite_pool(&url, path, true)?,
         };
         tracing::debug!(url = %url.redacted, "database opened");
         Ok(Self {
@@ -159,41 +117,76 @@ impl Database {
         })
     }
 
-    fn sqlite_pool(
-        url: &DatabaseUrl,
-        path: &str,
-        file: bool,
-    ) -> Result<Pool<ConnectionManager<SqliteConnection>>> {
+    #[cfg(feature = "postgres")]
+    fn postgres_pool(url: &DatabaseUrl, raw: &str) -> Result<Pools> {
+        PgConnection::establish(raw).map_err(|e| Error::Connect {
+            url: url.redacted.clone(),
+            message: url.scrub(e.to_string().trim()),
+        })?;
+        let pool = Pool::builder()
+            .max_size(10)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .test_on_check_out(false)
+            .build_unchecked(Manager::new(raw, |_| Ok(())));
+        Ok(Pools::Postgres(pool))
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn postgres_pool(url: &DatabaseUrl, _raw: &str) -> Result<Pools> {
+        Err(Self::not_compiled_in(url, Backend::Postgres))
+    }
+
+    #[cfg(feature = "sqlite")]
+    fn sqlite_pool(url: &DatabaseUrl, path: &str, file: bool) -> Result<Pools> {
         // Open one connection first, so a bad path fails at once with SQLite's own message.
         SqliteConnection::establish(path).map_err(|e| Error::Connect {
             url: url.redacted.clone(),
             message: url.scrub(e.to_string().trim()),
         })?;
         // An in-memory database lives and dies with its one connection: keep exactly one, forever.
-        let size = if file { 4 } else { 1 };
+        let (size, lifetime, setup): (u32, _, fn(&mut SqliteConnection) -> _) = if file {
+            (4, Some(Duration::from_secs(1800)), sqlite_file_setup)
+        } else {
+            (1, None, sqlite_setup)
+        };
         Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
             .idle_timeout(None)
-            .max_lifetime(if file {
-                Some(Duration::from_secs(1800))
-            } else {
-                None
-            })
+            .max_lifetime(lifetime)
             .connection_timeout(Duration::from_secs(30))
             .test_on_check_out(false)
-            .connection_customizer(Box::new(SqliteSetup { file }))
-            .build(ConnectionManager::new(path))
+            .build(Manager::new(path, setup))
+            .map(Pools::Sqlite)
             .map_err(|e| Error::Connect {
                 url: url.redacted.clone(),
                 message: url.scrub(&e.to_string()),
             })
     }
 
+    #[cfg(not(feature = "sqlite"))]
+    fn sqlite_pool(url: &DatabaseUrl, _path: &str, _file: bool) -> Result<Pools> {
+        Err(Self::not_compiled_in(url, Backend::Sqlite))
+    }
+
+    #[allow(dead_code)] // used only when a backend's feature is off
+    fn not_compiled_in(url: &DatabaseUrl, backend: Backend) -> Error {
+        Error::InvalidUrl {
+            url: url.redacted.clone(),
+            reason: format!(
+                "this build of orm has no {backend} support; enable the `{}` cargo feature",
+                backend.name()
+            ),
+        }
+    }
+
     /// The backend the URL named.
     pub fn backend(&self) -> Backend {
         match self.inner.pools {
+            #[cfg(feature = "postgres")]
             Pools::Postgres(_) => Backend::Postgres,
+            #[cfg(feature = "sqlite")]
             Pools::Sqlite(_) => Backend::Sqlite,
         }
     }
@@ -203,72 +196,92 @@ impl Database {
         &self.inner.url.redacted
     }
 
-    fn pool_error(&self, e: r2d2::Error) -> Error {
-        Error::Pool {
-            url: self.inner.url.redacted.clone(),
-            message: self.inner.url.scrub(&e.to_string()),
+    /// The one road every call takes: check out a connection, wrap it in a [`Conn`] that knows
+    /// the call's intent, node and statement count, and run `work` on it.
+    fn run<R>(&self, intent: Intent, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
+        match &self.inner.pools {
+            #[cfg(feature = "postgres")]
+            Pools::Postgres(pool) => {
+                let pooled = self.checkout(pool)?;
+                Self::run_on(
+                    pooled,
+                    intent,
+                    Backend::Postgres,
+                    |c| RawConnection::Postgres(c),
+                    work,
+                )
+            }
+            #[cfg(feature = "sqlite")]
+            Pools::Sqlite(pool) => {
+                let pooled = self.checkout(pool)?;
+                Self::run_on(
+                    pooled,
+                    intent,
+                    Backend::Sqlite,
+                    |c| RawConnection::Sqlite(c),
+                    work,
+                )
+            }
         }
     }
 
-    fn pg(
+    fn checkout<C: R2D2Connection + Send + 'static>(
         &self,
-        pool: &Pool<ConnectionManager<PgConnection>>,
-    ) -> Result<PooledConnection<ConnectionManager<PgConnection>>> {
-        pool.get().map_err(|e| self.pool_error(e))
+        pool: &Pool<Manager<C>>,
+    ) -> Result<PooledConnection<Manager<C>>> {
+        pool.get().map_err(|e| Error::Pool {
+            url: self.inner.url.redacted.clone(),
+            message: self.inner.url.scrub(&e.to_string()),
+        })
     }
 
-    fn sqlite(
-        &self,
-        pool: &Pool<ConnectionManager<SqliteConnection>>,
-    ) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>> {
-        pool.get().map_err(|e| self.pool_error(e))
-    }
-
-    /// Run `work` on a pooled connection of whichever backend this is. Every operation of
-    /// `Database` goes through here.
-    pub fn with_connection<R>(
-        &self,
-        work: impl FnOnce(AnyConnection<'_>) -> QueryResult<R>,
+    fn run_on<C: R2D2Connection + Send + 'static, R>(
+        mut pooled: PooledConnection<Manager<C>>,
+        intent: Intent,
+        backend: Backend,
+        wrap: impl FnOnce(&mut C) -> RawConnection<'_>,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
     ) -> Result<R> {
-        self.try_with_connection(|conn| work(conn).map_err(Error::from))
-    }
-
-    fn try_with_connection<R>(
-        &self,
-        work: impl FnOnce(AnyConnection<'_>) -> Result<R>,
-    ) -> Result<R> {
+        let PooledConn { conn, statements } = &mut *pooled;
+        let mut call = CallState::new(intent, Node::Primary, backend, statements.get());
         // The pooled connection is returned before a panic from `work` goes on, so the pool
         // sees a clean connection rather than one dropped while unwinding, which it discards.
-        let outcome = match &self.inner.pools {
-            Pools::Postgres(pool) => {
-                let mut conn = self.pg(pool)?;
-                guard_panics(&mut *conn, |c| work(AnyConnection::Postgres(c)))
-            }
-            Pools::Sqlite(pool) => {
-                let mut conn = self.sqlite(pool)?;
-                guard_panics(&mut *conn, |c| work(AnyConnection::Sqlite(c)))
-            }
-        };
+        let outcome = guard_panics(conn, |c| {
+            let result = work(&mut Conn::new(wrap(c), &mut call, statements));
+            let info = call.info(statements);
+            tracing::trace!(
+                intent = ?info.intent,
+                node = ?info.node,
+                statements = info.statements,
+                tables_written = ?info.tables_written,
+                unknown_writes = info.unknown_writes,
+                ok = result.is_ok(),
+                "orm call"
+            );
+            result
+        });
+        drop(pooled);
         outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
+    /// Run `work` on a checked-out connection, with the whole [`Conn`] API and
+    /// [`Conn::raw`] for Diesel code. The call counts as a write: it goes to the primary.
+    pub fn with_connection<R>(&self, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
+        self.run(Intent::Write, work)
+    }
+
     /// Run `work` in a transaction: committed when it returns `Ok`, rolled back on `Err`.
-    /// Diesel's own errors convert with `?`. The connection is checked out for the whole
-    /// transaction: don't call `self` again inside `work` (on an in-memory SQLite database,
-    /// whose one connection is taken, that call waits for the pool's timeout).
-    pub fn transaction<R>(&self, work: impl FnOnce(AnyConnection<'_>) -> Result<R>) -> Result<R> {
-        self.try_with_connection(|conn| match conn {
-            AnyConnection::Postgres(c) => c.transaction(|c| work(AnyConnection::Postgres(c))),
-            AnyConnection::Sqlite(c) => c.transaction(|c| work(AnyConnection::Sqlite(c))),
-        })
+    /// Diesel's own errors convert with `?`. The body gets a [`Conn`], which can do everything
+    /// `Database` can (nested `conn.transaction` is a savepoint). The connection is checked
+    /// out for the whole transaction: don't call `self` again inside `work` (on an in-memory
+    /// SQLite database, whose one connection is taken, that call waits for the pool's timeout).
+    pub fn transaction<R>(&self, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
+        self.run(Intent::Write, |conn| conn.transaction(work))
     }
 
     /// Run SQL text (one or more statements, no parameters, no results).
     pub fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.with_connection(|conn| match conn {
-            AnyConnection::Postgres(c) => c.batch_execute(sql),
-            AnyConnection::Sqlite(c) => c.batch_execute(sql),
-        })
+        self.run(Intent::Write, |conn| conn.batch_execute(sql))
     }
 
     /// Create `M`'s table (and nothing if it exists): column types for this backend, NOT NULL,
@@ -284,96 +297,50 @@ impl Database {
 
     /// Insert one row and return it as stored, with its generated key.
     pub fn insert<M: Model>(&self, row: &M::New) -> Result<M> {
-        self.try_with_connection(|mut conn| conn.insert::<M>(row))
+        self.run(Intent::Write, |conn| conn.insert::<M>(row))
     }
 
     /// The row with primary key `key`, or [`Error::NotFound`].
     pub fn find<M: Model>(&self, key: M::PrimaryKey) -> Result<M> {
-        self.try_with_connection(|mut conn| conn.find::<M>(&key))
+        self.run(Intent::Read, |conn| conn.find::<M>(key))
     }
 
     /// Write every non-key field of `row` to the row with its primary key, and return the row
     /// as stored; [`Error::NotFound`] if no row has that key.
     pub fn update<M: Model>(&self, row: &M) -> Result<M> {
-        let updated = self.model_op::<M, _>(
-            |c| <M as Crud<PgConnection>>::update_returning(c, row).transpose(),
-            |c| <M as Crud<SqliteConnection>>::update_returning(c, row).transpose(),
-        )?;
-        updated.ok_or_else(|| Error::Model {
-            model: M::TABLE.model,
-            message: "has no column besides its primary key, so there is nothing to update"
-                .to_owned(),
-        })
+        self.run(Intent::Write, |conn| conn.update(row))
     }
 
     /// Delete the row with primary key `key`; [`Error::NotFound`] if there is none.
     pub fn delete<M: Model>(&self, key: M::PrimaryKey) -> Result<()> {
-        let deleted = self.model_op::<M, _>(
-            |c| <M as Crud<PgConnection>>::delete_by_key(c, &key),
-            |c| <M as Crud<SqliteConnection>>::delete_by_key(c, &key),
-        )?;
-        match deleted {
-            0 => Err(Error::NotFound {
-                table: M::TABLE.name,
-            }),
-            _ => Ok(()),
-        }
+        self.run(Intent::Write, |conn| conn.delete::<M>(key))
     }
 
-    fn model_op<M: Model, R>(
-        &self,
-        postgres: impl FnOnce(&mut PgConnection) -> QueryResult<R>,
-        sqlite: impl FnOnce(&mut SqliteConnection) -> QueryResult<R>,
-    ) -> Result<R> {
-        self.try_with_connection(|conn| {
-            match conn {
-                AnyConnection::Postgres(c) => postgres(c),
-                AnyConnection::Sqlite(c) => sqlite(c),
-            }
-            .map_err(|e| Error::from_model(M::TABLE, e))
-        })
-    }
-
-    /// Load every row a Diesel query returns, on whichever backend this is:
-    /// `db.load(users::table.filter(users::name.eq("Ada")))`.
+    /// Every row a Diesel query returns, on whichever backend this is:
+    /// `db.load(users::table.filter(users::name.eq("Ada")))`. The query must compile for every
+    /// enabled backend; for one only PostgreSQL runs, use [`Database::postgres`].
     pub fn load<'q, Q, U>(&self, query: Q) -> Result<Vec<U>>
     where
-        Q: LoadQuery<'q, PgConnection, U> + LoadQuery<'q, SqliteConnection, U>,
+        Q: LoadOnEveryBackend<'q, U>,
     {
-        self.with_connection(|conn| match conn {
-            AnyConnection::Postgres(c) => query.load(c),
-            AnyConnection::Sqlite(c) => query.load(c),
-        })
+        self.run(Intent::Read, |conn| conn.load(query))
     }
 
     /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
     pub fn first<'q, Q, U>(&self, query: Q) -> Result<U>
     where
         Q: LimitDsl,
-        diesel::dsl::Limit<Q>: LoadQuery<'q, PgConnection, U> + LoadQuery<'q, SqliteConnection, U>,
+        Limit<Q>: LoadOnEveryBackend<'q, U>,
     {
-        let limited = query.limit(1);
-        let rows: Vec<U> = self.with_connection(|conn| match conn {
-            AnyConnection::Postgres(c) => limited.load(c),
-            AnyConnection::Sqlite(c) => limited.load(c),
-        })?;
-        rows.into_iter()
-            .next()
-            .ok_or(Error::NotFound { table: "(query)" })
+        self.run(Intent::Read, |conn| conn.first(query))
     }
 
     /// Run a Diesel statement (insert, update, delete) and return the number of rows it touched.
     pub fn execute<Q>(&self, query: Q) -> Result<usize>
     where
-        Q: RunQueryDsl<PgConnection>
-            + RunQueryDsl<SqliteConnection>
-            + ExecuteDsl<PgConnection>
-            + ExecuteDsl<SqliteConnection>,
+        Q: ExecuteOnEveryBackend,
     {
-        self.with_connection(|conn| match conn {
-            AnyConnection::Postgres(c) => ExecuteDsl::<PgConnection>::execute(query, c),
-            AnyConnection::Sqlite(c) => ExecuteDsl::<SqliteConnection>::execute(query, c),
-        })
+        self.run(Intent::Write, |conn| conn.execute(query))
     }
 
     /// Stream the rows of a Diesel query through `consume` without holding them all in memory:
@@ -396,25 +363,10 @@ impl Database {
         consume: impl FnOnce(&mut dyn Iterator<Item = Result<U>>) -> R,
     ) -> Result<R>
     where
-        Q: LoadQuery<'q, PgConnection, U, PgRowByRowLoadingMode>
-            + LoadQuery<'q, SqliteConnection, U, DefaultLoadingMode>
-            + 'q,
+        Q: StreamOnEveryBackend<'q, U> + 'q,
         U: 'q,
     {
-        self.try_with_connection(|conn| match conn {
-            AnyConnection::Postgres(c) => {
-                let rows = LoadQuery::<'q, PgConnection, U, PgRowByRowLoadingMode>::internal_load(
-                    query, c,
-                )?;
-                Ok(consume(&mut rows.map(|r| r.map_err(Error::from))))
-            }
-            AnyConnection::Sqlite(c) => {
-                let rows = LoadQuery::<'q, SqliteConnection, U, DefaultLoadingMode>::internal_load(
-                    query, c,
-                )?;
-                Ok(consume(&mut rows.map(|r| r.map_err(Error::from))))
-            }
-        })
+        self.run(Intent::Read, |conn| conn.load_iter(query, consume))
     }
 
     /// The columns of projection `P` for the row with primary key `key`, or
@@ -426,20 +378,9 @@ impl Database {
         Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
         Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
             LimitDsl,
-        Limit<
-            Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>,
-        >: LoadQuery<'static, PgConnection, P> + LoadQuery<'static, SqliteConnection, P>,
+        FindAsQuery<P>: LoadOnEveryBackend<'static, P>,
     {
-        let table = <P::Model as Model>::Table::default();
-        let query = table
-            .filter(<P::Model as Model>::key_filter(key))
-            .select(P::columns());
-        self.first(query).map_err(|e| match e {
-            Error::NotFound { .. } => Error::NotFound {
-                table: <P::Model as Model>::TABLE.name,
-            },
-            other => other,
-        })
+        self.run(Intent::Read, |conn| conn.find_as::<P>(key))
     }
 
     /// Every row of the model's table, reading only projection `P`'s columns. For a filter,
@@ -448,10 +389,9 @@ impl Database {
     where
         P: Projection,
         <P::Model as Model>::Table: SelectDsl<P::Columns>,
-        Select<<P::Model as Model>::Table, P::Columns>:
-            LoadQuery<'static, PgConnection, P> + LoadQuery<'static, SqliteConnection, P>,
+        LoadAllQuery<P>: LoadOnEveryBackend<'static, P>,
     {
-        self.load(<P::Model as Model>::Table::default().select(P::columns()))
+        self.run(Intent::Read, |conn| conn.load_all::<P>())
     }
 
     /// Insert every row of `rows` (owned or borrowed insert structs), streamed in batches:
@@ -468,11 +408,138 @@ impl Database {
     where
         M: Model,
         I: IntoIterator,
-        I::Item: std::borrow::Borrow<M::New>,
+        I::Item: Borrow<M::New>,
     {
-        self.try_with_connection(|conn| match conn {
-            AnyConnection::Postgres(c) => bulk::run::<M, _, _>(c, rows, options, true),
-            AnyConnection::Sqlite(c) => bulk::run::<M, _, _>(c, rows, options, false),
+        self.run(Intent::Write, |conn| {
+            conn.bulk_insert::<M, I>(rows, options)
         })
+    }
+
+    /// This database as backend `C`'s, for queries only `C` can run; [`Error::WrongBackend`]
+    /// if it is another backend.
+    pub fn on<C: BackendConnection>(&self) -> Result<OnBackend<'_, C>> {
+        if self.backend() != C::BACKEND {
+            return Err(Error::WrongBackend {
+                what: format!("a {}-only query", C::BACKEND),
+                needed: C::BACKEND,
+                actual: self.backend(),
+            });
+        }
+        Ok(OnBackend {
+            db: self,
+            backend: PhantomData,
+        })
+    }
+
+    /// This database as a PostgreSQL one, for queries only PostgreSQL runs (`ilike`,
+    /// `DISTINCT ON`, jsonb operators); [`Error::WrongBackend`] on SQLite.
+    ///
+    /// ```no_run
+    /// # use orm_core::Database;
+    /// # diesel::table! { users (id) { id -> BigInt, name -> Text } }
+    /// # fn demo(db: &Database) -> orm_core::Result<()> {
+    /// use diesel::prelude::*;
+    /// let names: Vec<String> = db
+    ///     .postgres()?
+    ///     .load(users::table.filter(users::name.ilike("%ada%")).select(users::name))?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "postgres")]
+    pub fn postgres(&self) -> Result<OnBackend<'_, PgConnection>> {
+        self.on::<PgConnection>()
+    }
+
+    /// This database as a SQLite one, for queries only SQLite runs; [`Error::WrongBackend`]
+    /// on PostgreSQL.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(&self) -> Result<OnBackend<'_, SqliteConnection>> {
+        self.on::<SqliteConnection>()
+    }
+}
+
+/// A [`Database`] known to be of backend `C`: queries that only `C` can run, each through the
+/// same choke point as every other call. From [`Database::postgres`] or [`Database::sqlite`].
+pub struct OnBackend<'db, C> {
+    db: &'db Database,
+    backend: PhantomData<fn() -> C>,
+}
+
+impl<C: BackendConnection> OnBackend<'_, C> {
+    fn run<R>(
+        &self,
+        intent: Intent,
+        work: impl FnOnce(&mut BackendConn<'_, C>) -> Result<R>,
+    ) -> Result<R> {
+        self.db.run(intent, |conn| work(&mut conn.on::<C>()?))
+    }
+
+    /// Run `work` on a checked-out connection of this backend (a write, on the primary).
+    pub fn with_connection<R>(
+        &self,
+        work: impl FnOnce(&mut BackendConn<'_, C>) -> Result<R>,
+    ) -> Result<R> {
+        self.run(Intent::Write, work)
+    }
+
+    /// Every row a Diesel query returns; the query only has to compile for this backend.
+    pub fn load<'q, Q, U>(&self, query: Q) -> Result<Vec<U>>
+    where
+        Q: LoadQuery<'q, C, U>,
+    {
+        self.run(Intent::Read, |conn| conn.load(query))
+    }
+
+    /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
+    pub fn first<'q, Q, U>(&self, query: Q) -> Result<U>
+    where
+        Q: LimitDsl,
+        Limit<Q>: LoadQuery<'q, C, U>,
+    {
+        self.run(Intent::Read, |conn| conn.first(query))
+    }
+
+    /// Run a Diesel statement and return the rows it touched.
+    pub fn execute<Q>(&self, query: Q) -> Result<usize>
+    where
+        Q: ExecuteDsl<C> + RunQueryDsl<C>,
+    {
+        self.run(Intent::Write, |conn| conn.execute(query))
+    }
+
+    /// Stream the rows of a Diesel query through `consume`.
+    pub fn load_iter<'q, Q, U, R>(
+        &self,
+        query: Q,
+        consume: impl FnOnce(&mut dyn Iterator<Item = Result<U>>) -> R,
+    ) -> Result<R>
+    where
+        Q: LoadQuery<'q, C, U, C::StreamMode> + RunQueryDsl<C> + 'q,
+        U: 'q,
+    {
+        self.run(Intent::Read, |conn| conn.load_iter(query, consume))
+    }
+
+    /// The columns of projection `P` for the row with primary key `key`, or
+    /// [`Error::NotFound`].
+    pub fn find_as<P>(&self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
+    where
+        P: Projection,
+        <P::Model as Model>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
+        Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
+        Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
+            LimitDsl,
+        FindAsQuery<P>: LoadQuery<'static, C, P>,
+    {
+        self.run(Intent::Read, |conn| conn.find_as::<P>(key))
+    }
+
+    /// Every row of the model's table, reading only projection `P`'s columns.
+    pub fn load_all<P>(&self) -> Result<Vec<P>>
+    where
+        P: Projection,
+        <P::Model as Model>::Table: SelectDsl<P::Columns>,
+        LoadAllQuery<P>: LoadQuery<'static, C, P>,
+    {
+        self.run(Intent::Read, |conn| conn.load_all::<P>())
     }
 }

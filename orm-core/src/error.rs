@@ -1,7 +1,6 @@
 //! The one error type of the runtime.
 
-use crate::model::TableMeta;
-use crate::url::RedactedUrl;
+use crate::meta::{Backend, RedactedUrl, TableMeta};
 
 /// Result of every fallible operation in `orm`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -78,6 +77,19 @@ pub enum Error {
         model: &'static str,
         /// What is wrong.
         message: String,
+    },
+
+    /// The operation needs a backend other than the database's: a model declared for one
+    /// backend used on another, or a backend-specific handle (`db.postgres()`) asked of a
+    /// database of the other kind.
+    #[error("{what} needs {needed}, but this database is {actual}")]
+    WrongBackend {
+        /// What was asked: `model \`Event\``, `a PostgreSQL-only query`.
+        what: String,
+        /// The backend it needs.
+        needed: Backend,
+        /// The database's backend.
+        actual: Backend,
     },
 
     /// A bulk insert failed in one batch. Exactly `failure.committed_rows` rows were committed
@@ -172,7 +184,7 @@ fn sqlite_constraint_name(meta: Option<&TableMeta>, table: &str, columns: &[Stri
     if is_key {
         format!("{table}_pkey")
     } else {
-        crate::model::unique_constraint_name(table, columns)
+        crate::meta::unique_constraint_name(table, columns)
     }
 }
 

@@ -1,22 +1,36 @@
-//! Runtime of `orm`: model metadata, the `Database` handle over PostgreSQL and SQLite,
-//! DDL and row operations. Use it through the `orm` facade crate.
+//! Runtime of `orm`: model metadata, the `Database` handle and its connection context over
+//! PostgreSQL and SQLite, DDL and row operations. Use it through the `orm` facade crate.
+//!
+//! Backends are cargo features, `postgres` and `sqlite`, both on by default.
 #![deny(missing_docs)]
 
 pub mod bulk;
+mod conn;
 mod database;
 pub mod ddl;
 mod error;
+mod meta;
 mod model;
+mod pool;
 mod projection;
 pub mod sql_types;
 mod url;
 
 pub use bulk::{BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, OnConflict};
-pub use database::{AnyConnection, Backend, Database};
+#[cfg(feature = "postgres")]
+pub use conn::PostgresConn;
+#[cfg(feature = "sqlite")]
+pub use conn::SqliteConn;
+pub use conn::{
+    BackendConn, BackendConnection, CallInfo, Conn, ExecuteOnEveryBackend, FindAsQuery, Intent,
+    LoadAllQuery, LoadOnEveryBackend, Node, PostgresExecute, PostgresLoad, PostgresStream,
+    RawConnection, SqliteExecute, SqliteLoad, SqliteStream, StreamOnEveryBackend,
+};
+pub use database::{Database, OnBackend};
 pub use error::{Error, Result};
-pub use model::{ColumnMeta, Crud, Model, TableMeta};
+pub use meta::{Backend, ColumnMeta, RedactedUrl, TableMeta};
+pub use model::{Crud, Model, PostgresRows, RowsOnEveryBackend, SqliteRows};
 pub use projection::{ModelField, Projection, SameTypeAs};
-pub use url::RedactedUrl;
 
 /// Wrap a value as a bound SQL parameter of the type the other side of the comparison expects:
 /// `users::last_login.gt(orm::bind(cutoff))`. Needed for `DateTime<Utc>`, `uuid::Uuid` and

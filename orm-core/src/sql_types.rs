@@ -10,10 +10,14 @@
 //! `users::last_login.gt(orm::bind(cutoff))`.
 
 use diesel::deserialize::{self, FromSql};
+#[cfg(feature = "postgres")]
 use diesel::pg::{Pg, PgValue};
 use diesel::query_builder::QueryId;
-use diesel::serialize::{self, IsNull, Output, ToSql};
+#[cfg(feature = "sqlite")]
+use diesel::serialize::IsNull;
+use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::SqlType;
+#[cfg(feature = "sqlite")]
 use diesel::sqlite::{Sqlite, SqliteValue};
 
 /// A point in time with time zone: `timestamptz` on PostgreSQL, UTC text on SQLite.
@@ -47,21 +51,25 @@ impl diesel::sql_types::ops::Sub for Timestamptz {
     type Output = Timestamptz;
 }
 
+#[cfg(feature = "postgres")]
 impl FromSql<Timestamptz, Pg> for Utc {
     fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
         <Utc as FromSql<diesel::sql_types::Timestamptz, Pg>>::from_sql(bytes)
     }
 }
+#[cfg(feature = "postgres")]
 impl ToSql<Timestamptz, Pg> for Utc {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
         <Utc as ToSql<diesel::sql_types::Timestamptz, Pg>>::to_sql(self, out)
     }
 }
+#[cfg(feature = "sqlite")]
 impl FromSql<Timestamptz, Sqlite> for Utc {
     fn from_sql(bytes: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
         <Utc as FromSql<diesel::sql_types::TimestamptzSqlite, Sqlite>>::from_sql(bytes)
     }
 }
+#[cfg(feature = "sqlite")]
 impl ToSql<Timestamptz, Sqlite> for Utc {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
         out.set_value(sqlite_timestamp_text(self));
@@ -73,6 +81,7 @@ impl ToSql<Timestamptz, Sqlite> for Utc {
 /// truncated to microseconds as PostgreSQL stores them, so both backends keep the same value.
 /// Built without chrono's format-string interpreter, which costs more than the insert itself
 /// in a bulk load. Years outside 0..=9999 and leap seconds take chrono's path.
+#[cfg(feature = "sqlite")]
 fn sqlite_timestamp_text(t: &Utc) -> String {
     use chrono::{Datelike, Timelike};
     use std::fmt::Write;
@@ -102,7 +111,7 @@ fn sqlite_timestamp_text(t: &Utc) -> String {
     text
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use chrono::{TimeZone, Utc};
 
@@ -141,22 +150,26 @@ mod tests {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl FromSql<Uuid, Pg> for uuid::Uuid {
     fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
         <uuid::Uuid as FromSql<diesel::sql_types::Uuid, Pg>>::from_sql(bytes)
     }
 }
+#[cfg(feature = "postgres")]
 impl ToSql<Uuid, Pg> for uuid::Uuid {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
         <uuid::Uuid as ToSql<diesel::sql_types::Uuid, Pg>>::to_sql(self, out)
     }
 }
+#[cfg(feature = "sqlite")]
 impl FromSql<Uuid, Sqlite> for uuid::Uuid {
     fn from_sql(bytes: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
         let bytes = <Vec<u8> as FromSql<diesel::sql_types::Binary, Sqlite>>::from_sql(bytes)?;
         Ok(uuid::Uuid::from_slice(&bytes)?)
     }
 }
+#[cfg(feature = "sqlite")]
 impl ToSql<Uuid, Sqlite> for uuid::Uuid {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
         out.set_value(&self.as_bytes()[..]);
@@ -164,22 +177,26 @@ impl ToSql<Uuid, Sqlite> for uuid::Uuid {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl FromSql<Json, Pg> for serde_json::Value {
     fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
         <serde_json::Value as FromSql<diesel::sql_types::Jsonb, Pg>>::from_sql(bytes)
     }
 }
+#[cfg(feature = "postgres")]
 impl ToSql<Json, Pg> for serde_json::Value {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
         <serde_json::Value as ToSql<diesel::sql_types::Jsonb, Pg>>::to_sql(self, out)
     }
 }
+#[cfg(feature = "sqlite")]
 impl FromSql<Json, Sqlite> for serde_json::Value {
     fn from_sql(bytes: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
         let text = <String as FromSql<diesel::sql_types::Text, Sqlite>>::from_sql(bytes)?;
         Ok(serde_json::from_str(&text)?)
     }
 }
+#[cfg(feature = "sqlite")]
 impl ToSql<Json, Sqlite> for serde_json::Value {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
         out.set_value(serde_json::to_string(self)?);

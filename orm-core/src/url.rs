@@ -3,29 +3,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-
-/// A database URL with its password replaced by `***`, safe to print and log.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedactedUrl(String);
-
-impl RedactedUrl {
-    /// The redacted text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RedactedUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for RedactedUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
+use crate::meta::RedactedUrl;
 
 /// Which database a URL points at.
 #[derive(Clone, PartialEq, Eq)]
@@ -181,7 +159,7 @@ fn redact(url: &str) -> (RedactedUrl, Vec<String>) {
                 out.replace_range(colon + 1..at, "***");
             }
         }
-        return (RedactedUrl(out), passwords);
+        return (RedactedUrl::new(out), passwords);
     };
     let after = &url[scheme_end + 3..];
     let (mut out, rest) = match after.rfind('@') {
@@ -219,7 +197,7 @@ fn redact(url: &str) -> (RedactedUrl, Vec<String>) {
         }
         None => out.push_str(rest),
     }
-    (RedactedUrl(out), passwords)
+    (RedactedUrl::new(out), passwords)
 }
 
 fn is_password_key(key: &str) -> bool {

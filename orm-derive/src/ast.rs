@@ -108,6 +108,17 @@ impl<'a> Model<'a> {
     }
 
     /// Whether the `table!` is generated here (not bound to an existing schema.rs table).
+    /// Whether row operations are generated for `backend`: its cargo feature is on, and the
+    /// model is not declared for another backend.
+    pub fn supports(&self, backend: Backend) -> bool {
+        let declared = match self.attrs.backend.get() {
+            None => true,
+            Some(crate::attr::BackendAttr::Postgres) => backend == Backend::Postgres,
+            Some(crate::attr::BackendAttr::Sqlite) => backend == Backend::Sqlite,
+        };
+        declared && backend.is_enabled()
+    }
+
     pub fn generates_table(&self) -> bool {
         self.attrs.diesel_table.get().is_none()
     }
@@ -236,5 +247,27 @@ mod tests {
         assert_eq!(model.fields[1].column, "full_name");
         assert!(model.fields[2].nullable);
         assert!(model.fields[0].is_generated());
+    }
+}
+
+/// A backend the derive can generate row operations for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+}
+
+impl Backend {
+    /// Every backend, in a fixed order.
+    pub const ALL: [Backend; 2] = [Backend::Postgres, Backend::Sqlite];
+
+    /// Whether the derive was built with this backend's cargo feature, forwarded from `orm`'s.
+    pub fn is_enabled(self) -> bool {
+        match self {
+            Backend::Postgres => cfg!(feature = "postgres"),
+            Backend::Sqlite => cfg!(feature = "sqlite"),
+        }
     }
 }

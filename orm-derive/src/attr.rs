@@ -64,6 +64,17 @@ pub struct ModelAttrs {
     pub unique: Vec<Vec<Ident>>,
     /// `partial(Name = [a, b])`.
     pub partials: Vec<PartialAttr>,
+    /// `backend = postgres`: the only backend the model's table can be used on.
+    pub backend: Once<BackendAttr>,
+}
+
+/// A backend named in `#[orm(backend = …)]`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum BackendAttr {
+    /// `postgres`.
+    Postgres,
+    /// `sqlite`.
+    Sqlite,
 }
 
 /// Attributes on a field.
@@ -81,7 +92,7 @@ pub struct FieldAttrs {
 }
 
 const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
-`partial(Name = [col, …])`";
+`partial(Name = [col, …])`, `backend = postgres`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
 `sql_type = diesel::sql_types::Type`";
 
@@ -92,6 +103,7 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
         diesel_table: Once::new("diesel_table"),
         unique: Vec::new(),
         partials: Vec::new(),
+        backend: Once::new("backend"),
     };
     for attr in orm_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -112,12 +124,24 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                 out.unique.push(cols.into_iter().collect());
             } else if meta.path.is_ident("partial") {
                 out.partials.push(partial_attr(&meta)?);
+            } else if meta.path.is_ident("backend") {
+                let ident = ident_value(&meta, "backend = postgres")?;
+                let backend =
+                    match ident.to_string().as_str() {
+                        "postgres" => BackendAttr::Postgres,
+                        "sqlite" => BackendAttr::Sqlite,
+                        _ => return Err(syn::Error::new(
+                            ident.span(),
+                            "unknown backend; expected `backend = postgres` or `backend = sqlite`",
+                        )),
+                    };
+                out.backend.set(cx, span, backend);
             } else {
                 return Err(unknown_key(
                     &meta,
                     "a model",
                     MODEL_KEYS,
-                    &["table", "diesel_table", "unique", "partial"],
+                    &["table", "diesel_table", "unique", "partial", "backend"],
                 ));
             }
             Ok(())

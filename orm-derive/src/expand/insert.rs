@@ -6,7 +6,7 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use super::column_path;
-use crate::ast::{Field, Model};
+use crate::ast::{Backend, Field, Model};
 
 /// `New{Model}`.
 pub fn insert_ident(model: &Model<'_>) -> Ident {
@@ -72,7 +72,11 @@ pub fn expand_impls(model: &Model<'_>) -> TokenStream {
             .collect::<Vec<_>>()
     };
     let bind_row = bind_row(model, &fields);
-    let copy_row = copy_row(model, &fields);
+    let copy_row = if model.supports(Backend::Postgres) {
+        copy_row(model, &fields)
+    } else {
+        TokenStream::new()
+    };
     let owned_values = values(quote!());
     let borrowed_values = values(quote!(&));
     quote! {

@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 
 use super::column_path;
 use super::insert::insert_ident;
-use crate::ast::Model;
+use crate::ast::{Backend, Model};
 
 pub fn expand(model: &Model<'_>) -> TokenStream {
     let ident = model.ident();
@@ -44,14 +44,14 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             .map_or_else(|| f.ty().span(), |t| t.span());
         let ddl = quote_spanned!(span=> <#sql as ::orm::__private::DdlType>);
         quote! {
-            #p::ColumnMeta {
-                name: #name,
-                field: #field,
-                postgres_type: #ddl::POSTGRES,
-                sqlite_type: #ddl::SQLITE,
-                nullable: #nullable,
-                generated: #generated,
-            }
+            #p::ColumnMeta::new(
+                #name,
+                #field,
+                #ddl::POSTGRES,
+                #ddl::SQLITE,
+                #nullable,
+                #generated,
+            )
         }
     });
     let primary_key = key_fields.iter().map(|k| sql_name(model, &k.column));
@@ -63,9 +63,30 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     let (key_filter_type, key_filter) = key_filter(model);
     let model_fields = model_fields(model);
 
-    let crud = [Backend::Postgres, Backend::Sqlite]
+    let crud = Backend::ALL
         .into_iter()
-        .map(|backend| crud(model, backend));
+        .filter(|backend| backend.is_enabled())
+        .map(|backend| {
+            if model.supports(backend) {
+                crud(model, backend)
+            } else {
+                unsupported_crud(model, backend)
+            }
+        });
+    let backends = match model.attrs.backend.get() {
+        None => quote!(),
+        Some(_) => {
+            let declared =
+                Backend::ALL
+                    .into_iter()
+                    .filter(|b| model.supports(*b))
+                    .map(|b| match b {
+                        Backend::Postgres => quote!(#p::Backend::Postgres),
+                        Backend::Sqlite => quote!(#p::Backend::Sqlite),
+                    });
+            quote!(.with_backends(&[#(#declared),*]))
+        }
+    };
 
     quote! {
         #[automatically_derived]
@@ -74,14 +95,14 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             type PrimaryKey = #key_type;
             type New = #new;
             type KeyFilter = #key_filter_type;
-            const TABLE: &'static #p::TableMeta = &#p::TableMeta {
-                model: #model_name,
-                name: #table_name,
-                columns: &[#(#columns),*],
-                primary_key: &[#(#primary_key),*],
-                unique: &[#(#unique),*],
-                fingerprint: #fingerprint,
-            };
+            const TABLE: &'static #p::TableMeta = &#p::TableMeta::new(
+                #model_name,
+                #table_name,
+                &[#(#columns),*],
+                &[#(#primary_key),*],
+                &[#(#unique),*],
+                #fingerprint,
+            ) #backends;
             fn primary_key(&self) -> Self::PrimaryKey {
                 #key_value
             }
@@ -113,13 +134,6 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             }
         }
     }
-}
-
-/// The backends row operations are generated for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Postgres,
-    Sqlite,
 }
 
 /// The `WHERE` type and expression for one primary key: `id = $1`, or `a = $1 AND b = $2`.
@@ -419,6 +433,69 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
             ) -> #d::QueryResult<usize> {
                 use #d::prelude::*;
                 #d::delete(#module::table #(#key_filters)*).execute(conn)
+            }
+        }
+    }
+}
+
+/// `Crud<Conn>` for a backend the model is not declared for: every operation is an error. The
+/// runtime checks `TableMeta::backends` first and never calls these; they exist so that `Model`
+/// holds on every compiled-in backend.
+fn unsupported_crud(model: &Model<'_>, backend: Backend) -> TokenStream {
+    let ident = model.ident();
+    let p = quote!(::orm::__private);
+    let d = quote!(#p::diesel);
+    let conn = match backend {
+        Backend::Postgres => quote!(#p::PgConnection),
+        Backend::Sqlite => quote!(#p::SqliteConnection),
+    };
+    let message = format!(
+        "model `{}` is not declared for {}",
+        ident,
+        match backend {
+            Backend::Postgres => "PostgreSQL",
+            Backend::Sqlite => "SQLite",
+        }
+    );
+    let error =
+        quote!(::std::result::Result::Err(#d::result::Error::QueryBuilderError(#message.into())));
+    quote! {
+        #[automatically_derived]
+        impl #p::Crud<#conn> for #ident {
+            fn insert_returning(_: &mut #conn, _: &<Self as #p::Model>::New) -> #d::QueryResult<Self> {
+                #error
+            }
+            fn find_by_key(_: &mut #conn, _: &<Self as #p::Model>::PrimaryKey) -> #d::QueryResult<Self> {
+                #error
+            }
+            fn update_returning(_: &mut #conn, _: &Self) -> ::std::option::Option<#d::QueryResult<Self>> {
+                ::std::option::Option::Some(#error)
+            }
+            fn insert_batch(
+                _: &mut #conn,
+                _: &[&<Self as #p::Model>::New],
+                _: &#p::ConflictClause,
+                _: bool,
+            ) -> #d::QueryResult<usize> {
+                #error
+            }
+            fn insert_batch_returning_keys(
+                _: &mut #conn,
+                _: &[&<Self as #p::Model>::New],
+                _: &#p::ConflictClause,
+                _: bool,
+            ) -> #d::QueryResult<::std::vec::Vec<<Self as #p::Model>::PrimaryKey>> {
+                #error
+            }
+            fn copy_rows<__R>(_: &mut #conn, _: __R) -> #d::QueryResult<usize>
+            where
+                __R: ::std::iter::Iterator,
+                __R::Item: ::std::borrow::Borrow<<Self as #p::Model>::New>,
+            {
+                #error
+            }
+            fn delete_by_key(_: &mut #conn, _: &<Self as #p::Model>::PrimaryKey) -> #d::QueryResult<usize> {
+                #error
             }
         }
     }

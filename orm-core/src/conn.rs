@@ -1,0 +1,635 @@
+//! The connection context: a checked-out connection plus what this call is (read or write, the
+//! node serving it, the tables it wrote, the statements it ran). The whole model and query API
+//! lives here; [`Database`](crate::Database)'s methods are one-liners over it, and a
+//! transaction body gets the same API.
+
+use std::borrow::Borrow;
+
+use diesel::connection::DefaultLoadingMode;
+use diesel::dsl::{Filter, Limit, Select};
+use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl, LoadQuery, SelectDsl};
+use diesel::{Connection, RunQueryDsl};
+
+use crate::bulk::{self, BulkOptions, BulkReport};
+use crate::error::{Error, Result};
+use crate::meta::Backend;
+use crate::model::{Crud, Model};
+use crate::pool::StatementCounter;
+use crate::projection::Projection;
+
+#[cfg(feature = "postgres")]
+use diesel::pg::{PgConnection, PgRowByRowLoadingMode};
+#[cfg(feature = "sqlite")]
+use diesel::sqlite::SqliteConnection;
+
+/// Whether a call only reads or may write. Reads may later be served by a replica; writes,
+/// transactions and raw connections always go to the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Intent {
+    /// The call only reads (`find`, `load`, …).
+    Read,
+    /// The call may write (`insert`, `execute`, a transaction, a raw connection).
+    Write,
+}
+
+/// The database server that serves a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Node {
+    /// The primary (the only node of a `Database` opened from one URL).
+    Primary,
+}
+
+/// What one call through `orm` is and has done so far: see [`Conn::info`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallInfo {
+    /// Whether the call reads or may write.
+    pub intent: Intent,
+    /// The node serving it.
+    pub node: Node,
+    /// The backend of that node.
+    pub backend: Backend,
+    /// Statements run on the connection during this call, counted by Diesel's per-connection
+    /// instrumentation: every statement, whichever API sent it (`BEGIN`, `COMMIT` and
+    /// savepoints included).
+    pub statements: u64,
+    /// Tables written through `orm`'s model operations (insert, update, delete, bulk insert),
+    /// each once, in the order first written.
+    pub tables_written: Vec<&'static str>,
+    /// Whether the call may also have written tables `orm` cannot name: it ran a Diesel
+    /// statement (`execute`), SQL text (`batch_execute`) or used the raw connection.
+    pub unknown_writes: bool,
+}
+
+/// The per-call state a [`Conn`] and its nested transactions share.
+#[derive(Debug)]
+pub(crate) struct CallState {
+    intent: Intent,
+    node: Node,
+    backend: Backend,
+    tables_written: Vec<&'static str>,
+    unknown_writes: bool,
+    statements_at_start: u64,
+}
+
+impl CallState {
+    pub(crate) fn new(intent: Intent, node: Node, backend: Backend, statements: u64) -> Self {
+        Self {
+            intent,
+            node,
+            backend,
+            tables_written: Vec::new(),
+            unknown_writes: false,
+            statements_at_start: statements,
+        }
+    }
+
+    fn wrote(&mut self, table: &'static str) {
+        self.intent = Intent::Write;
+        if !self.tables_written.contains(&table) {
+            self.tables_written.push(table);
+        }
+    }
+
+    fn wrote_unknown(&mut self) {
+        self.intent = Intent::Write;
+        self.unknown_writes = true;
+    }
+
+    pub(crate) fn info(&self, counter: &StatementCounter) -> CallInfo {
+        CallInfo {
+            intent: self.intent,
+            node: self.node,
+            backend: self.backend,
+            statements: counter.get() - self.statements_at_start,
+            tables_written: self.tables_written.clone(),
+            unknown_writes: self.unknown_writes,
+        }
+    }
+}
+
+/// The backend's own connection, for Diesel code that `orm` does not wrap. Match on the
+/// backend: the variants present are those of the enabled cargo features.
+#[non_exhaustive]
+pub enum RawConnection<'c> {
+    /// A PostgreSQL connection.
+    #[cfg(feature = "postgres")]
+    Postgres(&'c mut PgConnection),
+    /// A SQLite connection.
+    #[cfg(feature = "sqlite")]
+    Sqlite(&'c mut SqliteConnection),
+}
+
+/// A Diesel connection type `orm` runs on: `PgConnection` or `SqliteConnection`.
+pub trait BackendConnection: Connection + Send + Sized + 'static {
+    /// The backend this connection talks to.
+    const BACKEND: Backend;
+    /// The loading mode `load_iter` streams with: single-row mode on PostgreSQL, SQLite's
+    /// cursor.
+    type StreamMode;
+    /// This backend's connection inside `raw`, if `raw` is of this backend.
+    #[doc(hidden)]
+    fn from_raw<'r>(raw: &'r mut RawConnection<'_>) -> Option<&'r mut Self>;
+}
+
+#[cfg(feature = "postgres")]
+impl BackendConnection for PgConnection {
+    const BACKEND: Backend = Backend::Postgres;
+    type StreamMode = PgRowByRowLoadingMode;
+    #[allow(unreachable_patterns)]
+    fn from_raw<'r>(raw: &'r mut RawConnection<'_>) -> Option<&'r mut Self> {
+        match raw {
+            RawConnection::Postgres(c) => Some(&mut **c),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl BackendConnection for SqliteConnection {
+    const BACKEND: Backend = Backend::Sqlite;
+    type StreamMode = DefaultLoadingMode;
+    #[allow(unreachable_patterns)]
+    fn from_raw<'r>(raw: &'r mut RawConnection<'_>) -> Option<&'r mut Self> {
+        match raw {
+            RawConnection::Sqlite(c) => Some(&mut **c),
+            _ => None,
+        }
+    }
+}
+
+/// Declares a bound that must hold on one backend when its feature is on: `$name` requires
+/// `$bound` with the feature, and nothing without it.
+macro_rules! backend_bound {
+    ($feature:literal, $name:ident[$($p:tt),*]: $($bound:tt)+) => {
+        #[doc(hidden)]
+        #[cfg(feature = $feature)]
+        pub trait $name<$($p),*>: $($bound)+ {}
+        #[cfg(feature = $feature)]
+        impl<$($p,)* T: $($bound)+> $name<$($p),*> for T {}
+        #[doc(hidden)]
+        #[cfg(not(feature = $feature))]
+        pub trait $name<$($p),*> {}
+        #[cfg(not(feature = $feature))]
+        impl<$($p,)* T> $name<$($p),*> for T {}
+    };
+}
+
+backend_bound!("postgres", PostgresLoad['q, U]: LoadQuery<'q, PgConnection, U>);
+backend_bound!("sqlite", SqliteLoad['q, U]: LoadQuery<'q, SqliteConnection, U>);
+backend_bound!("postgres", PostgresStream['q, U]:
+    LoadQuery<'q, PgConnection, U, PgRowByRowLoadingMode> + RunQueryDsl<PgConnection>);
+backend_bound!("sqlite", SqliteStream['q, U]:
+    LoadQuery<'q, SqliteConnection, U, DefaultLoadingMode> + RunQueryDsl<SqliteConnection>);
+backend_bound!("postgres", PostgresExecute[]: ExecuteDsl<PgConnection> + RunQueryDsl<PgConnection>);
+backend_bound!("sqlite", SqliteExecute[]: ExecuteDsl<SqliteConnection> + RunQueryDsl<SqliteConnection>);
+
+/// A Diesel query that loads rows of `U` on every backend this build supports. For a query
+/// only one backend can run (`ilike`, `DISTINCT ON`, jsonb operators), use the backend's
+/// handle: `db.postgres()?.load(query)`.
+#[doc(hidden)]
+pub trait LoadOnEveryBackend<'q, U>: PostgresLoad<'q, U> + SqliteLoad<'q, U> {}
+impl<'q, U, T: PostgresLoad<'q, U> + SqliteLoad<'q, U>> LoadOnEveryBackend<'q, U> for T {}
+
+/// A Diesel query that streams rows of `U` on every backend this build supports.
+#[doc(hidden)]
+pub trait StreamOnEveryBackend<'q, U>: PostgresStream<'q, U> + SqliteStream<'q, U> {}
+impl<'q, U, T: PostgresStream<'q, U> + SqliteStream<'q, U>> StreamOnEveryBackend<'q, U> for T {}
+
+/// A Diesel statement that runs on every backend this build supports.
+#[doc(hidden)]
+pub trait ExecuteOnEveryBackend: PostgresExecute + SqliteExecute {}
+impl<T: PostgresExecute + SqliteExecute> ExecuteOnEveryBackend for T {}
+
+/// The query `find_as` runs: `SELECT P's columns FROM table WHERE key = $1 LIMIT 1`.
+pub type FindAsQuery<P> = Limit<
+    Select<
+        Filter<
+            <<P as Projection>::Model as Model>::Table,
+            <<P as Projection>::Model as Model>::KeyFilter,
+        >,
+        <P as Projection>::Columns,
+    >,
+>;
+
+/// The query `load_all` runs: `SELECT P's columns FROM table`.
+pub type LoadAllQuery<P> =
+    Select<<<P as Projection>::Model as Model>::Table, <P as Projection>::Columns>;
+
+/// A checked-out connection and what this call is: the whole model and query API, on
+/// whichever backend the database is.
+///
+/// Given by [`Database::transaction`](crate::Database::transaction) and
+/// [`Database::with_connection`](crate::Database::with_connection); every method of
+/// `Database` runs on one. The connection stays checked out while the `Conn` lives.
+///
+/// ```
+/// # use orm_core::{Database, Result};
+/// # fn main() -> Result<()> {
+/// let db = Database::connect("sqlite::memory:")?;
+/// let statements = db.with_connection(|conn| {
+///     conn.batch_execute("CREATE TABLE t (x INTEGER)")?;
+///     Ok(conn.info().statements)
+/// })?;
+/// assert_eq!(statements, 1);
+/// # Ok(()) }
+/// ```
+pub struct Conn<'c> {
+    raw: RawConnection<'c>,
+    call: &'c mut CallState,
+    counter: &'c StatementCounter,
+}
+
+/// A checked-out connection of one backend, `C`: queries only that backend can run, with the
+/// same per-call bookkeeping as [`Conn`]. From [`Conn::postgres`], [`Conn::sqlite`] or a
+/// database's backend handle ([`Database::postgres`](crate::Database::postgres)).
+pub struct BackendConn<'c, C> {
+    conn: &'c mut C,
+    call: &'c mut CallState,
+    counter: &'c StatementCounter,
+}
+
+/// A PostgreSQL connection with its call context.
+#[cfg(feature = "postgres")]
+pub type PostgresConn<'c> = BackendConn<'c, PgConnection>;
+/// A SQLite connection with its call context.
+#[cfg(feature = "sqlite")]
+pub type SqliteConn<'c> = BackendConn<'c, SqliteConnection>;
+
+/// Runs `$body` with `$b` bound to this call's [`BackendConn`], on whichever backend it is.
+macro_rules! on_backend {
+    ($conn:expr, $b:ident => $body:expr) => {{
+        let conn: &mut Conn<'_> = $conn;
+        let (call, counter) = (&mut *conn.call, conn.counter);
+        match &mut conn.raw {
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(c) => {
+                #[allow(unused_mut)]
+                let mut $b = BackendConn::new(&mut **c, call, counter);
+                $body
+            }
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(c) => {
+                #[allow(unused_mut)]
+                let mut $b = BackendConn::new(&mut **c, call, counter);
+                $body
+            }
+        }
+    }};
+}
+
+impl<'c> Conn<'c> {
+    pub(crate) fn new(
+        raw: RawConnection<'c>,
+        call: &'c mut CallState,
+        counter: &'c StatementCounter,
+    ) -> Self {
+        Self { raw, call, counter }
+    }
+
+    /// The backend of this connection.
+    pub fn backend(&self) -> Backend {
+        self.call.backend
+    }
+
+    /// What this call is and has done so far: intent, node, statements, tables written.
+    pub fn info(&self) -> CallInfo {
+        self.call.info(self.counter)
+    }
+
+    /// Statements run on this connection during this call.
+    pub fn statements(&self) -> u64 {
+        self.counter.get() - self.call.statements_at_start
+    }
+
+    /// The backend's own connection, for Diesel code: match on [`RawConnection`]. The call is
+    /// counted as a write of tables `orm` cannot name.
+    pub fn raw(&mut self) -> RawConnection<'_> {
+        self.call.wrote_unknown();
+        match &mut self.raw {
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(c) => RawConnection::Postgres(&mut **c),
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(c) => RawConnection::Sqlite(&mut **c),
+        }
+    }
+
+    /// This connection as backend `C`'s, or [`Error::WrongBackend`].
+    pub fn on<C: BackendConnection>(&mut self) -> Result<BackendConn<'_, C>> {
+        let actual = self.call.backend;
+        match C::from_raw(&mut self.raw) {
+            Some(conn) => Ok(BackendConn::new(conn, self.call, self.counter)),
+            None => Err(Error::WrongBackend {
+                what: format!("a {} connection", C::BACKEND),
+                needed: C::BACKEND,
+                actual,
+            }),
+        }
+    }
+
+    /// This connection as a PostgreSQL one, for queries only PostgreSQL runs; an error on
+    /// SQLite.
+    #[cfg(feature = "postgres")]
+    pub fn postgres(&mut self) -> Result<PostgresConn<'_>> {
+        self.on::<PgConnection>()
+    }
+
+    /// This connection as a SQLite one, for queries only SQLite runs; an error on PostgreSQL.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(&mut self) -> Result<SqliteConn<'_>> {
+        self.on::<SqliteConnection>()
+    }
+
+    /// Run `work` in a transaction (a savepoint when one is open already): committed when it
+    /// returns `Ok`, rolled back on `Err`.
+    pub fn transaction<R>(&mut self, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
+        self.call.intent = Intent::Write;
+        let (call, counter) = (&mut *self.call, self.counter);
+        match &mut self.raw {
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(c) => {
+                c.transaction(|c| work(&mut Conn::new(RawConnection::Postgres(c), call, counter)))
+            }
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(c) => {
+                c.transaction(|c| work(&mut Conn::new(RawConnection::Sqlite(c), call, counter)))
+            }
+        }
+    }
+
+    /// Run SQL text: one or more statements, no parameters, no results.
+    pub fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        on_backend!(self, b => b.batch_execute(sql))
+    }
+
+    /// Insert one row and return it as stored, with its generated key.
+    pub fn insert<M: Model>(&mut self, row: &M::New) -> Result<M> {
+        self.check_model::<M>()?;
+        on_backend!(self, b => b.insert::<M>(row))
+    }
+
+    /// The row with primary key `key`, or [`Error::NotFound`].
+    pub fn find<M: Model>(&mut self, key: M::PrimaryKey) -> Result<M> {
+        self.check_model::<M>()?;
+        on_backend!(self, b => b.find::<M>(&key))
+    }
+
+    /// Write every non-key field of `row` to the row with its primary key, and return the row
+    /// as stored; [`Error::NotFound`] if no row has that key.
+    pub fn update<M: Model>(&mut self, row: &M) -> Result<M> {
+        self.check_model::<M>()?;
+        on_backend!(self, b => b.update::<M>(row))
+    }
+
+    /// Delete the row with primary key `key`; [`Error::NotFound`] if there is none.
+    pub fn delete<M: Model>(&mut self, key: M::PrimaryKey) -> Result<()> {
+        self.check_model::<M>()?;
+        on_backend!(self, b => b.delete::<M>(&key))
+    }
+
+    /// Insert every row of `rows` in batches: binary COPY on PostgreSQL, multi-row INSERT
+    /// sized to the bind-parameter limit on SQLite. See [`BulkOptions`].
+    pub fn bulk_insert<M, I>(
+        &mut self,
+        rows: I,
+        options: BulkOptions<'_>,
+    ) -> Result<BulkReport<M::PrimaryKey>>
+    where
+        M: Model,
+        I: IntoIterator,
+        I::Item: Borrow<M::New>,
+    {
+        self.check_model::<M>()?;
+        on_backend!(self, b => b.bulk_insert::<M, I>(rows, options))
+    }
+
+    /// Every row a Diesel query returns: `conn.load(users::table.filter(…))`. The query must
+    /// compile for every enabled backend; for one that only PostgreSQL runs, use
+    /// [`Conn::postgres`].
+    pub fn load<'q, Q, U>(&mut self, query: Q) -> Result<Vec<U>>
+    where
+        Q: LoadOnEveryBackend<'q, U>,
+    {
+        on_backend!(self, b => b.load(query))
+    }
+
+    /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
+    pub fn first<'q, Q, U>(&mut self, query: Q) -> Result<U>
+    where
+        Q: LimitDsl,
+        Limit<Q>: LoadOnEveryBackend<'q, U>,
+    {
+        on_backend!(self, b => b.first(query))
+    }
+
+    /// Run a Diesel statement (insert, update, delete) and return the rows it touched.
+    pub fn execute<Q>(&mut self, query: Q) -> Result<usize>
+    where
+        Q: ExecuteOnEveryBackend,
+    {
+        on_backend!(self, b => b.execute(query))
+    }
+
+    /// Stream the rows of a Diesel query through `consume` without holding them all in
+    /// memory: PostgreSQL sends them in single-row mode, SQLite steps its cursor.
+    pub fn load_iter<'q, Q, U, R>(
+        &mut self,
+        query: Q,
+        consume: impl FnOnce(&mut dyn Iterator<Item = Result<U>>) -> R,
+    ) -> Result<R>
+    where
+        Q: StreamOnEveryBackend<'q, U> + 'q,
+        U: 'q,
+    {
+        on_backend!(self, b => b.load_iter(query, consume))
+    }
+
+    /// The columns of projection `P` for the row with primary key `key`, or
+    /// [`Error::NotFound`]. Only `P`'s columns are read.
+    pub fn find_as<P>(&mut self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
+    where
+        P: Projection,
+        <P::Model as Model>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
+        Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
+        Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
+            LimitDsl,
+        FindAsQuery<P>: LoadOnEveryBackend<'static, P>,
+    {
+        self.check_model::<P::Model>()?;
+        on_backend!(self, b => b.find_as::<P>(key))
+    }
+
+    /// Every row of the model's table, reading only projection `P`'s columns.
+    pub fn load_all<P>(&mut self) -> Result<Vec<P>>
+    where
+        P: Projection,
+        <P::Model as Model>::Table: SelectDsl<P::Columns>,
+        LoadAllQuery<P>: LoadOnEveryBackend<'static, P>,
+    {
+        self.check_model::<P::Model>()?;
+        on_backend!(self, b => b.load_all::<P>())
+    }
+
+    /// [`Error::WrongBackend`] unless model `M` can be used on this connection's backend.
+    fn check_model<M: Model>(&self) -> Result<()> {
+        let backend = self.call.backend;
+        if M::TABLE.supports(backend) {
+            return Ok(());
+        }
+        Err(Error::WrongBackend {
+            what: format!("model `{}`", M::TABLE.model),
+            needed: M::TABLE.backends.first().copied().unwrap_or(backend),
+            actual: backend,
+        })
+    }
+}
+
+impl<'c, C: BackendConnection> BackendConn<'c, C> {
+    fn new(conn: &'c mut C, call: &'c mut CallState, counter: &'c StatementCounter) -> Self {
+        Self {
+            conn,
+            call,
+            counter,
+        }
+    }
+
+    /// What this call is and has done so far.
+    pub fn info(&self) -> CallInfo {
+        self.call.info(self.counter)
+    }
+
+    /// The backend's own connection, for Diesel code. The call is counted as a write of
+    /// tables `orm` cannot name.
+    pub fn raw(&mut self) -> &mut C {
+        self.call.wrote_unknown();
+        self.conn
+    }
+
+    /// Every row a Diesel query returns; the query only has to compile for this backend:
+    /// `db.postgres()?.load(users::table.filter(users::name.ilike("a%")))`.
+    pub fn load<'q, Q, U>(&mut self, query: Q) -> Result<Vec<U>>
+    where
+        Q: LoadQuery<'q, C, U>,
+    {
+        Ok(query.load(self.conn)?)
+    }
+
+    /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
+    pub fn first<'q, Q, U>(&mut self, query: Q) -> Result<U>
+    where
+        Q: LimitDsl,
+        Limit<Q>: LoadQuery<'q, C, U>,
+    {
+        let rows: Vec<U> = query.limit(1).load(self.conn)?;
+        rows.into_iter()
+            .next()
+            .ok_or(Error::NotFound { table: "(query)" })
+    }
+
+    /// Run a Diesel statement (insert, update, delete) and return the rows it touched.
+    pub fn execute<Q>(&mut self, query: Q) -> Result<usize>
+    where
+        Q: ExecuteDsl<C> + RunQueryDsl<C>,
+    {
+        self.call.wrote_unknown();
+        Ok(ExecuteDsl::execute(query, self.conn)?)
+    }
+
+    /// Stream the rows of a Diesel query through `consume` (single-row mode on PostgreSQL,
+    /// SQLite's cursor), through Diesel's `RunQueryDsl::load_iter`.
+    pub fn load_iter<'q, Q, U, R>(
+        &mut self,
+        query: Q,
+        consume: impl FnOnce(&mut dyn Iterator<Item = Result<U>>) -> R,
+    ) -> Result<R>
+    where
+        Q: LoadQuery<'q, C, U, C::StreamMode> + RunQueryDsl<C> + 'q,
+        U: 'q,
+    {
+        let rows = query.load_iter::<U, C::StreamMode>(self.conn)?;
+        Ok(consume(&mut rows.map(|r| r.map_err(Error::from))))
+    }
+
+    /// The columns of projection `P` for the row with primary key `key`, or
+    /// [`Error::NotFound`].
+    pub fn find_as<P>(&mut self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
+    where
+        P: Projection,
+        <P::Model as Model>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
+        Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
+        Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
+            LimitDsl,
+        FindAsQuery<P>: LoadQuery<'static, C, P>,
+    {
+        let table = <P::Model as Model>::Table::default();
+        let query = table
+            .filter(<P::Model as Model>::key_filter(key))
+            .select(P::columns())
+            .limit(1);
+        let rows: Vec<P> = query.load(self.conn)?;
+        rows.into_iter().next().ok_or(Error::NotFound {
+            table: <P::Model as Model>::TABLE.name,
+        })
+    }
+
+    /// Every row of the model's table, reading only projection `P`'s columns.
+    pub fn load_all<P>(&mut self) -> Result<Vec<P>>
+    where
+        P: Projection,
+        <P::Model as Model>::Table: SelectDsl<P::Columns>,
+        LoadAllQuery<P>: LoadQuery<'static, C, P>,
+    {
+        self.load(<P::Model as Model>::Table::default().select(P::columns()))
+    }
+
+    fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        self.call.wrote_unknown();
+        Ok(self.conn.batch_execute(sql)?)
+    }
+
+    fn insert<M: Model + Crud<C>>(&mut self, row: &M::New) -> Result<M> {
+        self.call.wrote(M::TABLE.name);
+        M::insert_returning(self.conn, row).map_err(|e| Error::from_model(M::TABLE, e))
+    }
+
+    fn find<M: Model + Crud<C>>(&mut self, key: &M::PrimaryKey) -> Result<M> {
+        M::find_by_key(self.conn, key).map_err(|e| Error::from_model(M::TABLE, e))
+    }
+
+    fn update<M: Model + Crud<C>>(&mut self, row: &M) -> Result<M> {
+        self.call.wrote(M::TABLE.name);
+        match M::update_returning(self.conn, row) {
+            Some(updated) => updated.map_err(|e| Error::from_model(M::TABLE, e)),
+            None => Err(Error::Model {
+                model: M::TABLE.model,
+                message: "has no column besides its primary key, so there is nothing to update"
+                    .to_owned(),
+            }),
+        }
+    }
+
+    fn delete<M: Model + Crud<C>>(&mut self, key: &M::PrimaryKey) -> Result<()> {
+        self.call.wrote(M::TABLE.name);
+        match M::delete_by_key(self.conn, key).map_err(|e| Error::from_model(M::TABLE, e))? {
+            0 => Err(Error::NotFound {
+                table: M::TABLE.name,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn bulk_insert<M, I>(
+        &mut self,
+        rows: I,
+        options: BulkOptions<'_>,
+    ) -> Result<BulkReport<M::PrimaryKey>>
+    where
+        M: Model + Crud<C>,
+        I: IntoIterator,
+        I::Item: Borrow<M::New>,
+    {
+        self.call.wrote(M::TABLE.name);
+        bulk::run::<M, C, I>(self.conn, rows, options, C::BACKEND == Backend::Postgres)
+    }
+}
