@@ -33,6 +33,7 @@ fn malformed_urls_are_invalid_url_errors_without_the_password() {
 }
 
 #[test]
+#[cfg(feature = "postgres")]
 fn unreachable_server_is_a_connect_error_naming_the_redacted_url() {
     // Nothing listens on port 1 of the loopback address: the connection is refused at once.
     let err = Database::connect("postgres://app:hunter2@127.0.0.1:1/prod").unwrap_err();
@@ -47,6 +48,7 @@ fn unreachable_server_is_a_connect_error_naming_the_redacted_url() {
 }
 
 #[test]
+#[cfg(feature = "postgres")]
 fn server_rejection_is_a_connect_error_without_the_password() {
     let Some(url) = common::server_url("ORM_TEST_PG_URL", "server_rejection") else {
         return;
@@ -62,6 +64,7 @@ fn server_rejection_is_a_connect_error_without_the_password() {
 }
 
 #[test]
+#[cfg(feature = "sqlite")]
 fn sqlite_file_in_missing_directory_is_a_connect_error() {
     let err = Database::connect("sqlite:///no/such/dir/app.db").unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
@@ -69,6 +72,7 @@ fn sqlite_file_in_missing_directory_is_a_connect_error() {
 }
 
 #[test]
+#[cfg(feature = "sqlite")]
 fn sqlite_files_persist_between_handles() {
     let dir = std::env::temp_dir().join(format!("orm-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

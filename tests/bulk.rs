@@ -311,6 +311,7 @@ fn conflicts_can_be_skipped_or_update_columns() {
 }
 
 #[test]
+#[cfg(feature = "sqlite")]
 fn full_size_insert_statements_are_prepared_once() {
     // SQLite in memory has one connection, so every statement below runs on it.
     use std::sync::{Arc, Mutex};

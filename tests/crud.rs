@@ -4,7 +4,7 @@ mod common;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
-use orm::{Backend, Database, Error, Model};
+use orm::{Backend, Error, Model};
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[orm(table = users)]
@@ -449,7 +449,9 @@ fn diesel_dsl_works_on_generated_tables() {
         let count = db
             .with_connection(|conn| {
                 Ok(match conn.raw() {
+                    #[cfg(feature = "postgres")]
                     orm::RawConnection::Postgres(c) => users::table.count().get_result::<i64>(c),
+                    #[cfg(feature = "sqlite")]
                     orm::RawConnection::Sqlite(c) => users::table.count().get_result::<i64>(c),
                     _ => unreachable!(),
                 }?)
@@ -523,9 +525,11 @@ fn transactions_roll_back_on_error() {
         let result = db.transaction(|conn| {
             let row = new_user("t@x", "T");
             match conn.raw() {
+                #[cfg(feature = "postgres")]
                 orm::RawConnection::Postgres(c) => {
                     diesel::insert_into(users::table).values(&row).execute(c)?
                 }
+                #[cfg(feature = "sqlite")]
                 orm::RawConnection::Sqlite(c) => {
                     diesel::insert_into(users::table).values(&row).execute(c)?
                 }
@@ -724,8 +728,9 @@ fn fingerprint_changes_with_the_stored_shape_only() {
 }
 
 #[test]
+#[cfg(feature = "sqlite")]
 fn backend_is_reported() {
-    let db = Database::connect("sqlite::memory:").unwrap();
+    let db = orm::Database::connect("sqlite::memory:").unwrap();
     assert_eq!(db.backend(), Backend::Sqlite);
     if let Some(pg) = common::postgres("backend_is_reported") {
         assert_eq!(pg.backend(), Backend::Postgres);

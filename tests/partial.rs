@@ -64,6 +64,7 @@ fn card(m: &Member) -> MemberCard {
 }
 
 #[test]
+#[cfg(feature = "sqlite")]
 fn partial_sql_names_exactly_the_listed_columns() {
     let query = members::table.select(MemberCard::columns());
     for sql in [
@@ -125,6 +126,7 @@ fn partials_load_by_key_by_filter_all_and_streamed() {
         assert_eq!(filtered, vec![card(&members[4]), card(&members[2])]);
 
         // `as_select()` composes with the Diesel DSL too, when the backend is known.
+        #[cfg(feature = "sqlite")]
         if db.backend() == orm::Backend::Sqlite {
             let cards = db
                 .sqlite()

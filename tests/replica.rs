@@ -1,5 +1,6 @@
 //! The streaming replica that `scripts/test` brings up on 5433: rows written on the primary
 //! reach it, and it refuses writes.
+#![cfg(feature = "postgres")]
 
 mod common;
 

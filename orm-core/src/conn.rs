@@ -5,6 +5,7 @@
 
 use std::borrow::Borrow;
 
+#[cfg(feature = "sqlite")]
 use diesel::connection::DefaultLoadingMode;
 use diesel::dsl::{Filter, Limit, Select};
 use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl, LoadQuery, SelectDsl};

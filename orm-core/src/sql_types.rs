@@ -236,12 +236,17 @@ ddl_types! {
     diesel::sql_types::Timestamp => "TIMESTAMP", "TIMESTAMP";
     diesel::sql_types::Date => "DATE", "DATE";
     diesel::sql_types::Time => "TIME", "TIME";
-    diesel::sql_types::Timestamptz => "TIMESTAMPTZ", "TIMESTAMPTZ";
-    diesel::sql_types::Jsonb => "JSONB", "TEXT";
-    diesel::sql_types::Uuid => "UUID", "BLOB";
     Timestamptz => "TIMESTAMPTZ", "TEXT";
     Uuid => "UUID", "BLOB";
     Json => "JSONB", "TEXT";
+}
+
+// Diesel's own PostgreSQL types, for models bound to a `table!` written by `diesel print-schema`.
+#[cfg(feature = "postgres")]
+ddl_types! {
+    diesel::sql_types::Timestamptz => "TIMESTAMPTZ", "TIMESTAMPTZ";
+    diesel::sql_types::Jsonb => "JSONB", "TEXT";
+    diesel::sql_types::Uuid => "UUID", "BLOB";
 }
 
 impl<T: DdlType> DdlType for diesel::sql_types::Nullable<T> {
