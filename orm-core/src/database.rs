@@ -82,6 +82,22 @@ fn sqlite_file_setup(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
     conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
 }
 
+/// Reports the errors of the pool's background connection attempts through `tracing`, with the
+/// URL redacted and any password scrubbed from the driver's message (r2d2's default handler
+/// writes them to the `log` crate as the driver gave them).
+#[derive(Debug)]
+struct LogScrubbed(DatabaseUrl);
+
+impl r2d2::HandleError<diesel::r2d2::Error> for LogScrubbed {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(
+            url = %self.0.redacted,
+            error = %self.0.scrub(&error.to_string()),
+            "connection attempt failed"
+        );
+    }
+}
+
 /// Runs `work` on `conn`. If it panics, rolls back any transaction it left open and returns the
 /// panic, so the connection goes back to the pool usable instead of being discarded (for an
 /// in-memory SQLite database, discarding the connection would discard the database).
@@ -128,6 +144,7 @@ impl Database {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
             .test_on_check_out(false)
+            .error_handler(Box::new(LogScrubbed(url.clone())))
             .build_unchecked(Manager::new(raw, |_| Ok(())));
         Ok(Pools::Postgres(pool))
     }
@@ -157,6 +174,7 @@ impl Database {
             .max_lifetime(lifetime)
             .connection_timeout(Duration::from_secs(30))
             .test_on_check_out(false)
+            .error_handler(Box::new(LogScrubbed(url.clone())))
             .build(Manager::new(path, setup))
             .map(Pools::Sqlite)
             .map_err(|e| Error::Connect {
