@@ -172,6 +172,15 @@ impl Kind {
             Kind::RawCopy => "raw_copy",
         }
     }
+
+    /// The format of the file psql copies from, for the psql methods.
+    fn file_format(self) -> Option<FileFormat> {
+        match self {
+            Kind::PsqlCopy => Some(FileFormat::Csv),
+            Kind::PsqlBinaryCopy => Some(FileFormat::Binary),
+            _ => None,
+        }
+    }
 }
 
 /// One way of inserting, on one backend.
@@ -347,12 +356,9 @@ impl Postgres {
 
     /// Insert `n` rows with `kind` into a fresh table: the time, untimed setup excluded.
     fn run(&mut self, kind: Kind, n: usize) -> BenchResult<Duration> {
-        let file = match kind {
-            Kind::PsqlCopy => Some((FileFormat::Csv, self.file_for(FileFormat::Csv, n)?)),
-            Kind::PsqlBinaryCopy => {
-                Some((FileFormat::Binary, self.file_for(FileFormat::Binary, n)?))
-            }
-            _ => None,
+        let file = match kind.file_format() {
+            Some(format) => Some((format, self.file_for(format, n)?)),
+            None => None,
         };
         self.fresh_table()?;
         let start = Instant::now();
@@ -367,7 +373,7 @@ impl Postgres {
             Kind::DieselCopy => diesel_copy(&mut self.diesel, n)?,
             Kind::OrmBulk => orm_bulk(&self.db, n, BulkOptions::default(), true)?,
             Kind::PsqlCopy | Kind::PsqlBinaryCopy => {
-                let (format, path) = file.ok_or("no file to copy from")?;
+                let (format, path) = file.ok_or("psql has no file to copy from")?;
                 psql_copy(self.transport, &path, format, n)?
             }
             Kind::RawCopy => raw_copy(&mut self.raw, n)?,

@@ -8,8 +8,8 @@
 //!
 //! The server is `ORM_BENCH_PG_URL` (default `postgres://postgres@127.0.0.1:5432/orm_test`);
 //! every table lives in the schema `orm_bench`. Every PostgreSQL client of one run uses the same
-//! transport: `sslmode=disable` by default, TLS with `--tls`. Results are printed as a table and written to
-//! `target/bench/<benchmark>.json`.
+//! transport: `sslmode=disable` by default, TLS with `--tls`. Results, the transport named beside
+//! them, are printed as a table and written to `target/bench/<benchmark>.json`.
 
 mod bulk;
 mod load;
@@ -142,7 +142,7 @@ impl Flags {
         self.values.remove(name).is_some()
     }
 
-    /// The transport: TLS if `--tls` was given, else none.
+    /// The transport: TLS if `--tls` was given, else `sslmode=disable`.
     pub fn transport(&mut self) -> Transport {
         Transport::new(self.switch("tls"))
     }

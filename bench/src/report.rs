@@ -126,26 +126,25 @@ impl Ratio {
     }
 }
 
-/// Print `ratios` as a table: name, formula, value, target and pass/MISS.
+/// Print `ratios`, one a line: name, formula, value, target and pass/MISS.
 pub fn print_ratios(ratios: &[Ratio]) {
-    let rows: Vec<Vec<String>> = ratios
-        .iter()
-        .map(|r| {
-            let verdict = match r.pass() {
-                Some(true) => "pass",
-                Some(false) => "MISS",
-                None => "",
-            };
-            vec![
-                r.name.to_owned(),
-                r.formula.clone(),
-                format!("{:.3}", r.value),
-                r.target_text(),
-                verdict.to_owned(),
-            ]
-        })
-        .collect();
-    print_table(&["ratio", "of medians", "value", "target", ""], &rows);
+    let name_width = ratios.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let formula_width = ratios.iter().map(|r| r.formula.len()).max().unwrap_or(0);
+    for r in ratios {
+        let verdict = match r.pass() {
+            Some(true) => "pass",
+            Some(false) => "MISS",
+            None => "",
+        };
+        let line = format!(
+            "{:<name_width$} = {:<formula_width$} = {:>8.3}  {:<8}  {verdict}",
+            r.name,
+            r.formula,
+            r.value,
+            r.target_text(),
+        );
+        println!("{}", line.trim_end());
+    }
 }
 
 /// Add each ratio to `json` under its name, and their targets and verdicts under `targets`.
