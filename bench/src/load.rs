@@ -7,7 +7,8 @@
 //! medians are compared, and the spread (fastest and slowest run) is reported beside them.
 //!
 //! Every client uses the same transport: `sslmode=disable` (the raw client: `NoTls`) by default,
-//! TLS with `--tls`. The report and `load.json` state which.
+//! TLS with `--tls`. The report and `load.json` (`load_tls.json` on TLS) state
+//! which.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -333,7 +334,7 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
     json.insert("runs".into(), runs.into());
     json.extend(report::figures_json(&figures));
     report::add_ratios(&mut json, &ratios);
-    let path = report::write_json("load", &json.into())?;
+    let path = report::write_json(&transport.json_name("load"), &json.into())?;
     println!("\nwrote {}", path.display());
     Ok(())
 }

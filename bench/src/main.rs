@@ -9,7 +9,8 @@
 //! The server is `ORM_BENCH_PG_URL` (default `postgres://postgres@127.0.0.1:5432/orm_test`);
 //! every table lives in the schema `orm_bench`. Every PostgreSQL client of one run uses the same
 //! transport: `sslmode=disable` by default, TLS with `--tls`. Results, the transport named beside
-//! them, are printed as a table and written to `target/bench/<benchmark>.json`.
+//! them, are printed as a table and written to `target/bench/<benchmark>.json` (on TLS:
+//! `<benchmark>_tls.json`).
 
 mod bulk;
 mod load;
@@ -46,7 +47,8 @@ benchmarks:
 options:
   --tls   every PostgreSQL client on TLS (libpq sslmode=require, the raw client through
           OpenSSL); by default every one is on sslmode=disable. Each client checks its
-          transport when it connects.
+          transport when it connects. Results go to target/bench/<benchmark>.json, or
+          <benchmark>_tls.json with --tls.
 
 environment:
   ORM_BENCH_PG_URL   PostgreSQL server (default postgres://postgres@127.0.0.1:5432/orm_test),

@@ -42,6 +42,15 @@ impl Transport {
         }
     }
 
+    /// The name of `benchmark`'s JSON file on this transport: `load`, or `load_tls` on TLS,
+    /// so that a run on one transport keeps the other's figures.
+    pub fn json_name(self, benchmark: &str) -> String {
+        match self {
+            Transport::Plain => benchmark.to_owned(),
+            Transport::Tls => format!("{benchmark}_tls"),
+        }
+    }
+
     /// The command-line options that select it (for a child process).
     pub fn args(self) -> &'static [&'static str] {
         match self {
