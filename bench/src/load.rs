@@ -7,8 +7,7 @@
 //! medians are compared, and the spread (fastest and slowest run) is reported beside them.
 //!
 //! Every client uses the same transport: `sslmode=disable` (the raw client: `NoTls`) by default,
-//! TLS with `--tls`. The report and `load.json` (`load_tls.json` on TLS) state
-//! which.
+//! TLS with `--tls`. The report and `load.json` (`load_tls.json` on TLS) state which.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
