@@ -2,16 +2,22 @@
 //! real PostgreSQL server.
 //!
 //! ```text
-//! cargo run --release -p orm-bench -- load [--rows N] [--runs R]
+//! cargo run --release -p orm-bench -- load [--rows N] [--runs R] [--tls]
+//! cargo run --release -p orm-bench -- bulk [--rows N] [--runs R] [--tls]
 //! ```
 //!
 //! The server is `ORM_BENCH_PG_URL` (default `postgres://postgres@127.0.0.1:5432/orm_test`);
-//! every table lives in the schema `orm_bench`. Results are printed as a table and written to
-//! `target/bench/<benchmark>.json`.
+//! every table lives in the schema `orm_bench`. Every PostgreSQL client of one run uses the same
+//! transport: `sslmode=disable` by default, TLS with `--tls`. Results, the transport named beside
+//! them, are printed as a table and written to `target/bench/<benchmark>.json` (on TLS:
+//! `<benchmark>_tls.json`).
 
 mod bulk;
 mod load;
 mod report;
+mod transport;
+
+pub use transport::Transport;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -21,8 +27,6 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The result type of every benchmark.
 pub type BenchResult<T> = Result<T, BoxError>;
 
-/// The server used when `ORM_BENCH_PG_URL` is not set.
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/orm_test";
 /// The schema every benchmark table lives in.
 pub const SCHEMA: &str = "orm_bench";
 
@@ -30,17 +34,25 @@ const USAGE: &str = "\
 usage: orm-bench <benchmark> [options]
 
 benchmarks:
-  load [--rows N] [--runs R]   load a 12-column table in full and as a 3-column partial,
-                               through orm, hand-written Diesel and the raw postgres client
-                               (defaults: --rows 200000 --runs 7; at least 5 runs)
-  bulk [--rows N] [--runs R]   insert the users table row by row, in Diesel chunks, with orm's
-                               bulk_insert, psql \\copy and raw binary COPY (PostgreSQL), and
-                               row by row, Diesel chunks and bulk_insert (SQLite); plus a
-                               batch-size sweep and bulk_insert's peak RSS
-                               (defaults: --rows 1000000 --runs 3; at least 3 runs)
+  load [--rows N] [--runs R] [--tls]
+        load a 12-column table in full and as a 3-column partial, through orm, hand-written
+        Diesel and the raw postgres client (defaults: --rows 200000 --runs 7; at least 5 runs)
+  bulk [--rows N] [--runs R] [--tls]
+        insert the users table row by row, in Diesel chunks, with Diesel's copy_from, with
+        orm's bulk_insert, with psql \\copy of CSV and of binary COPY data, and with the raw
+        postgres client's binary COPY (PostgreSQL); row by row, in Diesel chunks and with
+        bulk_insert (SQLite); plus a batch-size sweep and bulk_insert's peak RSS
+        (defaults: --rows 1000000 --runs 3; at least 3 runs)
+
+options:
+  --tls   every PostgreSQL client on TLS (libpq sslmode=require, the raw client through
+          OpenSSL); by default every one is on sslmode=disable. Each client checks its
+          transport when it connects. Results go to target/bench/<benchmark>.json, or
+          <benchmark>_tls.json with --tls.
 
 environment:
-  ORM_BENCH_PG_URL   PostgreSQL server (default postgres://postgres@127.0.0.1:5432/orm_test)
+  ORM_BENCH_PG_URL   PostgreSQL server (default postgres://postgres@127.0.0.1:5432/orm_test),
+                     without sslmode: the transport option sets it
 ";
 
 fn main() -> ExitCode {
@@ -73,8 +85,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Command-line options of a benchmark: `--name value` or `--name=value`. Each benchmark takes
-/// the ones it knows, then calls [`Flags::finish`] so that a misspelled option is an error.
+/// The options that take no value.
+const SWITCHES: [&str; 1] = ["tls"];
+
+/// Command-line options of a benchmark: `--name value` or `--name=value`, and the bare
+/// [`SWITCHES`]. Each benchmark takes the ones it knows, then calls [`Flags::finish`] so that a
+/// misspelled option is an error.
 #[derive(Debug, Default)]
 pub struct Flags {
     values: BTreeMap<String, String>,
@@ -93,7 +109,11 @@ impl Flags {
                 .into());
             };
             let (name, value) = match name.split_once('=') {
+                Some((n, _)) if SWITCHES.contains(&n) => {
+                    return Err(format!("option `--{n}` takes no value").into());
+                }
                 Some((n, v)) => (n.to_owned(), v.to_owned()),
+                None if SWITCHES.contains(&name) => (name.to_owned(), String::new()),
                 None => {
                     let value = args
                         .next()
@@ -119,6 +139,16 @@ impl Flags {
         }
     }
 
+    /// Whether the switch `--name` (one of [`SWITCHES`]) was given.
+    pub fn switch(&mut self, name: &str) -> bool {
+        self.values.remove(name).is_some()
+    }
+
+    /// The transport: TLS if `--tls` was given, else `sslmode=disable`.
+    pub fn transport(&mut self) -> Transport {
+        Transport::new(self.switch("tls"))
+    }
+
     /// Fail if any option was given that the benchmark did not take.
     pub fn finish(self) -> BenchResult<()> {
         match self.values.keys().next() {
@@ -126,35 +156,6 @@ impl Flags {
             Some(name) => Err(format!("unknown option `--{name}`").into()),
         }
     }
-}
-
-/// The server's URL as given: `ORM_BENCH_PG_URL`, or the local default.
-pub fn server_url() -> String {
-    std::env::var("ORM_BENCH_PG_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_PG_URL.to_owned())
-}
-
-/// The server's URL with the search path set to [`SCHEMA`], for `orm` and Diesel (libpq).
-pub fn schema_url(url: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}options=-csearch_path%3D{SCHEMA}")
-}
-
-/// Create [`SCHEMA`] if it is missing, and return the `orm` database whose search path is it.
-pub fn bench_database() -> BenchResult<orm::Database> {
-    let url = server_url();
-    orm::Database::connect(&url)?
-        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))?;
-    Ok(orm::Database::connect(&schema_url(&url))?)
-}
-
-/// A raw `postgres` client whose search path is [`SCHEMA`] (which must exist).
-pub fn raw_client() -> BenchResult<postgres::Client> {
-    let mut client = postgres::Client::connect(&server_url(), postgres::NoTls)?;
-    client.batch_execute(&format!("SET search_path TO {SCHEMA}"))?;
-    Ok(client)
 }
 
 #[cfg(test)]
@@ -180,17 +181,13 @@ mod tests {
         assert!(Flags::parse(&args(&["--runs", "1", "--runs", "2"])).is_err());
         let mut f = Flags::parse(&args(&["--runs", "x"])).unwrap();
         assert!(f.usize("runs", 7).is_err());
-    }
 
-    #[test]
-    fn schema_url_appends_the_search_path() {
-        assert_eq!(
-            schema_url("postgres://u@h/db"),
-            "postgres://u@h/db?options=-csearch_path%3Dorm_bench"
-        );
-        assert_eq!(
-            schema_url("postgres://u@h/db?sslmode=disable"),
-            "postgres://u@h/db?sslmode=disable&options=-csearch_path%3Dorm_bench"
-        );
+        let mut f = Flags::parse(&args(&["--tls", "--rows", "5"])).unwrap();
+        assert_eq!(f.transport(), Transport::Tls);
+        assert_eq!(f.usize("rows", 7).unwrap(), 5);
+        f.finish().unwrap();
+        let mut f = Flags::parse(&args(&["--runs", "5"])).unwrap();
+        assert_eq!(f.transport(), Transport::Plain);
+        assert!(Flags::parse(&args(&["--tls=yes"])).is_err());
     }
 }
