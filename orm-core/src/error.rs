@@ -80,11 +80,12 @@ pub enum Error {
         message: String,
     },
 
-    /// A bulk insert failed in one batch. Exactly `failure.committed_rows` rows were committed
-    /// before it (none in [`crate::CommitMode::AllOrNothing`]).
+    /// A bulk insert failed in one batch. `failure.row` is the input offset of the row that
+    /// failed, when it could be determined. Exactly `failure.committed_rows` rows were
+    /// committed before it (none in [`crate::CommitMode::AllOrNothing`]).
     #[error("bulk insert: {failure}: {source}")]
     Bulk {
-        /// Which batch failed, its rows, and what was committed.
+        /// Which batch failed, its rows, the row that failed, and what was committed.
         failure: crate::bulk::BatchFailure,
         /// Why the batch failed (constraint, column, the database's message).
         source: Box<Error>,
