@@ -113,7 +113,9 @@ impl<'a> BulkOptions<'a> {
     /// Rows per batch (one COPY or a few INSERTs, and one commit in [`CommitMode::PerBatch`]).
     pub const DEFAULT_BATCH_SIZE: usize = 50_000;
 
-    /// Rows per batch. Default [`Self::DEFAULT_BATCH_SIZE`]; 0 is taken as 1.
+    /// Rows per batch. Default [`Self::DEFAULT_BATCH_SIZE`]; 0 is taken as 1. One batch of
+    /// input rows is held in memory while it is written, on every path, so that a failure can
+    /// name its row: a smaller batch uses less memory.
     #[must_use]
     pub fn batch_size(mut self, rows: usize) -> Self {
         self.batch_size = rows.max(1);
@@ -203,7 +205,7 @@ pub struct BatchFailure {
     ///
     /// `None` when it cannot be determined: the error is not about a row (the connection was
     /// lost, a serialization failure between transactions), or the failure did not recur when
-    /// the batch's rows were written again (another session changed the table meanwhile).
+    /// the batch's rows were written again (another connection changed the table meanwhile).
     pub row: Option<u64>,
     /// Input rows whose batches were committed before the failure (rows skipped as conflicts
     /// included): the table holds exactly their rows. Resume from this offset.
