@@ -47,8 +47,8 @@ fn a_transaction_body_has_the_whole_api() {
                 assert_eq!(rich.len(), 2);
                 let first: Account = conn.first(accounts::table.order(accounts::id.desc()))?;
                 assert_eq!(first.id, bob.id);
-                let names: Vec<String> =
-                    conn.load_iter(accounts::table.select(accounts::name), |rows| {
+                let names: Vec<String> = conn
+                    .load_iter(accounts::table.select(accounts::name), |rows| {
                         rows.collect::<orm::Result<Vec<String>>>()
                     })??;
                 assert_eq!(names.len(), 2);
@@ -75,9 +75,16 @@ fn a_transaction_body_has_the_whole_api() {
         assert_eq!(summary.node, Node::Primary);
         assert_eq!(summary.backend, db.backend());
         assert_eq!(summary.tables_written, ["accounts"]);
-        assert!(summary.unknown_writes, "execute and batch_execute name no table");
+        assert!(
+            summary.unknown_writes,
+            "execute and batch_execute name no table"
+        );
         let all: Vec<Account> = db.load(accounts::table.order(accounts::id)).unwrap();
-        assert_eq!(all.len(), 51, "Ada and the bulk rows; Bob deleted, Gone rolled back");
+        assert_eq!(
+            all.len(),
+            51,
+            "Ada and the bulk rows; Bob deleted, Gone rolled back"
+        );
         assert_eq!(all[0].balance, 16);
         assert!(all.iter().all(|a| a.email != "gone@x"));
     }
@@ -117,7 +124,11 @@ fn statements_are_counted_per_call_on_each_connection() {
                 Ok(conn.statements())
             })
             .unwrap();
-        assert_eq!(in_transaction, 1 + 1 + 3, "BEGIN, find, SAVEPOINT + find + RELEASE");
+        assert_eq!(
+            in_transaction,
+            1 + 1 + 3,
+            "BEGIN, find, SAVEPOINT + find + RELEASE"
+        );
 
         // Statements sent by Diesel code on the raw connection are counted too.
         let raw = db
@@ -209,7 +220,7 @@ fn a_backend_handle_runs_queries_only_that_backend_has() {
             _ => unreachable!(),
         }
         // Inside a call, `conn.on::<C>()` is the same check.
-        let wrong = db.with_connection(|conn| match conn.backend() {
+        let wrong: orm::Result<()> = db.with_connection(|conn| match conn.backend() {
             #[cfg(all(feature = "postgres", feature = "sqlite"))]
             orm::Backend::Postgres => conn.sqlite().map(|_| ()),
             #[cfg(all(feature = "postgres", feature = "sqlite"))]
@@ -265,7 +276,10 @@ fn a_postgres_model_works_on_postgres_and_is_refused_elsewhere() {
                 err.to_string(),
                 "model `Event` needs PostgreSQL, but this database is SQLite"
             );
-            assert!(matches!(db.find::<Event>(1), Err(Error::WrongBackend { .. })));
+            assert!(matches!(
+                db.find::<Event>(1),
+                Err(Error::WrongBackend { .. })
+            ));
             assert!(matches!(
                 db.bulk_insert::<Event, _>([new_event("y")], BulkOptions::default()),
                 Err(Error::WrongBackend { .. })
@@ -290,9 +304,11 @@ fn a_postgres_model_works_on_postgres_and_is_refused_elsewhere() {
         let kind: EventKind = pg.find_as(stored.id).unwrap();
         assert_eq!(kind.kind, "signup");
         let tagged: Vec<Event> = pg
-            .load(pg_schema::events::table.filter(
-                pg_schema::events::payload.contains(serde_json::json!({"k": "signup"})),
-            ))
+            .load(
+                pg_schema::events::table.filter(
+                    pg_schema::events::payload.contains(serde_json::json!({"k": "signup"})),
+                ),
+            )
             .unwrap();
         assert_eq!(tagged, [changed]);
         db.delete::<Event>(stored.id).unwrap();

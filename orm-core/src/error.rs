@@ -1,5 +1,8 @@
 //! The one error type of the runtime.
 
+use std::fmt;
+use std::ops::Range;
+
 use crate::meta::{Backend, RedactedUrl, TableMeta};
 
 /// Result of every fallible operation in `orm`.
@@ -92,12 +95,13 @@ pub enum Error {
         actual: Backend,
     },
 
-    /// A bulk insert failed in one batch. Exactly `failure.committed_rows` rows were committed
-    /// before it (none in [`crate::CommitMode::AllOrNothing`]).
+    /// A bulk insert failed in one batch. `failure.row` is the input offset of the row that
+    /// failed, when it could be determined. Exactly `failure.committed_rows` rows were
+    /// committed before it (none in [`crate::CommitMode::AllOrNothing`]).
     #[error("bulk insert: {failure}: {source}")]
     Bulk {
-        /// Which batch failed, its rows, and what was committed.
-        failure: crate::bulk::BatchFailure,
+        /// Which batch failed, its rows, the row that failed, and what was committed.
+        failure: BatchFailure,
         /// Why the batch failed (constraint, column, the database's message).
         source: Box<Error>,
     },
@@ -211,5 +215,41 @@ mod tests {
         assert_eq!(t, "users");
         assert_eq!(c, ["a", "b"]);
         assert!(sqlite_failed_columns("NOT NULL constraint failed: users.a").is_none());
+    }
+}
+
+/// The failure of one batch, as reported in [`Error::Bulk`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchFailure {
+    /// Index of the failing batch, from 0.
+    pub batch: u64,
+    /// Offsets (from 0, in input order) of the rows in the failing batch.
+    pub rows: Range<u64>,
+    /// Offset (from 0, in input order) of the row that failed: the first row of the batch the
+    /// database refuses once the rows before it are written. Found after the failure by
+    /// writing parts of the batch again inside a transaction that is rolled back, so it never
+    /// changes what is committed.
+    ///
+    /// `None` when it cannot be determined: the error is not about a row (the connection was
+    /// lost, a serialization failure between transactions), or the failure did not recur when
+    /// the batch's rows were written again (another connection changed the table meanwhile).
+    pub row: Option<u64>,
+    /// Input rows whose batches were committed before the failure (rows skipped as conflicts
+    /// included): the table holds exactly their rows. Resume from this offset.
+    pub committed_rows: u64,
+}
+
+impl fmt::Display for BatchFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Range { start, end } = self.rows;
+        match self.row {
+            Some(row) => write!(f, "row {row} failed in batch {}", self.batch)?,
+            None => write!(f, "a row failed in batch {}", self.batch)?,
+        }
+        write!(
+            f,
+            " (rows {start}..{end}); {} rows committed before it",
+            self.committed_rows
+        )
     }
 }

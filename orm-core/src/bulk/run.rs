@@ -1,0 +1,247 @@
+//! The bulk-insert loop: batches read from the input and written each in its own transaction
+//! (a savepoint inside the one transaction of [`CommitMode::AllOrNothing`]), and the search for
+//! the row that made a batch fail.
+
+use std::borrow::Borrow;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{Connection, QueryResult};
+
+use super::{BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, ConflictClause};
+use crate::error::{Error, Result};
+use crate::model::{Crud, Model};
+
+/// The bulk-insert loop on one connection.
+pub(crate) fn run<M, C, I>(
+    conn: &mut C,
+    rows: I,
+    options: BulkOptions<'_>,
+    copy: bool,
+) -> Result<BulkReport<M::PrimaryKey>>
+where
+    M: Model + Crud<C>,
+    C: Connection,
+    I: IntoIterator,
+    I::Item: Borrow<M::New>,
+{
+    let started = Instant::now();
+    let conflict = ConflictClause::resolve(&options.on_conflict, M::TABLE)?;
+    let writer = Writer {
+        copy: copy && matches!(conflict, ConflictClause::Error) && !options.return_keys,
+        return_keys: options.return_keys,
+        conflict,
+    };
+    let rows = rows.into_iter();
+    let total = options.total.or_else(|| match rows.size_hint() {
+        (low, Some(high)) if low == high => Some(low as u64),
+        _ => None,
+    });
+    let mut load = Load::<M, _> {
+        report: BulkReport {
+            rows: 0,
+            rows_read: 0,
+            batches: 0,
+            duration: Duration::ZERO,
+            used_copy: writer.copy,
+            keys: Vec::new(),
+        },
+        rows,
+        writer,
+        options,
+        total,
+        started,
+    };
+    match load.options.commit {
+        CommitMode::PerBatch => load.write_batches(conn, true)?,
+        CommitMode::AllOrNothing => conn.transaction(|c| load.write_batches(c, false))?,
+    }
+    let mut report = load.report;
+    report.duration = started.elapsed();
+    tracing::debug!(
+        table = M::TABLE.name,
+        rows = report.rows,
+        batches = report.batches,
+        copy = report.used_copy,
+        "bulk insert done"
+    );
+    Ok(report)
+}
+
+/// How every batch of one bulk insert is written.
+struct Writer {
+    copy: bool,
+    return_keys: bool,
+    conflict: ConflictClause,
+}
+
+impl Writer {
+    /// Write `rows` by COPY or multi-row INSERT; returns the rows written and, when asked for,
+    /// their keys. `recurring` as in [`Crud::insert_batch`].
+    fn write<M, C>(
+        &self,
+        conn: &mut C,
+        rows: &[&M::New],
+        recurring: bool,
+    ) -> QueryResult<(usize, Vec<M::PrimaryKey>)>
+    where
+        M: Model + Crud<C>,
+    {
+        if self.copy {
+            return Ok((M::copy_rows(conn, rows.iter().copied())?, Vec::new()));
+        }
+        if self.return_keys {
+            let keys = M::insert_batch_returning_keys(conn, rows, &self.conflict, recurring)?;
+            return Ok((keys.len(), keys));
+        }
+        let written = M::insert_batch(conn, rows, &self.conflict, recurring)?;
+        Ok((written, Vec::new()))
+    }
+}
+
+/// One bulk insert in progress.
+struct Load<'a, M: Model, I> {
+    rows: I,
+    writer: Writer,
+    options: BulkOptions<'a>,
+    total: Option<u64>,
+    started: Instant,
+    report: BulkReport<M::PrimaryKey>,
+}
+
+impl<M, I> Load<'_, M, I>
+where
+    M: Model,
+    I: Iterator,
+    I::Item: Borrow<M::New>,
+{
+    /// Write every batch. `per_batch`: each batch commits on its own; else all of them are
+    /// inside the caller's transaction.
+    fn write_batches<C>(&mut self, conn: &mut C, per_batch: bool) -> Result<()>
+    where
+        M: Crud<C>,
+        C: Connection,
+    {
+        let batch_size = self.options.batch_size;
+        // The batch is held whole, on the COPY path too: the input can be read only once, and
+        // finding the row that made a batch fail writes parts of the batch again. Diesel does
+        // not expose the line number PostgreSQL reports for a failed COPY.
+        let mut buffer: Vec<I::Item> = Vec::new();
+        loop {
+            buffer.clear();
+            buffer.extend(self.rows.by_ref().take(batch_size));
+            if buffer.is_empty() {
+                return Ok(());
+            }
+            let batch: Vec<&M::New> = buffer.iter().map(Borrow::borrow).collect();
+            let first = self.report.rows_read;
+            let recurring = batch.len() == batch_size;
+            // Inside `AllOrNothing` this is a savepoint: after a failure the transaction is
+            // still usable, so the failing row is looked for with the earlier batches in place.
+            let written = conn.transaction(|c| self.writer.write::<M, C>(c, &batch, recurring));
+            let (n, keys) = match written {
+                Ok(written) => written,
+                Err(source) => {
+                    let row = failing_row(conn, batch.len(), &source, |c, part| {
+                        self.writer.write::<M, C>(c, &batch[part], false).map(drop)
+                    });
+                    return Err(Error::Bulk {
+                        failure: BatchFailure {
+                            batch: self.report.batches,
+                            rows: first..first + batch.len() as u64,
+                            row: row.map(|i| first + i as u64),
+                            // Every earlier batch committed on its own, or nothing did.
+                            committed_rows: if per_batch { first } else { 0 },
+                        },
+                        source: Box::new(Error::from_model(M::TABLE, source)),
+                    });
+                }
+            };
+            self.report.rows += n as u64;
+            self.report.rows_read += batch.len() as u64;
+            self.report.batches += 1;
+            self.report.keys.extend(keys);
+            if let Some(progress) = self.options.progress.as_mut() {
+                progress(BulkProgress {
+                    rows_done: self.report.rows_read,
+                    total: self.total,
+                    batches_done: self.report.batches,
+                    elapsed: self.started.elapsed(),
+                });
+            }
+        }
+    }
+}
+
+/// The offset in a failed batch of `rows` rows of the row that made it fail with `error`: the
+/// first row the database refuses once the rows before it are written.
+///
+/// Found by bisection with `write`, which writes a range of the batch's rows the way the batch
+/// was written. Each range goes in a savepoint: one that fails is rolled back and its first
+/// half tried next; one that succeeds stays, so every range is tried with the rows before it in
+/// place, as in the batch. About log2(rows) statements writing about `rows` rows in all, run
+/// only after a failure. Everything happens inside a transaction (or a savepoint, inside
+/// `AllOrNothing`) that is always rolled back, so nothing is committed here.
+///
+/// `None` when `error` is not one a row can cause, or when the failure does not recur. A
+/// statement-level error that looks like a row's (a table dropped meanwhile) is found at the
+/// batch's first row.
+fn failing_row<C: Connection>(
+    conn: &mut C,
+    rows: usize,
+    error: &DieselError,
+    mut write: impl FnMut(&mut C, Range<usize>) -> QueryResult<()>,
+) -> Option<usize> {
+    if !caused_by_a_row(error) {
+        return None;
+    }
+    let mut found = None;
+    // The closure always fails, so that the transaction is rolled back; its error is not the
+    // caller's concern, who reports the batch's own.
+    let _ = conn.transaction::<(), _, _>(|conn| {
+        // Rows `..good` are written; writing rows `..bad` fails.
+        let (mut good, mut bad) = (0, rows);
+        while good < bad {
+            let end = good + (bad - good).div_ceil(2);
+            match conn.transaction(|c| write(c, good..end)) {
+                Ok(()) => good = end,
+                Err(e) if same_kind(&e, error) => {
+                    if end - good == 1 {
+                        found = Some(good);
+                        break;
+                    }
+                    bad = end;
+                }
+                // Something else went wrong: no answer rather than a wrong one.
+                Err(_) => break,
+            }
+        }
+        Err(DieselError::RollbackTransaction)
+    });
+    found
+}
+
+/// Whether writing some row, rather than the connection or the transaction, can cause `error`:
+/// a constraint violation, a value the database refuses, a value that cannot be encoded.
+fn caused_by_a_row(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(kind, _) => !matches!(
+            kind,
+            DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::SerializationFailure
+                | DatabaseErrorKind::ReadOnlyTransaction
+        ),
+        DieselError::SerializationError(_) => true,
+        _ => false,
+    }
+}
+
+/// Whether a failure while bisecting is the batch's failure again.
+fn same_kind(probe: &DieselError, batch: &DieselError) -> bool {
+    match (probe, batch) {
+        (DieselError::DatabaseError(a, _), DieselError::DatabaseError(b, _)) => a == b,
+        (DieselError::SerializationError(_), DieselError::SerializationError(_)) => true,
+        _ => false,
+    }
+}
