@@ -65,6 +65,9 @@ pub mod __private {
         MultiRowInsert, StatementKind, POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
     };
     pub use orm_core::sql_types::{self, DdlType};
-    pub use orm_core::{ColumnMeta, Crud, Model, ModelField, Projection, SameTypeAs, TableMeta};
+    pub use orm_core::{
+        unknown_field, ColumnMeta, ConstMessage, Crud, Model, ModelField, Projection, SameTypeAs,
+        TableMeta,
+    };
     pub use serde;
 }

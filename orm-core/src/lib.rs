@@ -15,7 +15,7 @@ pub use bulk::{BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, 
 pub use database::{AnyConnection, Backend, Database};
 pub use error::{Error, Result};
 pub use model::{ColumnMeta, Crud, Model, TableMeta};
-pub use projection::{ModelField, Projection, SameTypeAs};
+pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};
 pub use url::RedactedUrl;
 
 /// Wrap a value as a bound SQL parameter of the type the other side of the comparison expects:
