@@ -40,7 +40,7 @@
 #![forbid(unsafe_code)]
 
 pub use orm_core::{
-    bind, ddl, sql_types, AnyConnection, Backend, BatchFailure, BulkOptions, BulkProgress,
+    bind, ddl, sql_types, AnyConnection, Backend, BatchFailure, Bind, BulkOptions, BulkProgress,
     BulkReport, ColumnMeta, CommitMode, Database, Error, Model, OnConflict, Projection,
     RedactedUrl, Result, TableMeta,
 };
@@ -56,7 +56,6 @@ pub use diesel;
 #[doc(hidden)]
 pub mod __private {
     pub use diesel;
-    pub use diesel::internal::derives::as_expression::Bound;
     pub use diesel::pg::{Pg, PgConnection, PgMetadataLookup};
     pub use diesel::query_builder::bind_collector::RawBytesBindCollector;
     pub use diesel::sqlite::SqliteConnection;
@@ -65,6 +64,7 @@ pub mod __private {
         MultiRowInsert, StatementKind, POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
     };
     pub use orm_core::sql_types::{self, DdlType};
+    pub use orm_core::Bind as Bound;
     pub use orm_core::{
         unknown_field, ColumnMeta, ConstMessage, Crud, Model, ModelField, Projection, SameTypeAs,
         TableMeta,
