@@ -120,13 +120,12 @@ fn check_insertable(cx: &Ctxt, model: &Model<'_>) {
 fn check_field_types(cx: &Ctxt, model: &Model<'_>) {
     for field in &model.fields {
         if field.sql_type.is_none() {
+            let base = types::option_inner(field.ty()).unwrap_or(field.ty());
             cx.error_spanned_by(
                 field.ty(),
                 format!(
-                    "`orm` does not know which SQL type stores this field; supported: {}.\n\
-                     For another type, name its Diesel SQL type: \
-                     `#[orm(sql_type = diesel::sql_types::Text)]`",
-                    types::SUPPORTED
+                    "`orm` does not know which SQL type stores this field; {}",
+                    types::unsupported_advice(base)
                 ),
             );
         }
