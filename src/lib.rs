@@ -44,7 +44,7 @@ pub use orm_core::PostgresConn;
 #[cfg(feature = "sqlite")]
 pub use orm_core::SqliteConn;
 pub use orm_core::{
-    bind, ddl, sql_types, Backend, BackendConn, BackendConnection, BatchFailure, BulkOptions,
+    bind, ddl, sql_types, Backend, BackendConn, BackendConnection, BatchFailure, Bind, BulkOptions,
     BulkProgress, BulkReport, CallInfo, ColumnMeta, CommitMode, Conn, Database, Error, Intent,
     Model, Node, OnBackend, OnConflict, Projection, RawConnection, RedactedUrl, Result, TableMeta,
 };
@@ -60,7 +60,6 @@ pub use diesel;
 #[doc(hidden)]
 pub mod __private {
     pub use diesel;
-    pub use diesel::internal::derives::as_expression::Bound;
     #[cfg(feature = "postgres")]
     pub use diesel::pg::{Pg, PgConnection, PgMetadataLookup};
     #[cfg(feature = "postgres")]
@@ -74,8 +73,12 @@ pub mod __private {
     #[cfg(feature = "postgres")]
     pub use orm_core::bulk::{write_binary_copy, CopyRow};
     pub use orm_core::sql_types::{self, DdlType};
+    // Generated insert structs bind through Diesel's own bound type, so that Diesel's
+    // `copy_from(..).from_insertable(..)` accepts them as it accepts its own derives.
+    pub use diesel::internal::derives::as_expression::Bound;
     pub use orm_core::{
-        Backend, ColumnMeta, Crud, Model, ModelField, Projection, SameTypeAs, TableMeta,
+        unknown_field, Backend, ColumnMeta, ConstMessage, Crud, Model, ModelField, Projection,
+        SameTypeAs, TableMeta,
     };
     pub use serde;
 }

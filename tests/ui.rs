@@ -11,3 +11,14 @@ fn model_mistakes() {
 fn partial_mistakes() {
     trybuild::TestCases::new().compile_fail("tests/ui/partial/*.rs");
 }
+
+#[test]
+fn bind_mistakes() {
+    trybuild::TestCases::new().compile_fail("tests/ui/bind/*.rs");
+}
+
+/// What the mistakes above are measured against: the same code written correctly compiles.
+#[test]
+fn correct_uses_compile() {
+    trybuild::TestCases::new().pass("tests/ui/pass/*.rs");
+}

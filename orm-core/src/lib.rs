@@ -4,6 +4,7 @@
 //! Backends are cargo features, `postgres` and `sqlite`, both on by default.
 #![deny(missing_docs)]
 
+mod bind;
 pub mod bulk;
 mod conn;
 mod database;
@@ -16,6 +17,7 @@ mod projection;
 pub mod sql_types;
 mod url;
 
+pub use bind::{bind, Bind};
 pub use bulk::{BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, OnConflict};
 #[cfg(feature = "postgres")]
 pub use conn::PostgresConn;
@@ -30,11 +32,4 @@ pub use database::{Database, OnBackend};
 pub use error::{Error, Result};
 pub use meta::{Backend, ColumnMeta, RedactedUrl, TableMeta};
 pub use model::{Crud, Model, PostgresRows, RowsOnEveryBackend, SqliteRows};
-pub use projection::{ModelField, Projection, SameTypeAs};
-
-/// Wrap a value as a bound SQL parameter of the type the other side of the comparison expects:
-/// `users::last_login.gt(orm::bind(cutoff))`. Needed for `DateTime<Utc>`, `uuid::Uuid` and
-/// `serde_json::Value`, which map to `orm`'s own cross-backend SQL types; harmless elsewhere.
-pub fn bind<ST, T>(value: T) -> diesel::internal::derives::as_expression::Bound<ST, T> {
-    diesel::internal::derives::as_expression::Bound::new(value)
-}
+pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};

@@ -10,6 +10,7 @@ use crate::types;
 
 /// Run every check on `model`, recording errors in `cx`.
 pub fn check(cx: &Ctxt, model: &Model<'_>) {
+    check_diesel_dependency(cx, model);
     check_generics(cx, model);
     check_table_source(cx, model);
     check_primary_key(cx, model);
@@ -22,6 +23,49 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
     check_column_names(cx, model);
     check_unique_lists(cx, model);
     check_partials(cx, model);
+}
+
+/// A generated `table!` is Diesel's own macro, whose expansion names `::diesel`: the crate
+/// needs `diesel` as a dependency of its own, or each generated path is an error. Read from the
+/// crate's Cargo.toml when cargo builds it; a manifest that cannot be read counts as declaring it.
+fn check_diesel_dependency(cx: &Ctxt, model: &Model<'_>) {
+    if !model.generates_table() {
+        return;
+    }
+    let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") else {
+        return;
+    };
+    let Ok(manifest) = std::fs::read_to_string(std::path::Path::new(&dir).join("Cargo.toml"))
+    else {
+        return;
+    };
+    if !declares_dependency(&manifest, "diesel") {
+        cx.error_spanned_by(
+            model.ident(),
+            "`#[derive(Model)]` generates a Diesel `table!`, which needs `diesel` as a direct \
+             dependency of this crate: add `diesel = \"2.3\"` (the version `orm` is built on) \
+             under `[dependencies]` in Cargo.toml",
+        );
+    }
+}
+
+/// Whether a Cargo manifest names the dependency `name` in any dependency table: a
+/// `name = …` or `name.workspace = true` key, or a `[….name]` table header. Anything that looks
+/// like it counts, so an unusual manifest never gets a false error.
+pub fn declares_dependency(manifest: &str, name: &str) -> bool {
+    let quoted = format!("\"{name}\"");
+    manifest.lines().any(|line| {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            let header = header.trim_end_matches(']').trim();
+            return header.ends_with(&format!(".{name}"))
+                || header.ends_with(&format!(".{quoted}"));
+        }
+        let rest = line
+            .strip_prefix(quoted.as_str())
+            .or_else(|| line.strip_prefix(name));
+        rest.is_some_and(|rest| matches!(rest.trim_start().chars().next(), Some('=' | '.')))
+    })
 }
 
 /// A model is one concrete table row: no type or lifetime parameters.
@@ -120,13 +164,12 @@ fn check_insertable(cx: &Ctxt, model: &Model<'_>) {
 fn check_field_types(cx: &Ctxt, model: &Model<'_>) {
     for field in &model.fields {
         if field.sql_type.is_none() {
+            let base = types::option_inner(field.ty()).unwrap_or(field.ty());
             cx.error_spanned_by(
                 field.ty(),
                 format!(
-                    "`orm` does not know which SQL type stores this field; supported: {}.\n\
-                     For another type, name its Diesel SQL type: \
-                     `#[orm(sql_type = diesel::sql_types::Text)]`",
-                    types::SUPPORTED
+                    "`orm` does not know which SQL type stores this field; {}",
+                    types::unsupported_advice(base)
                 ),
             );
         }
@@ -246,6 +289,28 @@ pub fn did_you_mean(name: &str, candidates: impl Iterator<Item = String>) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_a_dependency_however_declared() {
+        for manifest in [
+            "[dependencies]\ndiesel = \"2.3\"",
+            "[dependencies]\ndiesel={ version = \"2.3\", features = [\"postgres\"] }",
+            "[dependencies]\ndiesel.workspace = true",
+            "[dependencies]\n\"diesel\" = \"2\"",
+            "[dependencies.diesel]\nversion = \"2.3\"",
+            "[target.'cfg(unix)'.dependencies.diesel]\nversion = \"2.3\"",
+            "[dev-dependencies]\n  diesel = \"2.3\"",
+        ] {
+            assert!(declares_dependency(manifest, "diesel"), "{manifest}");
+        }
+        for manifest in [
+            "[package]\nname = \"app\"\n[dependencies]\norm = \"0.1\"",
+            "[dependencies]\ndiesel_migrations = \"2\"\norm = { path = \"../orm\" }",
+            "# diesel = \"2.3\"\n[dependencies]\norm = \"0.1\"",
+        ] {
+            assert!(!declares_dependency(manifest, "diesel"), "{manifest}");
+        }
+    }
 
     #[test]
     fn suggests_close_names_only() {

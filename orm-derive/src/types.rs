@@ -41,61 +41,96 @@ fn single_generic(args: &PathArguments) -> Option<&Type> {
 }
 
 /// The SQL type (a path) for a non-`Option` Rust type, if `orm` knows it.
+///
+/// A type is recognised by its last path segment, so `Uuid`, `uuid::Uuid` and `::uuid::Uuid`
+/// (or `Value` after `use serde_json::Value;`) are the same to the derive, however they were
+/// imported. Primitive integers, floats and `bool` must be written bare.
 pub fn sql_type_for(ty: &Type) -> Option<TokenStream> {
+    let (name, args, segments) = last_segment(ty)?;
+    let plain = matches!(args, PathArguments::None);
+    let diesel = |t: TokenStream| quote!(::orm::__private::diesel::sql_types::#t);
+    let ours = |t: TokenStream| quote!(::orm::__private::sql_types::#t);
+    Some(match name.as_str() {
+        "i16" if segments == 1 => diesel(quote!(SmallInt)),
+        "i32" if segments == 1 => diesel(quote!(Integer)),
+        "i64" if segments == 1 => diesel(quote!(BigInt)),
+        "f32" if segments == 1 => diesel(quote!(Float)),
+        "f64" if segments == 1 => diesel(quote!(Double)),
+        "bool" if segments == 1 => diesel(quote!(Bool)),
+        "String" if plain => diesel(quote!(Text)),
+        "Vec" => match single_generic(args)? {
+            Type::Path(i) if i.qself.is_none() && i.path.is_ident("u8") => diesel(quote!(Binary)),
+            _ => return None,
+        },
+        "NaiveDateTime" if plain => diesel(quote!(Timestamp)),
+        "NaiveDate" if plain => diesel(quote!(Date)),
+        "DateTime" if is_utc(single_generic(args)?) => ours(quote!(Timestamptz)),
+        "Uuid" if plain => ours(quote!(Uuid)),
+        "Value" | "JsonValue" if plain => ours(quote!(Json)),
+        _ => return None,
+    })
+}
+
+/// The last segment of a plain type path: its name, its generic arguments and how many
+/// segments the path has.
+fn last_segment(ty: &Type) -> Option<(String, &PathArguments, usize)> {
     let Type::Path(p) = ty else { return None };
     if p.qself.is_some() {
         return None;
     }
-    let segs: Vec<String> = p
-        .path
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
     let last = p.path.segments.last()?;
-    let name = segs.last()?.as_str();
-    let prefix = &segs[..segs.len() - 1];
-    let under = |allowed: &[&str]| {
-        prefix.is_empty() || prefix.iter().all(|s| allowed.contains(&s.as_str()))
+    Some((
+        last.ident.to_string(),
+        &last.arguments,
+        p.path.segments.len(),
+    ))
+}
+
+/// `Utc`, `chrono::Utc`, …
+fn is_utc(ty: &Type) -> bool {
+    matches!(last_segment(ty), Some((name, PathArguments::None, _)) if name == "Utc")
+}
+
+/// For a type `orm` does not map, the advice that fits it: the supported type to use instead,
+/// or how to name an SQL type for it.
+pub fn unsupported_advice(ty: &Type) -> String {
+    let custom = "to store another type, name its Diesel SQL type (one with `ToSql` and \
+`FromSql` impls for PostgreSQL and SQLite): `#[orm(sql_type = path::to::SqlType)]`";
+    let Some((name, _, _)) = last_segment(ty) else {
+        return match ty {
+            Type::Reference(_) => {
+                "a model owns its values: use `String` for text, `Vec<u8>` for bytes".to_owned()
+            }
+            _ => format!("{custom}; supported without it: {SUPPORTED}"),
+        };
     };
-    let plain = |args: &PathArguments| matches!(args, PathArguments::None);
-    let diesel = |t: TokenStream| quote!(::orm::__private::diesel::sql_types::#t);
-    let ours = |t: TokenStream| quote!(::orm::__private::sql_types::#t);
-    Some(match name {
-        "i16" if segs.len() == 1 => diesel(quote!(SmallInt)),
-        "i32" if segs.len() == 1 => diesel(quote!(Integer)),
-        "i64" if segs.len() == 1 => diesel(quote!(BigInt)),
-        "f32" if segs.len() == 1 => diesel(quote!(Float)),
-        "f64" if segs.len() == 1 => diesel(quote!(Double)),
-        "bool" if segs.len() == 1 => diesel(quote!(Bool)),
-        "String" if under(&["std", "string", "alloc"]) && plain(&last.arguments) => {
-            diesel(quote!(Text))
+    let instead = match name.as_str() {
+        "u8" | "i8" => Some("`i16`".to_owned()),
+        "u16" => Some("`i32`".to_owned()),
+        "u32" => Some("`i64`".to_owned()),
+        "u64" | "usize" | "isize" | "u128" | "i128" => Some(
+            "`i64` (SQL has no unsigned or 128-bit integer column on both backends)".to_owned(),
+        ),
+        "DateTime" => Some(
+            "`DateTime<Utc>` (convert with `.with_timezone(&Utc)`; stored as `timestamptz` \
+             on PostgreSQL)"
+                .to_owned(),
+        ),
+        "Vec" => {
+            Some("`Vec<u8>` for bytes, or `serde_json::Value` for a list stored as JSON".to_owned())
         }
-        "Vec" if under(&["std", "vec", "alloc"]) => {
-            let inner = single_generic(&last.arguments)?;
-            match inner {
-                Type::Path(i) if i.qself.is_none() && i.path.is_ident("u8") => {
-                    diesel(quote!(Binary))
-                }
-                _ => return None,
-            }
+        "str" | "Box" | "Cow" | "Rc" | "Arc" => {
+            Some("`String` (or `Vec<u8>` for bytes)".to_owned())
         }
-        "NaiveDateTime" if under(&["chrono", "naive"]) => diesel(quote!(Timestamp)),
-        "NaiveDate" if under(&["chrono", "naive"]) => diesel(quote!(Date)),
-        "DateTime" if under(&["chrono"]) => {
-            let tz = single_generic(&last.arguments)?;
-            match tz {
-                Type::Path(t) if t.path.segments.last().is_some_and(|s| s.ident == "Utc") => {
-                    ours(quote!(Timestamptz))
-                }
-                _ => return None,
-            }
+        "HashMap" | "BTreeMap" | "HashSet" | "BTreeSet" => {
+            Some("`serde_json::Value`, stored as JSON".to_owned())
         }
-        "Uuid" if under(&["uuid"]) => ours(quote!(Uuid)),
-        "Value" if prefix.len() == 1 && prefix[0] == "serde_json" => ours(quote!(Json)),
-        "JsonValue" if segs.len() == 1 => ours(quote!(Json)),
-        _ => return None,
-    })
+        _ => None,
+    };
+    match instead {
+        Some(instead) => format!("use {instead}; {custom}"),
+        None => format!("supported: {SUPPORTED}; {custom}"),
+    }
 }
 
 /// Whether `ty` is a Rust integer type a database can generate (identity / rowid).
@@ -146,12 +181,39 @@ mod tests {
             "u64",
             "Vec<String>",
             "DateTime<Local>",
-            "Value",
+            "Value<T>",
             "HashMap<String, i32>",
-            "my::String",
+            "std::primitive::u8",
         ] {
             assert!(map(t).is_none(), "{t}");
         }
+    }
+
+    #[test]
+    fn recognises_types_however_imported() {
+        for (a, b) in [
+            ("Value", "serde_json::Value"),
+            ("::serde_json::Value", "serde_json::Value"),
+            ("Uuid", "::uuid::Uuid"),
+            ("DateTime<Utc>", "::chrono::DateTime<::chrono::Utc>"),
+            ("NaiveDateTime", "chrono::naive::NaiveDateTime"),
+            ("NaiveDate", "::chrono::NaiveDate"),
+            ("String", "std::string::String"),
+            ("Vec<u8>", "::std::vec::Vec<u8>"),
+        ] {
+            assert_eq!(map(a), map(b), "{a} / {b}");
+            assert!(map(a).is_some(), "{a}");
+        }
+    }
+
+    #[test]
+    fn advice_fits_the_type() {
+        let advice = |src: &str| unsupported_advice(&syn::parse_str(src).unwrap());
+        assert!(advice("u64").starts_with("use `i64`"));
+        assert!(advice("DateTime<Local>").starts_with("use `DateTime<Utc>`"));
+        assert!(advice("Vec<String>").contains("serde_json::Value"));
+        assert!(advice("MyType").contains("sql_type = path::to::SqlType"));
+        assert!(!advice("MyType").contains("Text"));
     }
 
     #[test]

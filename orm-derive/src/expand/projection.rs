@@ -2,16 +2,24 @@
 //! checked at compile time against the model's field of the same name and type.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident};
 
-use super::diesel_impls::{queryable_selectable, LoadedField};
+use super::diesel_impls::LoadedField;
 use super::field_hash;
 use super::partial::projection_impl;
 use crate::ctxt::Ctxt;
 
 /// Expand `#[derive(Projection)]`.
+///
+/// The projection cannot see its model's fields (they belong to another derive), so each field
+/// is looked up through a constant evaluated against the model's `TABLE`: a field the model
+/// lacks fails that evaluation with an error naming the closest field, spanned on the field's
+/// name. Every other use of the field goes through that constant, so the compiler reports
+/// nothing else about it. The row is loaded as the model's types and handed to each field
+/// through `SameTypeAs`, so a field of another type is one error on that type and the
+/// projection still loads (no follow-up errors where it is used).
 pub fn derive_projection(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::default();
     let model = model_path(&cx, input);
@@ -23,12 +31,28 @@ pub fn derive_projection(input: &DeriveInput) -> TokenStream {
         unreachable!("a projection that failed to parse recorded an error");
     };
     let name = &input.ident;
-    // Every use of a field's `ModelField` impl is spanned on the field's name, so a field the
-    // model lacks is one error there, not one per use.
-    let model_field = |source: &Ident| {
-        let hash = field_hash(&source.to_string());
+    let p = quote!(::orm::__private);
+    let d = quote!(#p::diesel);
+    // One constant per field: the key of its `ModelField` impl, or the compile error.
+    let keys = format_ident!("{}_fields", name);
+    let key_consts = fields.iter().map(|(f, source)| {
+        let key = field_hash(&source.to_string());
+        let text = source.to_string();
+        // A field loading a model field of its own name may have meant another name.
+        let suggest_column = f.ident.as_ref() == Some(source);
         respan(
-            quote!(<#model as ::orm::__private::ModelField<#hash>>),
+            quote! {
+                const #source: u64 = match #p::unknown_field::<#model>(#text, #suggest_column) {
+                    ::core::option::Option::None => #key,
+                    ::core::option::Option::Some(message) => ::core::panic!("{}", message.as_str()),
+                };
+            },
+            source.span(),
+        )
+    });
+    let model_field = |source: &Ident| {
+        respan(
+            quote!(<#model as #p::ModelField<{ #keys::#source }>>),
             source.span(),
         )
     };
@@ -43,19 +67,59 @@ pub fn derive_projection(input: &DeriveInput) -> TokenStream {
             }
         })
         .collect();
+    let model_types: Vec<_> = fields
+        .iter()
+        .map(|(_, source)| {
+            let field = model_field(source);
+            respan(quote!(#field::Type), source.span())
+        })
+        .collect();
+    let idents = loaded.iter().map(|f| f.ident);
     // Each field's type must be the model field's type: checked where the field is written.
-    let type_checks = fields.iter().map(|(f, source)| {
-        let field = model_field(source);
-        let ty = &f.ty;
-        quote_spanned!(ty.span()=> #ty: ::orm::__private::SameTypeAs<#field::Type>,)
-    });
-    let diesel = queryable_selectable(name, &loaded);
+    let values = fields
+        .iter()
+        .zip(&model_types)
+        .enumerate()
+        .map(|(i, ((f, _), model_ty))| {
+            let ty = &f.ty;
+            let i = syn::Index::from(i);
+            quote_spanned!(ty.span()=> <#ty as #p::SameTypeAs<#model_ty>>::from_model(row.#i))
+        });
+    let columns: Vec<_> = loaded.iter().map(|f| &f.column).collect();
     let projection = projection_impl(name, &quote!(#model), &loaded);
     quote! {
         const _: () = {
-            #[allow(dead_code)]
-            fn projection_fields_match_the_model() where #(#type_checks)* {}
-            #diesel
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            enum #keys {}
+
+            #[allow(non_upper_case_globals)]
+            impl #keys {
+                #(#key_consts)*
+            }
+
+            #[automatically_derived]
+            impl<__DB, __ST> #d::deserialize::Queryable<__ST, __DB> for #name
+            where
+                __DB: #d::backend::Backend,
+                (#(#model_types,)*): #d::deserialize::FromStaticSqlRow<__ST, __DB>,
+            {
+                type Row = (#(#model_types,)*);
+                fn build(row: Self::Row) -> #d::deserialize::Result<Self> {
+                    ::std::result::Result::Ok(Self {
+                        #(#idents: #values,)*
+                    })
+                }
+            }
+
+            #[automatically_derived]
+            impl<__DB: #d::backend::Backend> #d::Selectable<__DB> for #name {
+                type SelectExpression = (#(#columns,)*);
+                fn construct_selection() -> Self::SelectExpression {
+                    (#(<#columns as ::std::default::Default>::default(),)*)
+                }
+            }
+
             #projection
         };
     }

@@ -15,4 +15,7 @@ pub struct Card {
     pub name: String,
 }
 
-fn main() {}
+fn main() {
+    let db = orm::Database::connect("sqlite::memory:").unwrap();
+    let _ = db.load_all::<Card>();
+}

@@ -1,0 +1,23 @@
+use orm::{Model, Projection};
+
+#[derive(Model)]
+#[orm(table = users)]
+pub struct User {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Projection)]
+#[orm(model = User)]
+pub struct Card {
+    pub id: i64,
+    pub nmae: String,
+    pub email: String,
+}
+
+fn main() {
+    let db = orm::Database::connect("sqlite::memory:").unwrap();
+    let _ = db.load_all::<Card>();
+}
