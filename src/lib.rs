@@ -1,41 +1,4 @@
-//! # orm
-//!
-//! A derive ORM on [Diesel](https://diesel.rs) that makes the well-known ORM performance
-//! techniques the default path. One `#[derive(Model)]` gives a Diesel table, typed CRUD and DDL
-//! that run unchanged on SQLite (embedded, the development default) and PostgreSQL (production).
-//!
-//! ```
-//! use orm::{Database, Model};
-//!
-//! #[derive(Debug, Model)]
-//! #[orm(table = users)]
-//! pub struct User {
-//!     #[orm(primary_key, generated)]
-//!     pub id: i64,
-//!     #[orm(unique)]
-//!     pub email: String,
-//!     pub name: String,
-//!     pub bio: Option<String>,
-//! }
-//!
-//! # fn main() -> orm::Result<()> {
-//! let db = Database::connect("sqlite::memory:")?;
-//! db.create_table::<User>()?;
-//! let ada = db.insert::<User>(&NewUser {
-//!     email: "ada@example.com".into(),
-//!     name: "Ada".into(),
-//!     bio: None,
-//! })?;
-//! assert_eq!(db.find::<User>(ada.id)?.name, "Ada");
-//!
-//! // The generated `users` table is plain Diesel: its DSL keeps working.
-//! use diesel::prelude::*;
-//! let named: Vec<User> = db.load(users::table.filter(users::name.eq("Ada")))?;
-//! assert_eq!(named.len(), 1);
-//! # Ok(()) }
-//! ```
-//!
-//! See the README for every attribute and the techniques built on this.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
