@@ -4,12 +4,13 @@
 
 use std::borrow::Borrow;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use diesel::dsl::{Filter, Limit, Select};
 use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl, LoadQuery, SelectDsl};
-use diesel::r2d2::{Pool, PooledConnection, R2D2Connection};
+use diesel::r2d2::R2D2Connection;
 use diesel::{Connection, RunQueryDsl};
 
 use crate::bulk::{BulkOptions, BulkReport};
@@ -21,31 +22,25 @@ use crate::ddl;
 use crate::error::{Error, Result};
 use crate::meta::{Backend, RedactedUrl};
 use crate::model::Model;
-use crate::pool::{Manager, PooledConn};
+use crate::pool::{node_pool, BackendPool, Checkout, NodePool, PoolConfig, PoolState};
 use crate::projection::Projection;
-use crate::url::{DatabaseUrl, Target};
+use crate::url::DatabaseUrl;
 
 #[cfg(feature = "postgres")]
 use diesel::pg::PgConnection;
 #[cfg(feature = "sqlite")]
 use diesel::sqlite::SqliteConnection;
 
-enum Pools {
-    #[cfg(feature = "postgres")]
-    Postgres(Pool<Manager<PgConnection>>),
-    #[cfg(feature = "sqlite")]
-    Sqlite(Pool<Manager<SqliteConnection>>),
-}
-
 struct Inner {
     url: DatabaseUrl,
-    pools: Pools,
+    primary: NodePool,
 }
 
 /// A handle to one database: cheap to clone, safe to share between threads.
 ///
 /// Built from a URL: `postgres://user@host:5432/db`, `sqlite::memory:` (a private in-memory
-/// database, one connection), or a SQLite file path (`sqlite://app.db`, `app.db`).
+/// database, one connection), or a SQLite file path (`sqlite://app.db`, `app.db`), with
+/// [`Database::connect`] (the default pool) or [`Database::builder`] (a [`PoolConfig`]).
 ///
 /// ```
 /// # fn main() -> orm_core::Result<()> {
@@ -67,34 +62,42 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// Runs on every new SQLite connection: wait for locks instead of failing at once, enforce
-/// foreign keys, and for files write-ahead logging (readers don't block the writer).
-#[cfg(feature = "sqlite")]
-fn sqlite_setup(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
-    use diesel::connection::SimpleConnection;
-    conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+/// Settings for a [`Database`] before it connects: from [`Database::builder`], finished by
+/// [`DatabaseBuilder::connect`].
+///
+/// ```
+/// use orm_core::{Database, PoolConfig};
+/// # fn main() -> orm_core::Result<()> {
+/// let db = Database::builder("sqlite::memory:")
+///     .pool(PoolConfig { leak_threshold: Some(std::time::Duration::from_secs(10)), ..PoolConfig::default() })
+///     .connect()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `.connect()`"]
+pub struct DatabaseBuilder {
+    url: String,
+    pool: PoolConfig,
 }
 
-#[cfg(feature = "sqlite")]
-fn sqlite_file_setup(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
-    use diesel::connection::SimpleConnection;
-    sqlite_setup(conn)?;
-    conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-}
+impl DatabaseBuilder {
+    /// How to pool the connections; [`PoolConfig::default`] if not called.
+    pub fn pool(mut self, config: PoolConfig) -> Self {
+        self.pool = config;
+        self
+    }
 
-/// Reports the errors of the pool's background connection attempts through `tracing`, with the
-/// URL redacted and any password scrubbed from the driver's message (r2d2's default handler
-/// writes them to the `log` crate as the driver gave them).
-#[derive(Debug)]
-struct LogScrubbed(DatabaseUrl);
-
-impl r2d2::HandleError<diesel::r2d2::Error> for LogScrubbed {
-    fn handle_error(&self, error: diesel::r2d2::Error) {
-        tracing::warn!(
-            url = %self.0.redacted,
-            error = %self.0.scrub(&error.to_string()),
-            "connection attempt failed"
-        );
+    /// Check the settings, then open the database: [`Error::InvalidUrl`] or
+    /// [`Error::InvalidConfig`] before anything connects. For PostgreSQL one connection is
+    /// made at once, so a wrong URL, host or password fails here with an error that names the
+    /// URL (password redacted).
+    pub fn connect(self) -> Result<Database> {
+        let url = DatabaseUrl::parse(&self.url)?;
+        let primary = node_pool(&url, &self.pool)?;
+        tracing::debug!(url = %url.redacted, "database opened");
+        Ok(Database {
+            inner: Arc::new(Inner { url, primary }),
+        })
     }
 }
 
@@ -118,94 +121,27 @@ fn guard_panics<C: Connection, R>(
 }
 
 impl Database {
-    /// Open the database at `url`. For PostgreSQL one connection is made at once, so a wrong
-    /// URL, host or password fails here with an error that names the URL (password redacted).
+    /// Open the database at `url` with the default [`PoolConfig`]:
+    /// `Database::builder(url).connect()`.
     pub fn connect(url: &str) -> Result<Self> {
-        let url = DatabaseUrl::parse(url)?;
-        let pools = match &url.target {
-            Target::Postgres { url: raw } => Self::postgres_pool(&url, raw)?,
-            Target::SqliteMemory => Self::sqlite_pool(&url, ":memory:", false)?,
-            Target::SqliteFile { path } => Self::sqlite_pool(&url, path, true)?,
-        };
-        tracing::debug!(url = %url.redacted, "database opened");
-        Ok(Self {
-            inner: Arc::new(Inner { url, pools }),
-        })
+        Self::builder(url).connect()
     }
 
-    #[cfg(feature = "postgres")]
-    fn postgres_pool(url: &DatabaseUrl, raw: &str) -> Result<Pools> {
-        PgConnection::establish(raw).map_err(|e| Error::Connect {
-            url: url.redacted.clone(),
-            message: url.scrub(e.to_string().trim()),
-        })?;
-        let pool = Pool::builder()
-            .max_size(10)
-            .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(5))
-            .test_on_check_out(false)
-            .error_handler(Box::new(LogScrubbed(url.clone())))
-            .build_unchecked(Manager::new(raw, |_| Ok(())));
-        Ok(Pools::Postgres(pool))
-    }
-
-    #[cfg(not(feature = "postgres"))]
-    fn postgres_pool(url: &DatabaseUrl, _raw: &str) -> Result<Pools> {
-        Err(Self::not_compiled_in(url, Backend::Postgres))
-    }
-
-    #[cfg(feature = "sqlite")]
-    fn sqlite_pool(url: &DatabaseUrl, path: &str, file: bool) -> Result<Pools> {
-        // Open one connection first, so a bad path fails at once with SQLite's own message.
-        SqliteConnection::establish(path).map_err(|e| Error::Connect {
-            url: url.redacted.clone(),
-            message: url.scrub(e.to_string().trim()),
-        })?;
-        // An in-memory database lives and dies with its one connection: keep exactly one, forever.
-        let (size, lifetime, setup): (u32, _, fn(&mut SqliteConnection) -> _) = if file {
-            (4, Some(Duration::from_secs(1800)), sqlite_file_setup)
-        } else {
-            (1, None, sqlite_setup)
-        };
-        Pool::builder()
-            .max_size(size)
-            .min_idle(Some(1))
-            .idle_timeout(None)
-            .max_lifetime(lifetime)
-            .connection_timeout(Duration::from_secs(30))
-            .test_on_check_out(false)
-            .error_handler(Box::new(LogScrubbed(url.clone())))
-            .build(Manager::new(path, setup))
-            .map(Pools::Sqlite)
-            .map_err(|e| Error::Connect {
-                url: url.redacted.clone(),
-                message: url.scrub(&e.to_string()),
-            })
-    }
-
-    #[cfg(not(feature = "sqlite"))]
-    fn sqlite_pool(url: &DatabaseUrl, _path: &str, _file: bool) -> Result<Pools> {
-        Err(Self::not_compiled_in(url, Backend::Sqlite))
-    }
-
-    #[allow(dead_code)] // used only when a backend's feature is off
-    fn not_compiled_in(url: &DatabaseUrl, backend: Backend) -> Error {
-        Error::InvalidUrl {
-            url: url.redacted.clone(),
-            reason: format!(
-                "this build of orm has no {backend} support; enable the `{}` cargo feature",
-                backend.name()
-            ),
+    /// Settings for opening the database at `url`: `.pool(config)`, then `.connect()`.
+    pub fn builder(url: &str) -> DatabaseBuilder {
+        DatabaseBuilder {
+            url: url.to_owned(),
+            pool: PoolConfig::default(),
         }
     }
 
     /// The backend the URL named.
     pub fn backend(&self) -> Backend {
-        match self.inner.pools {
+        match self.inner.primary.connections {
             #[cfg(feature = "postgres")]
-            Pools::Postgres(_) => Backend::Postgres,
+            BackendPool::Postgres(_) => Backend::Postgres,
             #[cfg(feature = "sqlite")]
-            Pools::Sqlite(_) => Backend::Sqlite,
+            BackendPool::Sqlite(_) => Backend::Sqlite,
         }
     }
 
@@ -214,57 +150,53 @@ impl Database {
         &self.inner.url.redacted
     }
 
+    /// The state of each node's pool: connections open, idle and in use, callers waiting,
+    /// checkouts, timeouts and waits so far. One entry per node (today the primary).
+    pub fn pool_state(&self) -> Vec<PoolState> {
+        vec![self.inner.primary.state(Node::Primary)]
+    }
+
     /// The one road every call takes: check out a connection, wrap it in a [`Conn`] that knows
-    /// the call's intent, node and statement count, and run `work` on it.
+    /// the call's intent, node and statement count, and run `work` on it. `#[track_caller]`
+    /// here and on every public method that leads here makes [`Location::caller`] the
+    /// user's call, which leak detection reports.
+    #[track_caller]
     fn run<R>(&self, intent: Intent, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
-        match &self.inner.pools {
+        let at = Location::caller();
+        let node = &self.inner.primary;
+        match &node.connections {
             #[cfg(feature = "postgres")]
-            Pools::Postgres(pool) => {
-                let pooled = self.checkout(pool)?;
-                Self::run_on(
-                    pooled,
-                    intent,
-                    Backend::Postgres,
-                    |c| RawConnection::Postgres(c),
-                    work,
-                )
-            }
+            BackendPool::Postgres(connections) => Self::run_on(
+                node.checkout(connections, at)?,
+                intent,
+                Backend::Postgres,
+                |c| RawConnection::Postgres(c),
+                work,
+            ),
             #[cfg(feature = "sqlite")]
-            Pools::Sqlite(pool) => {
-                let pooled = self.checkout(pool)?;
-                Self::run_on(
-                    pooled,
-                    intent,
-                    Backend::Sqlite,
-                    |c| RawConnection::Sqlite(c),
-                    work,
-                )
-            }
+            BackendPool::Sqlite(connections) => Self::run_on(
+                node.checkout(connections, at)?,
+                intent,
+                Backend::Sqlite,
+                |c| RawConnection::Sqlite(c),
+                work,
+            ),
         }
     }
 
-    fn checkout<C: R2D2Connection + Send + 'static>(
-        &self,
-        pool: &Pool<Manager<C>>,
-    ) -> Result<PooledConnection<Manager<C>>> {
-        pool.get().map_err(|e| Error::Pool {
-            url: self.inner.url.redacted.clone(),
-            message: self.inner.url.scrub(&e.to_string()),
-        })
-    }
-
     fn run_on<C: R2D2Connection + Send + 'static, R>(
-        mut pooled: PooledConnection<Manager<C>>,
+        mut checkout: Checkout<'_, C>,
         intent: Intent,
         backend: Backend,
         wrap: impl FnOnce(&mut C) -> RawConnection<'_>,
         work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
     ) -> Result<R> {
-        let PooledConn { conn, statements } = &mut *pooled;
+        let pooled = &mut *checkout;
+        let statements = &pooled.statements;
         let mut call = CallState::new(intent, Node::Primary, backend, statements.get());
         // The pooled connection is returned before a panic from `work` goes on, so the pool
         // sees a clean connection rather than one dropped while unwinding, which it discards.
-        let outcome = guard_panics(conn, |c| {
+        let outcome = guard_panics(&mut pooled.conn, |c| {
             let result = work(&mut Conn::new(wrap(c), &mut call, statements));
             let info = call.info(statements);
             tracing::trace!(
@@ -278,12 +210,15 @@ impl Database {
             );
             result
         });
-        drop(pooled);
+        // The pre-ping skips a connection used this recently.
+        pooled.last_used = Instant::now();
+        drop(checkout);
         outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
     /// Run `work` on a checked-out connection, with the whole [`Conn`] API and
     /// [`Conn::raw`] for Diesel code. The call counts as a write: it goes to the primary.
+    #[track_caller]
     pub fn with_connection<R>(&self, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
         self.run(Intent::Write, work)
     }
@@ -293,43 +228,51 @@ impl Database {
     /// `Database` can (nested `conn.transaction` is a savepoint). The connection is checked
     /// out for the whole transaction: don't call `self` again inside `work` (on an in-memory
     /// SQLite database, whose one connection is taken, that call waits for the pool's timeout).
+    #[track_caller]
     pub fn transaction<R>(&self, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
         self.run(Intent::Write, |conn| conn.transaction(work))
     }
 
     /// Run SQL text (one or more statements, no parameters, no results).
+    #[track_caller]
     pub fn batch_execute(&self, sql: &str) -> Result<()> {
         self.run(Intent::Write, |conn| conn.batch_execute(sql))
     }
 
     /// Create `M`'s table (and nothing if it exists): column types for this backend, NOT NULL,
     /// primary key, named UNIQUE constraints.
+    #[track_caller]
     pub fn create_table<M: Model>(&self) -> Result<()> {
         self.batch_execute(&ddl::create_table_sql(M::TABLE, self.backend()))
     }
 
     /// Drop `M`'s table if it exists.
+    #[track_caller]
     pub fn drop_table<M: Model>(&self) -> Result<()> {
         self.batch_execute(&ddl::drop_table_sql(M::TABLE))
     }
 
     /// Insert one row and return it as stored, with its generated key.
+    #[track_caller]
     pub fn insert<M: Model>(&self, row: &M::New) -> Result<M> {
         self.run(Intent::Write, |conn| conn.insert::<M>(row))
     }
 
     /// The row with primary key `key`, or [`Error::NotFound`].
+    #[track_caller]
     pub fn find<M: Model>(&self, key: M::PrimaryKey) -> Result<M> {
         self.run(Intent::Read, |conn| conn.find::<M>(key))
     }
 
     /// Write every non-key field of `row` to the row with its primary key, and return the row
     /// as stored; [`Error::NotFound`] if no row has that key.
+    #[track_caller]
     pub fn update<M: Model>(&self, row: &M) -> Result<M> {
         self.run(Intent::Write, |conn| conn.update(row))
     }
 
     /// Delete the row with primary key `key`; [`Error::NotFound`] if there is none.
+    #[track_caller]
     pub fn delete<M: Model>(&self, key: M::PrimaryKey) -> Result<()> {
         self.run(Intent::Write, |conn| conn.delete::<M>(key))
     }
@@ -337,6 +280,7 @@ impl Database {
     /// Every row a Diesel query returns, on whichever backend this is:
     /// `db.load(users::table.filter(users::name.eq("Ada")))`. The query must compile for every
     /// enabled backend; for one only PostgreSQL runs, use [`Database::postgres`].
+    #[track_caller]
     pub fn load<'q, Q, U>(&self, query: Q) -> Result<Vec<U>>
     where
         Q: LoadOnEveryBackend<'q, U>,
@@ -345,6 +289,7 @@ impl Database {
     }
 
     /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
+    #[track_caller]
     pub fn first<'q, Q, U>(&self, query: Q) -> Result<U>
     where
         Q: LimitDsl,
@@ -354,6 +299,7 @@ impl Database {
     }
 
     /// Run a Diesel statement (insert, update, delete) and return the number of rows it touched.
+    #[track_caller]
     pub fn execute<Q>(&self, query: Q) -> Result<usize>
     where
         Q: ExecuteOnEveryBackend,
@@ -375,6 +321,7 @@ impl Database {
     /// })?;
     /// # Ok(()) }
     /// ```
+    #[track_caller]
     pub fn load_iter<'q, Q, U, R>(
         &self,
         query: Q,
@@ -389,6 +336,7 @@ impl Database {
 
     /// The columns of projection `P` for the row with primary key `key`, or
     /// [`Error::NotFound`]. Only `P`'s columns are read.
+    #[track_caller]
     pub fn find_as<P>(&self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
     where
         P: Projection,
@@ -403,6 +351,7 @@ impl Database {
 
     /// Every row of the model's table, reading only projection `P`'s columns. For a filter,
     /// order or limit, use the Diesel DSL: `db.load(users::table.filter(…).select(UserCard::columns()))`.
+    #[track_caller]
     pub fn load_all<P>(&self) -> Result<Vec<P>>
     where
         P: Projection,
@@ -418,6 +367,7 @@ impl Database {
     ///
     /// On failure, [`Error::Bulk`] names the failing batch, its rows, the database's reason and
     /// exactly how many rows were committed before it.
+    #[track_caller]
     pub fn bulk_insert<M, I>(
         &self,
         rows: I,
@@ -483,6 +433,7 @@ pub struct OnBackend<'db, C> {
 }
 
 impl<C: BackendConnection> OnBackend<'_, C> {
+    #[track_caller]
     fn run<R>(
         &self,
         intent: Intent,
@@ -492,6 +443,7 @@ impl<C: BackendConnection> OnBackend<'_, C> {
     }
 
     /// Run `work` on a checked-out connection of this backend (a write, on the primary).
+    #[track_caller]
     pub fn with_connection<R>(
         &self,
         work: impl FnOnce(&mut BackendConn<'_, C>) -> Result<R>,
@@ -500,6 +452,7 @@ impl<C: BackendConnection> OnBackend<'_, C> {
     }
 
     /// Every row a Diesel query returns; the query only has to compile for this backend.
+    #[track_caller]
     pub fn load<'q, Q, U>(&self, query: Q) -> Result<Vec<U>>
     where
         Q: LoadQuery<'q, C, U>,
@@ -508,6 +461,7 @@ impl<C: BackendConnection> OnBackend<'_, C> {
     }
 
     /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
+    #[track_caller]
     pub fn first<'q, Q, U>(&self, query: Q) -> Result<U>
     where
         Q: LimitDsl,
@@ -517,6 +471,7 @@ impl<C: BackendConnection> OnBackend<'_, C> {
     }
 
     /// Run a Diesel statement and return the rows it touched.
+    #[track_caller]
     pub fn execute<Q>(&self, query: Q) -> Result<usize>
     where
         Q: ExecuteDsl<C> + RunQueryDsl<C>,
@@ -525,6 +480,7 @@ impl<C: BackendConnection> OnBackend<'_, C> {
     }
 
     /// Stream the rows of a Diesel query through `consume`.
+    #[track_caller]
     pub fn load_iter<'q, Q, U, R>(
         &self,
         query: Q,
@@ -539,6 +495,7 @@ impl<C: BackendConnection> OnBackend<'_, C> {
 
     /// The columns of projection `P` for the row with primary key `key`, or
     /// [`Error::NotFound`].
+    #[track_caller]
     pub fn find_as<P>(&self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
     where
         P: Projection,
@@ -552,6 +509,7 @@ impl<C: BackendConnection> OnBackend<'_, C> {
     }
 
     /// Every row of the model's table, reading only projection `P`'s columns.
+    #[track_caller]
     pub fn load_all<P>(&self) -> Result<Vec<P>>
     where
         P: Projection,

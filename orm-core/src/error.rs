@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::time::Duration;
 
 use crate::meta::{Backend, RedactedUrl, TableMeta};
 
@@ -32,13 +33,40 @@ pub enum Error {
         message: String,
     },
 
-    /// No connection could be checked out of the pool in time.
-    #[error("no connection to `{url}` available: {message}")]
-    Pool {
+    /// No connection could be checked out of the pool within its `timeout`: every connection
+    /// was in use (`in_use` of `size + max_overflow`), or new ones could not be opened
+    /// (`last_error` says why).
+    #[error(
+        "no connection to `{url}` within {timeout:?}: {in_use} of {} in use ({size} + \
+         {max_overflow} overflow), {waiting} waiting{}",
+        size.saturating_add(*max_overflow),
+        last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default()
+    )]
+    PoolTimeout {
         /// The URL of the pool, password redacted.
         url: RedactedUrl,
-        /// The pool's explanation (timeout, last connection error), password removed.
-        message: String,
+        /// How long the call waited ([`PoolConfig::timeout`](crate::PoolConfig::timeout)).
+        timeout: Duration,
+        /// The pool's `size`.
+        size: u32,
+        /// The pool's `max_overflow`.
+        max_overflow: u32,
+        /// Connections held by calls when this one gave up.
+        in_use: u32,
+        /// Calls waiting for a connection when this one gave up, this one included.
+        waiting: u32,
+        /// The last error opening or checking a connection, if one failed since the last
+        /// success (password removed).
+        last_error: Option<String>,
+    },
+
+    /// A [`PoolConfig`](crate::PoolConfig) setting cannot work; nothing was connected.
+    #[error("invalid pool setting `{field}`: {reason}")]
+    InvalidConfig {
+        /// The setting's field name.
+        field: &'static str,
+        /// Why it cannot work, and what to do instead.
+        reason: String,
     },
 
     /// A lookup, update or delete by primary key matched no row, or a query asked for its

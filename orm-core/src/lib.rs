@@ -28,8 +28,9 @@ pub use conn::{
     LoadAllQuery, LoadOnEveryBackend, Node, PostgresExecute, PostgresLoad, PostgresStream,
     RawConnection, SqliteExecute, SqliteLoad, SqliteStream, StreamOnEveryBackend,
 };
-pub use database::{Database, OnBackend};
+pub use database::{Database, DatabaseBuilder, OnBackend};
 pub use error::{Error, Result};
 pub use meta::{Backend, ColumnMeta, RedactedUrl, TableMeta};
 pub use model::{Crud, Model, PostgresRows, RowsOnEveryBackend, SqliteRows};
+pub use pool::{PoolConfig, PoolState};
 pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};

@@ -204,6 +204,33 @@ impl DatabaseUrl {
     pub(crate) fn scrub(&self, message: &str) -> String {
         scrub_secrets(message, &self.secrets)
     }
+
+    /// The PostgreSQL URL as handed to libpq, with `key=value` added to its query unless it
+    /// sets `key` already (what the user wrote wins). The URL of any other backend as is.
+    #[allow(dead_code)] // unused without the `postgres` feature
+    pub(crate) fn with_libpq_param(&self, key: &str, value: &str) -> String {
+        let url = match &self.target {
+            Target::Postgres { url } => url,
+            Target::SqliteFile { path } => return path.clone(),
+            Target::SqliteMemory => return ":memory:".to_owned(),
+        };
+        let scheme = POSTGRES_SCHEMES
+            .iter()
+            .find(|s| url.starts_with(*s))
+            .map_or(0, |s| s.len());
+        let pg = PgUrl::split(url, scheme);
+        if pg.params.iter().any(|p| decode(&url[p.key.clone()]) == key) {
+            return url.clone();
+        }
+        let separator = if !url.contains('?') {
+            "?"
+        } else if url.ends_with(['?', '&']) {
+            ""
+        } else {
+            "&"
+        };
+        format!("{url}{separator}{key}={value}")
+    }
 }
 
 /// A `postgres://` URL split the way libpq splits it (`conninfo_uri_parse_options` and
@@ -983,12 +1010,38 @@ mod tests {
     }
 
     #[test]
+    fn libpq_params_are_added_unless_present() {
+        let with = |url: &str| {
+            DatabaseUrl::parse(url)
+                .unwrap()
+                .with_libpq_param("connect_timeout", "5")
+        };
+        assert_eq!(with("postgres://h/db"), "postgres://h/db?connect_timeout=5");
+        assert_eq!(
+            with("postgres://h/db?sslmode=disable"),
+            "postgres://h/db?sslmode=disable&connect_timeout=5"
+        );
+        assert_eq!(with("postgres://h/db?"), "postgres://h/db?connect_timeout=5");
+        assert_eq!(with("postgres://h/db?a=b&"), "postgres://h/db?a=b&connect_timeout=5");
+        assert_eq!(
+            with("postgres://h/db?connect%5Ftimeout=9"),
+            "postgres://h/db?connect%5Ftimeout=9"
+        );
+        assert_eq!(with("postgres://u:p%3Fx@h"), "postgres://u:p%3Fx@h?connect_timeout=5");
+    }
+
+    #[test]
     fn pool_errors_are_scrubbed() {
         // The pool's message quotes the last connection error, which may quote the password.
         let u = DatabaseUrl::parse("postgres://app:s3cr%2Ft-pw@db/prod").unwrap();
-        let err = Error::Pool {
+        let err = Error::PoolTimeout {
             url: u.redacted.clone(),
-            message: u.scrub("timed out waiting for connection: bad password s3cr/t-pw (s3cr%2Ft)"),
+            timeout: std::time::Duration::from_secs(5),
+            size: 1,
+            max_overflow: 0,
+            in_use: 0,
+            waiting: 1,
+            last_error: Some(u.scrub("bad password s3cr/t-pw (s3cr%2Ft)")),
         };
         let text = format!("{err} {err:?}");
         assert!(text.contains("postgres://app:***@db/prod"), "{text}");

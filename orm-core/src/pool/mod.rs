@@ -1,0 +1,579 @@
+//! Connection pooling: one [`NodePool`] per database server, built by [`node_pool`] from a URL
+//! and a [`PoolConfig`].
+//!
+//! r2d2 does the pooling: the idle stack, waiting for a connection, opening connections in the
+//! background, closing idle ones, check-out validation. What it cannot do is written here:
+//!
+//! - no pool at all ([`PoolConfig::none`]): r2d2 always keeps what it opens, so that mode
+//!   connects on each checkout through the same [`Manager`] and closes on return;
+//! - a jittered lifetime: r2d2's `max_lifetime` is the same for every connection, so a pool
+//!   whose connections were opened together replaces them all at once; each connection here
+//!   draws its own deadline, checked when it is checked out and returned;
+//! - a pre-ping only for connections idle a while: r2d2's `test_on_check_out` pings every
+//!   checkout; [`Manager::is_valid`] pings only when the connection has sat unused;
+//! - counting callers waiting for a connection, and naming the pool's numbers when a checkout
+//!   times out (r2d2's error says only "timed out");
+//! - leak detection ([`leak`]), which needs the caller's code location.
+
+mod config;
+mod leak;
+mod metrics;
+
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::connection::{CacheSize, Instrumentation, InstrumentationEvent};
+use diesel::r2d2::{ConnectionManager, ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::QueryResult;
+
+pub use config::PoolConfig;
+pub use metrics::PoolState;
+
+use crate::conn::Node;
+use crate::error::{Error, Result};
+use crate::url::{DatabaseUrl, Target};
+use leak::{LeakTracker, Ticket};
+use metrics::{CountEvents, PoolMetrics, UnpooledUse};
+
+#[cfg(feature = "postgres")]
+use diesel::pg::PgConnection;
+#[cfg(feature = "sqlite")]
+use diesel::sqlite::SqliteConnection;
+
+/// A connection as the pool keeps it.
+pub(crate) struct PooledConn<C> {
+    /// The backend's own connection.
+    pub(crate) conn: C,
+    /// Statements this connection has run since it was made.
+    pub(crate) statements: Arc<StatementCounter>,
+    /// When the connection is to be replaced (`recycle`, jittered).
+    expires: Option<Instant>,
+    /// When the last call on this connection ended (or it was opened): set by the database's
+    /// call path, read by the pre-ping.
+    pub(crate) last_used: Instant,
+}
+
+impl<C> PooledConn<C> {
+    fn expired(&self) -> bool {
+        self.expires.is_some_and(|at| Instant::now() >= at)
+    }
+}
+
+/// Counts the statements a connection runs. Installed on each connection as its own Diesel
+/// [`Instrumentation`] when the connection is made (never the process-global default), so
+/// counting costs one relaxed atomic add per statement and sees every statement, whichever API
+/// sent it (`orm`'s methods, Diesel code given the raw connection, `batch_execute`).
+#[derive(Debug, Default)]
+pub(crate) struct StatementCounter(AtomicU64);
+
+impl StatementCounter {
+    /// Statements counted so far.
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The instrumentation installed on every connection: it feeds the connection's counter.
+struct CountStatements(Arc<StatementCounter>);
+
+impl Instrumentation for CountStatements {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+            self.0 .0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs on each new connection before it is used: per-backend settings and the configuration's.
+type Setup<C> = Box<dyn Fn(&mut C) -> QueryResult<()> + Send + Sync>;
+
+/// r2d2's connection manager for `orm`: Diesel's own manager, plus the statement counter, the
+/// connection's deadline and last use, and a setup run on each new connection. r2d2 keeps the
+/// pooled value as the manager makes it, so a wrapper manager is the one place this state can
+/// live beside the connection.
+pub(crate) struct Manager<C: R2D2Connection + 'static> {
+    inner: ConnectionManager<C>,
+    setup: Setup<C>,
+    /// Lifetime of a connection (`recycle`), before jitter.
+    recycle: Option<Duration>,
+    /// Ping a connection on checkout when idle at least this long; `None`: never.
+    pre_ping_idle: Option<Duration>,
+}
+
+/// Why the manager could not make or hand out a connection.
+#[derive(Debug)]
+pub(crate) enum ManagerError {
+    /// The driver could not connect.
+    Connect(diesel::r2d2::Error),
+    /// The new connection's setup failed.
+    Setup(diesel::result::Error),
+    /// The connection failed its pre-ping: it is replaced.
+    Ping(diesel::r2d2::Error),
+    /// The connection reached its lifetime: it is replaced.
+    Expired,
+}
+
+impl std::fmt::Display for ManagerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "{e}"),
+            Self::Setup(e) => write!(f, "setting up a new connection failed: {e}"),
+            Self::Ping(e) => write!(f, "an idle connection failed its pre-ping: {e}"),
+            Self::Expired => f.write_str(EXPIRED),
+        }
+    }
+}
+
+const EXPIRED: &str = "connection reached its recycle age";
+
+impl std::error::Error for ManagerError {}
+
+impl<C: R2D2Connection + 'static> Manager<C> {
+    fn new(url: String, config: &PoolConfig, one_connection: bool, setup: Setup<C>) -> Self {
+        // The one connection of an in-memory SQLite database is the database: never replaced.
+        let keep = |d| if one_connection { None } else { d };
+        Self {
+            inner: ConnectionManager::new(url),
+            setup,
+            recycle: keep(config.recycle),
+            pre_ping_idle: keep(config.pre_ping.then_some(config.pre_ping_idle)),
+        }
+    }
+}
+
+/// `recycle` shortened by a random 0–10%, so connections opened together expire apart.
+fn jittered(recycle: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher, RandomState};
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let fraction = (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64;
+    recycle.mul_f64(1.0 - 0.1 * fraction)
+}
+
+impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
+    type Connection = PooledConn<C>;
+    type Error = ManagerError;
+
+    fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        let mut conn = self.inner.connect().map_err(ManagerError::Connect)?;
+        let statements = Arc::new(StatementCounter::default());
+        conn.set_instrumentation(CountStatements(Arc::clone(&statements)));
+        (self.setup)(&mut conn).map_err(ManagerError::Setup)?;
+        let now = Instant::now();
+        Ok(PooledConn {
+            conn,
+            statements,
+            expires: self.recycle.map(|r| now + jittered(r)),
+            last_used: now,
+        })
+    }
+
+    /// Called by r2d2 on every checkout (`test_on_check_out` is on): free for a connection
+    /// used within `pre_ping_idle`, one round trip otherwise. An error makes r2d2 close the
+    /// connection and take the next one (or open one).
+    fn is_valid(&self, pooled: &mut Self::Connection) -> Result<(), Self::Error> {
+        if pooled.expired() {
+            return Err(ManagerError::Expired);
+        }
+        if let Some(idle) = self.pre_ping_idle {
+            if pooled.last_used.elapsed() >= idle {
+                self.inner
+                    .is_valid(&mut pooled.conn)
+                    .map_err(ManagerError::Ping)?;
+                pooled.last_used = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    /// Called by r2d2 when a connection comes back: a connection past its deadline is closed
+    /// then rather than kept idle.
+    fn has_broken(&self, pooled: &mut Self::Connection) -> bool {
+        pooled.expired() || self.inner.has_broken(&mut pooled.conn)
+    }
+}
+
+/// Reports the pool's background errors through `tracing`, with the URL redacted and any
+/// password scrubbed from the driver's message (r2d2's default handler writes them to the
+/// `log` crate as the driver gave them).
+#[derive(Debug)]
+struct LogScrubbed(DatabaseUrl);
+
+impl r2d2::HandleError<ManagerError> for LogScrubbed {
+    fn handle_error(&self, error: ManagerError) {
+        let url = &self.0.redacted;
+        let text = self.0.scrub(&error.to_string());
+        match error {
+            ManagerError::Expired => tracing::debug!(%url, "connection recycled"),
+            ManagerError::Ping(_) => {
+                tracing::info!(%url, error = %text, "idle connection found dead, replaced")
+            }
+            ManagerError::Connect(_) | ManagerError::Setup(_) => {
+                tracing::warn!(%url, error = %text, "connection attempt failed")
+            }
+        }
+    }
+}
+
+/// The connections of one node, for one backend.
+pub(crate) enum Connections<C: R2D2Connection + Send + 'static> {
+    /// An r2d2 pool.
+    Pooled(Pool<Manager<C>>),
+    /// No pool: a connection per checkout.
+    Unpooled(Manager<C>),
+}
+
+/// A node's connections, of whichever backend its URL names.
+pub(crate) enum BackendPool {
+    #[cfg(feature = "postgres")]
+    Postgres(Connections<PgConnection>),
+    #[cfg(feature = "sqlite")]
+    Sqlite(Connections<SqliteConnection>),
+}
+
+/// The pool of one database server (a node): its connections, its configuration as applied,
+/// its counters and its leak tracking.
+pub(crate) struct NodePool {
+    url: DatabaseUrl,
+    /// The configuration in force (for an in-memory SQLite database: one connection).
+    config: PoolConfig,
+    pub(crate) connections: BackendPool,
+    metrics: Arc<PoolMetrics>,
+    leaks: Option<Arc<LeakTracker>>,
+}
+
+/// The pool for the server at `url`, configured by `config` (checked first). PostgreSQL
+/// connects once before returning, so a wrong URL, host or password fails here with an error
+/// naming the URL; so does a SQLite path that cannot be opened.
+pub(crate) fn node_pool(url: &DatabaseUrl, config: &PoolConfig) -> Result<NodePool> {
+    config.validate()?;
+    let metrics = Arc::new(PoolMetrics::default());
+    let mut config = config.clone();
+    let connections = match &url.target {
+        Target::Postgres { url: raw } => postgres(url, raw, &config, &metrics)?,
+        Target::SqliteMemory => {
+            if !config.pooled {
+                return Err(Error::InvalidConfig {
+                    field: "pooled",
+                    reason: "an in-memory SQLite database lives in its one connection, so \
+                             without a pool every call would get a new, empty database; use a \
+                             SQLite file, or the default pool"
+                        .to_owned(),
+                });
+            }
+            config.size = 1;
+            config.max_overflow = 0;
+            sqlite(url, ":memory:", &config, &metrics, true)?
+        }
+        Target::SqliteFile { path } => sqlite(url, path, &config, &metrics, false)?,
+    };
+    let leaks = config
+        .leak_threshold
+        .map(|threshold| LeakTracker::start(url.redacted.clone(), threshold));
+    Ok(NodePool {
+        url: url.clone(),
+        config,
+        connections,
+        metrics,
+        leaks,
+    })
+}
+
+#[cfg(feature = "postgres")]
+fn postgres(
+    url: &DatabaseUrl,
+    raw: &str,
+    config: &PoolConfig,
+    metrics: &Arc<PoolMetrics>,
+) -> Result<BackendPool> {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let libpq_url = match config.connect_timeout_secs() {
+        Some(secs) => url.with_libpq_param("connect_timeout", &secs.to_string()),
+        None => raw.to_owned(),
+    };
+    let statement_timeout = config
+        .statement_timeout
+        .map(|t| format!("SET statement_timeout = {}", t.as_millis().max(1)));
+    let cache = config.prepared_statements;
+    let setup: Setup<PgConnection> = Box::new(move |conn| {
+        if !cache {
+            conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+        }
+        match &statement_timeout {
+            Some(sql) => conn.batch_execute(sql),
+            None => Ok(()),
+        }
+    });
+    let manager = Manager::new(libpq_url, config, false, setup);
+    check_connects(url, &manager)?;
+    Ok(BackendPool::Postgres(connections(
+        url, config, manager, metrics, false,
+    )?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres(
+    url: &DatabaseUrl,
+    _raw: &str,
+    _config: &PoolConfig,
+    _metrics: &Arc<PoolMetrics>,
+) -> Result<BackendPool> {
+    Err(not_compiled_in(url, crate::meta::Backend::Postgres))
+}
+
+/// SQLite: wait up to `timeout` for another connection's lock instead of failing at once,
+/// enforce foreign keys, and for files write-ahead logging (readers don't block the writer).
+#[cfg(feature = "sqlite")]
+fn sqlite(
+    url: &DatabaseUrl,
+    path: &str,
+    config: &PoolConfig,
+    metrics: &Arc<PoolMetrics>,
+    memory: bool,
+) -> Result<BackendPool> {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let mut pragmas = format!(
+        "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;",
+        config.timeout.as_millis().min(i32::MAX as u128)
+    );
+    if !memory {
+        pragmas.push_str(" PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+    }
+    let cache = config.prepared_statements;
+    let setup: Setup<SqliteConnection> = Box::new(move |conn| {
+        if !cache {
+            conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+        }
+        conn.batch_execute(&pragmas)
+    });
+    let manager = Manager::new(path.to_owned(), config, memory, setup);
+    // For a file, open it once now, so a bad path fails at once with SQLite's own message. An
+    // in-memory database is checked by the pool's own first connection.
+    if !memory {
+        check_connects(url, &manager)?;
+    }
+    Ok(BackendPool::Sqlite(connections(
+        url, config, manager, metrics, memory,
+    )?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite(
+    url: &DatabaseUrl,
+    _path: &str,
+    _config: &PoolConfig,
+    _metrics: &Arc<PoolMetrics>,
+    _memory: bool,
+) -> Result<BackendPool> {
+    Err(not_compiled_in(url, crate::meta::Backend::Sqlite))
+}
+
+#[allow(dead_code)] // used only when a backend's feature is off
+fn not_compiled_in(url: &DatabaseUrl, backend: crate::meta::Backend) -> Error {
+    Error::InvalidUrl {
+        url: url.redacted.clone(),
+        reason: format!(
+            "this build of orm has no {backend} support; enable the `{}` cargo feature",
+            backend.name()
+        ),
+    }
+}
+
+/// Opens one connection and closes it: a wrong URL fails now, with the driver's reason.
+#[allow(dead_code)] // unused when no backend needs it
+fn check_connects<C: R2D2Connection + Send + 'static>(
+    url: &DatabaseUrl,
+    manager: &Manager<C>,
+) -> Result<()> {
+    manager
+        .connect()
+        .map(drop)
+        .map_err(|e| connect_error(url, &e))
+}
+
+fn connect_error(url: &DatabaseUrl, error: &ManagerError) -> Error {
+    Error::Connect {
+        url: url.redacted.clone(),
+        message: url.scrub(error.to_string().trim()),
+    }
+}
+
+/// The r2d2 pool for `config`, or the no-pool mode.
+///
+/// How the settings map onto r2d2 0.8:
+/// - `max_size(size + max_overflow)`: r2d2 never holds more.
+/// - `min_idle(size)`: r2d2 counts *idle* connections here. It opens `size` at once and, each
+///   time a checkout leaves fewer than `size` idle, opens another in the background (up to
+///   `max_size`): under load, overflow connections are opened ahead of demand, as HikariCP's
+///   `minimumIdle` does, where SQLAlchemy opens one only when a caller finds none.
+/// - `idle_timeout(overflow_idle)`: r2d2's reaper runs every 30 s (fixed) and closes every
+///   idle connection idle that long, then reopens up to `size` idle ones. Connections above
+///   `size` therefore go away after `overflow_idle` (plus up to 30 s); a pool idle for that
+///   long also renews its `size` connections, a few connects per `overflow_idle`.
+/// - `max_lifetime(recycle)`: a backstop for idle connections nobody checks out, closed by
+///   the reaper; the jittered deadline of each connection is checked on checkout and return.
+/// - `test_on_check_out(true)`: calls [`Manager::is_valid`], which costs nothing unless the
+///   connection is past its deadline or idle long enough to be pinged.
+/// - r2d2's own thread pool (3 threads per pool) opens connections. One thread pool shared by
+///   every pool would save threads, but a server that does not answer would then hold every
+///   shared thread for `connect_timeout` per attempt and starve the other nodes' pools, and
+///   r2d2 0.8 never cancels a dropped pool's reaper job on a shared thread pool.
+fn connections<C: R2D2Connection + Send + 'static>(
+    url: &DatabaseUrl,
+    config: &PoolConfig,
+    manager: Manager<C>,
+    metrics: &Arc<PoolMetrics>,
+    one_connection: bool,
+) -> Result<Connections<C>> {
+    if !config.pooled {
+        return Ok(Connections::Unpooled(manager));
+    }
+    let (idle_timeout, max_lifetime) = if one_connection {
+        (None, None)
+    } else {
+        (config.overflow_idle, config.recycle)
+    };
+    let builder = Pool::builder()
+        .max_size(config.max_connections())
+        .min_idle(Some(config.size))
+        .idle_timeout(idle_timeout)
+        .max_lifetime(max_lifetime)
+        .connection_timeout(config.timeout)
+        .test_on_check_out(true)
+        .error_handler(Box::new(LogScrubbed(url.clone())))
+        .event_handler(Box::new(CountEvents(Arc::clone(metrics))));
+    if one_connection {
+        // The one connection is the database: the pool must hold it before anything runs.
+        let pool = builder.build(manager).map_err(|e| Error::Connect {
+            url: url.redacted.clone(),
+            message: url.scrub(&e.to_string()),
+        })?;
+        return Ok(Connections::Pooled(pool));
+    }
+    Ok(Connections::Pooled(builder.build_unchecked(manager)))
+}
+
+/// A connection checked out of a [`NodePool`] for one call. Dropping it returns the
+/// connection to the pool (or, with no pool, closes it), then records the return for leak
+/// detection.
+pub(crate) struct Checkout<'p, C: R2D2Connection + Send + 'static> {
+    conn: Held<'p, C>,
+    _ticket: Option<Ticket<'p>>,
+}
+
+enum Held<'p, C: R2D2Connection + Send + 'static> {
+    Pooled(PooledConnection<Manager<C>>),
+    /// Closed, then no longer counted as in use, when dropped.
+    Unpooled {
+        conn: PooledConn<C>,
+        _in_use: UnpooledUse<'p>,
+    },
+}
+
+impl<C: R2D2Connection + Send + 'static> std::ops::Deref for Checkout<'_, C> {
+    type Target = PooledConn<C>;
+
+    fn deref(&self) -> &PooledConn<C> {
+        match &self.conn {
+            Held::Pooled(c) => c,
+            Held::Unpooled { conn, .. } => conn,
+        }
+    }
+}
+
+impl<C: R2D2Connection + Send + 'static> std::ops::DerefMut for Checkout<'_, C> {
+    fn deref_mut(&mut self) -> &mut PooledConn<C> {
+        match &mut self.conn {
+            Held::Pooled(c) => c,
+            Held::Unpooled { conn, .. } => conn,
+        }
+    }
+}
+
+impl NodePool {
+    /// A connection for one call made by the code at `at`: from the pool (waiting up to
+    /// `timeout`, then [`Error::PoolTimeout`]), or newly opened with no pool.
+    pub(crate) fn checkout<'p, C: R2D2Connection + Send + 'static>(
+        &'p self,
+        connections: &'p Connections<C>,
+        at: &'static Location<'static>,
+    ) -> Result<Checkout<'p, C>> {
+        let waiting = self.metrics.wait();
+        let conn = match connections {
+            Connections::Pooled(pool) => match pool.get() {
+                Ok(conn) => Held::Pooled(conn),
+                Err(error) => return Err(self.timeout_error(pool, &error)),
+            },
+            Connections::Unpooled(manager) => {
+                let start = Instant::now();
+                let conn = manager
+                    .connect()
+                    .map_err(|e| connect_error(&self.url, &e))?;
+                self.metrics.checked_out(start.elapsed());
+                Held::Unpooled {
+                    conn,
+                    _in_use: self.metrics.unpooled_use(),
+                }
+            }
+        };
+        drop(waiting);
+        Ok(Checkout {
+            conn,
+            _ticket: self.leaks.as_ref().map(|l| l.checked_out(at)),
+        })
+    }
+
+    /// The timeout error, with the pool's numbers as they are now (this caller still counted
+    /// as waiting) and the last connection error r2d2 saw, if any.
+    fn timeout_error<C: R2D2Connection + Send + 'static>(
+        &self,
+        pool: &Pool<Manager<C>>,
+        error: &r2d2::Error,
+    ) -> Error {
+        let state = pool.state();
+        // r2d2's message is "timed out waiting for connection", then ": " and the last error.
+        let text = error.to_string();
+        let last_error = text
+            .split_once(": ")
+            .map(|(_, last)| last)
+            .filter(|last| !last.is_empty() && *last != EXPIRED)
+            .map(|last| self.url.scrub(last));
+        Error::PoolTimeout {
+            url: self.url.redacted.clone(),
+            timeout: self.config.timeout,
+            size: self.config.size,
+            max_overflow: self.config.max_overflow,
+            in_use: state.connections.saturating_sub(state.idle_connections),
+            waiting: self.metrics.waiting(),
+            last_error,
+        }
+    }
+
+    /// This pool's numbers now.
+    pub(crate) fn state(&self, node: Node) -> PoolState {
+        fn counts<C: R2D2Connection + Send + 'static>(c: &Connections<C>) -> Option<(u32, u32)> {
+            match c {
+                Connections::Pooled(pool) => {
+                    let state = pool.state();
+                    Some((state.connections, state.idle_connections))
+                }
+                Connections::Unpooled(_) => None,
+            }
+        }
+        let counts = match &self.connections {
+            #[cfg(feature = "postgres")]
+            BackendPool::Postgres(c) => counts(c),
+            #[cfg(feature = "sqlite")]
+            BackendPool::Sqlite(c) => counts(c),
+        };
+        self.metrics.state(node, counts)
+    }
+}
