@@ -20,7 +20,7 @@ mod leak;
 mod metrics;
 
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,8 @@ pub(crate) struct PooledConn<C> {
     pub(crate) statements: Arc<StatementCounter>,
     /// When the connection is to be replaced (`recycle`, jittered).
     expires: Option<Instant>,
+    /// Set when the driver reported the connection closed.
+    closed: Arc<AtomicBool>,
     /// When the last call on this connection ended (or it was opened): set by the database's
     /// call path, read by the pre-ping.
     pub(crate) last_used: Instant,
@@ -75,13 +77,27 @@ impl StatementCounter {
     }
 }
 
-/// The instrumentation installed on every connection: it feeds the connection's counter.
-struct CountStatements(Arc<StatementCounter>);
+/// The instrumentation installed on every connection: it feeds the connection's counter, and
+/// notes when the driver reports the connection closed (server restarted, connection killed).
+/// Diesel's `is_broken` only looks at the transaction state, so without this a dead connection
+/// would go back to the pool and fail every call that gets it.
+struct CountStatements {
+    statements: Arc<StatementCounter>,
+    closed: Arc<AtomicBool>,
+}
 
 impl Instrumentation for CountStatements {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if matches!(event, InstrumentationEvent::StartQuery { .. }) {
-            self.0 .0.fetch_add(1, Ordering::Relaxed);
+        use diesel::result::{DatabaseErrorKind, Error};
+        match event {
+            InstrumentationEvent::StartQuery { .. } => {
+                self.statements.0.fetch_add(1, Ordering::Relaxed);
+            }
+            InstrumentationEvent::FinishQuery {
+                error: Some(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)),
+                ..
+            } => self.closed.store(true, Ordering::Relaxed),
+            _ => {}
         }
     }
 }
@@ -163,13 +179,18 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
     fn connect(&self) -> Result<Self::Connection, Self::Error> {
         let mut conn = self.inner.connect().map_err(ManagerError::Connect)?;
         let statements = Arc::new(StatementCounter::default());
-        conn.set_instrumentation(CountStatements(Arc::clone(&statements)));
+        let closed = Arc::new(AtomicBool::new(false));
+        conn.set_instrumentation(CountStatements {
+            statements: Arc::clone(&statements),
+            closed: Arc::clone(&closed),
+        });
         (self.setup)(&mut conn).map_err(ManagerError::Setup)?;
         let now = Instant::now();
         Ok(PooledConn {
             conn,
             statements,
             expires: self.recycle.map(|r| now + jittered(r)),
+            closed,
             last_used: now,
         })
     }
@@ -192,10 +213,12 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
         Ok(())
     }
 
-    /// Called by r2d2 when a connection comes back: a connection past its deadline is closed
-    /// then rather than kept idle.
+    /// Called by r2d2 when a connection comes back: a connection past its deadline, or one the
+    /// driver found closed, is closed then rather than kept idle.
     fn has_broken(&self, pooled: &mut Self::Connection) -> bool {
-        pooled.expired() || self.inner.has_broken(&mut pooled.conn)
+        pooled.expired()
+            || pooled.closed.load(Ordering::Relaxed)
+            || self.inner.has_broken(&mut pooled.conn)
     }
 }
 
