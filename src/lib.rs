@@ -8,9 +8,9 @@ pub use orm_core::PostgresConn;
 pub use orm_core::SqliteConn;
 pub use orm_core::{
     bind, ddl, sql_types, Backend, BackendConn, BackendConnection, BatchFailure, Bind, BulkOptions,
-    BulkProgress, BulkReport, CallInfo, ColumnMeta, CommitMode, Conn, Database, DatabaseBuilder, Error,
-    Intent, Model, Node, OnBackend, OnConflict, PoolConfig, PoolState, Projection, RawConnection,
-    RedactedUrl, Result, TableMeta,
+    BulkProgress, BulkReport, CallInfo, ColumnMeta, CommitMode, Conn, Database, DatabaseBuilder,
+    Error, Intent, Model, Node, OnBackend, OnConflict, PoolConfig, PoolState, Projection,
+    RawConnection, RedactedUrl, Result, TableMeta,
 };
 pub use orm_derive::{Model, Projection};
 

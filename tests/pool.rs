@@ -164,7 +164,13 @@ fn impossible_settings_are_typed_errors_before_connecting() {
             .connect()
             .unwrap_err();
         assert!(
-            matches!(err, Error::InvalidConfig { field: "pooled", .. }),
+            matches!(
+                err,
+                Error::InvalidConfig {
+                    field: "pooled",
+                    ..
+                }
+            ),
             "{err}"
         );
         // Any size is fine: an in-memory database keeps its one connection.
@@ -225,7 +231,10 @@ fn a_sqlite_file_is_pooled_as_configured() {
         .pool(PoolConfig::none())
         .connect()
         .unwrap();
-    assert_eq!(unpooled.load::<_, Item>(pool_items::table).unwrap().len(), 80);
+    assert_eq!(
+        unpooled.load::<_, Item>(pool_items::table).unwrap().len(),
+        80
+    );
     let s = state(&unpooled);
     assert_eq!((s.open, s.idle, s.checkouts), (0, 0, 1), "{s:?}");
     drop((db, unpooled));
@@ -317,7 +326,10 @@ fn checkout_times_out_with_the_pools_numbers() {
         text.contains("within 300ms: 2 of 2 in use (1 + 1 overflow), 1 waiting"),
         "{text}"
     );
-    assert!(waited >= ms(250) && waited < Duration::from_secs(10), "{waited:?}");
+    assert!(
+        waited >= ms(250) && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
     // The pool serves again once connections come back.
     backend_pid(&db).unwrap();
 }
@@ -331,7 +343,11 @@ fn no_pool_opens_a_connection_per_call() {
     let second = backend_pid(&unpooled).unwrap();
     assert_ne!(first, second, "each call has its own connection");
     let s = state(&unpooled);
-    assert_eq!((s.open, s.idle, s.in_use, s.checkouts), (0, 0, 0, 2), "{s:?}");
+    assert_eq!(
+        (s.open, s.idle, s.in_use, s.checkouts),
+        (0, 0, 0, 2),
+        "{s:?}"
+    );
 
     let pooled = postgres(
         "no_pool",
@@ -492,7 +508,10 @@ fn leak_detection_logs_where_a_held_connection_was_checked_out() {
     let late = warnings_about(&here);
     assert_eq!(late.len(), 1, "{late:?}");
     assert!(late[0].contains("returned after being held"), "{late:?}");
-    assert!(late[0].contains("orm_t_leak_detection"), "the URL: {late:?}");
+    assert!(
+        late[0].contains("orm_t_leak_detection"),
+        "the URL: {late:?}"
+    );
 
     // Never returned (yet): the background check logs it while it is held.
     let (release, held) = channel::<()>();
@@ -568,10 +587,16 @@ fn metrics_count_checkouts_waits_and_timeouts() {
     };
     wait_for(&db, Duration::from_secs(5), |s| s.waiting == 1);
     holders.release();
-    waiter.join().unwrap().expect("served once the holder returned");
+    waiter
+        .join()
+        .unwrap()
+        .expect("served once the holder returned");
     let s = state(&db);
     assert_eq!((s.checkouts, s.timeouts, s.waiting), (8, 1, 0), "{s:?}");
-    assert!(s.max_wait > Duration::ZERO && s.max_wait <= s.total_wait, "{s:?}");
+    assert!(
+        s.max_wait > Duration::ZERO && s.max_wait <= s.total_wait,
+        "{s:?}"
+    );
 }
 
 /// Inserts, finds, loads and updates, in and out of transactions, from `threads` threads at
@@ -600,7 +625,10 @@ fn mixed_workload(db: &Database, run: &str, threads: usize, rounds: i32) -> Vec<
                         check(found == item, &format!("found {found:?} for {item:?}"))?;
                         let mine: Vec<Item> =
                             db.load(pool_items::table.filter(pool_items::name.eq(&name)))?;
-                        check(mine == [item.clone()], &format!("loaded {mine:?} for {item:?}"))?;
+                        check(
+                            mine == [item.clone()],
+                            &format!("loaded {mine:?} for {item:?}"),
+                        )?;
                         db.update(&Item {
                             count: i + 1,
                             ..item.clone()
@@ -672,7 +700,10 @@ fn pgbouncer_in_transaction_mode_needs_the_statement_cache_off() {
         errors.iter().any(|e| e.contains("prepared statement")),
         "expected prepared-statement errors, got {errors:#?}"
     );
-    let wrong: Vec<_> = errors.iter().filter(|e| e.contains("wrong result")).collect();
+    let wrong: Vec<_> = errors
+        .iter()
+        .filter(|e| e.contains("wrong result"))
+        .collect();
     let mut kinds: Vec<&str> = errors
         .iter()
         .map(|e| e.split('"').next().unwrap_or(e))

@@ -2,8 +2,8 @@
 //! log events, on any path `Database::connect` can fail by, for a password holding every
 //! character that means something in a URL.
 //!
-//! Pool errors (`Error::Pool`) cannot be provoked through the public API, which has no pool
-//! settings; their message is built by the same scrubbing, tested in `orm-core`'s `url` module.
+//! The last connection error quoted by `Error::PoolTimeout` goes through the same scrubbing,
+//! tested in `orm-core`'s `url` module.
 #![cfg(feature = "postgres")]
 
 mod common;

@@ -1021,13 +1021,22 @@ mod tests {
             with("postgres://h/db?sslmode=disable"),
             "postgres://h/db?sslmode=disable&connect_timeout=5"
         );
-        assert_eq!(with("postgres://h/db?"), "postgres://h/db?connect_timeout=5");
-        assert_eq!(with("postgres://h/db?a=b&"), "postgres://h/db?a=b&connect_timeout=5");
+        assert_eq!(
+            with("postgres://h/db?"),
+            "postgres://h/db?connect_timeout=5"
+        );
+        assert_eq!(
+            with("postgres://h/db?a=b&"),
+            "postgres://h/db?a=b&connect_timeout=5"
+        );
         assert_eq!(
             with("postgres://h/db?connect%5Ftimeout=9"),
             "postgres://h/db?connect%5Ftimeout=9"
         );
-        assert_eq!(with("postgres://u:p%3Fx@h"), "postgres://u:p%3Fx@h?connect_timeout=5");
+        assert_eq!(
+            with("postgres://u:p%3Fx@h"),
+            "postgres://u:p%3Fx@h?connect_timeout=5"
+        );
     }
 
     #[test]

@@ -170,7 +170,10 @@ impl PoolConfig {
         };
         if self.pooled {
             if self.size.checked_add(self.max_overflow).is_none() {
-                return invalid("max_overflow", "`size + max_overflow` does not fit in a u32");
+                return invalid(
+                    "max_overflow",
+                    "`size + max_overflow` does not fit in a u32",
+                );
             }
             if self.max_connections() == 0 {
                 return invalid(
@@ -261,7 +264,9 @@ impl<'de> Visitor<'de> for SecondsVisitor {
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
         if v {
-            Err(E::custom("`true` is not a duration; give a number of seconds"))
+            Err(E::custom(
+                "`true` is not a duration; give a number of seconds",
+            ))
         } else {
             self.off()
         }
@@ -373,8 +378,14 @@ mod tests {
             connect_timeout: d,
             ..PoolConfig::default()
         };
-        assert_eq!(with(Some(Duration::from_secs(5))).connect_timeout_secs(), Some(5));
-        assert_eq!(with(Some(Duration::from_millis(1500))).connect_timeout_secs(), Some(2));
+        assert_eq!(
+            with(Some(Duration::from_secs(5))).connect_timeout_secs(),
+            Some(5)
+        );
+        assert_eq!(
+            with(Some(Duration::from_millis(1500))).connect_timeout_secs(),
+            Some(2)
+        );
         assert_eq!(with(None).connect_timeout_secs(), None);
     }
 }

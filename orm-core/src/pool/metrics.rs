@@ -80,8 +80,7 @@ impl PoolMetrics {
     /// The state of a pool whose r2d2 counts are `open` and `idle`; `None` for the no-pool
     /// mode, where every open connection is in use.
     pub(crate) fn state(&self, node: Node, counts: Option<(u32, u32)>) -> PoolState {
-        let (open, idle) =
-            counts.unwrap_or_else(|| (self.unpooled_in_use.load(Relaxed), 0));
+        let (open, idle) = counts.unwrap_or_else(|| (self.unpooled_in_use.load(Relaxed), 0));
         PoolState {
             node,
             open,
