@@ -601,6 +601,7 @@ fn metrics_count_checkouts_waits_and_timeouts() {
 
 /// Inserts, finds, loads and updates, in and out of transactions, from `threads` threads at
 /// once; the errors and wrong results, as text.
+#[cfg(feature = "postgres")]
 fn mixed_workload(db: &Database, run: &str, threads: usize, rounds: i32) -> Vec<String> {
     let check = |ok: bool, what: &str| match ok {
         true => Ok(()),

@@ -207,7 +207,7 @@ impl DatabaseUrl {
 
     /// The PostgreSQL URL as handed to libpq, with `key=value` added to its query unless it
     /// sets `key` already (what the user wrote wins). The URL of any other backend as is.
-    #[allow(dead_code)] // unused without the `postgres` feature
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn with_libpq_param(&self, key: &str, value: &str) -> String {
         let url = match &self.target {
             Target::Postgres { url } => url,

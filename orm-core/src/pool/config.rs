@@ -198,6 +198,7 @@ impl PoolConfig {
     }
 
     /// libpq's `connect_timeout` value: whole seconds, rounded up (libpq takes 1 as 2).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn connect_timeout_secs(&self) -> Option<u64> {
         self.connect_timeout
             .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))

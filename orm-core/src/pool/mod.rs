@@ -411,7 +411,6 @@ fn not_compiled_in(url: &DatabaseUrl, backend: crate::meta::Backend) -> Error {
 }
 
 /// Opens one connection and closes it: a wrong URL fails now, with the driver's reason.
-#[allow(dead_code)] // unused when no backend needs it
 fn check_connects<C: R2D2Connection + Send + 'static>(
     url: &DatabaseUrl,
     manager: &Manager<C>,
