@@ -16,7 +16,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use diesel::dsl::sql;
-use diesel::prelude::*;
 use diesel::sql_types::Integer;
 use orm::{Database, Error, Model, PoolConfig, PoolState};
 
@@ -603,6 +602,7 @@ fn metrics_count_checkouts_waits_and_timeouts() {
 /// once; the errors and wrong results, as text.
 #[cfg(feature = "postgres")]
 fn mixed_workload(db: &Database, run: &str, threads: usize, rounds: i32) -> Vec<String> {
+    use diesel::prelude::*;
     let check = |ok: bool, what: &str| match ok {
         true => Ok(()),
         false => Err(Error::Model {
