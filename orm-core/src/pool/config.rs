@@ -54,14 +54,14 @@ pub struct PoolConfig {
     /// Whether connections are pooled at all. `false` ([`PoolConfig::none`]) opens a connection
     /// for every call and closes it when the call ends (SQLAlchemy's `NullPool`); only
     /// `connect_timeout`, `statement_timeout`, `prepared_statements` and `leak_threshold` apply
-    /// then. Default `true`.
+    /// then. Default `true` (SQLAlchemy chooses with `poolclass`).
     pub pooled: bool,
-    /// Idle connections kept open, ready for a call (SQLAlchemy `pool_size`, default 5).
-    /// Default 5. The pool opens them when it is built, and keeps this many idle while calls
-    /// hold others, up to `size + max_overflow` in all.
+    /// Idle connections kept open, ready for a call. Default 5 (SQLAlchemy `pool_size`, also
+    /// 5). The pool opens them when it is built, and keeps this many idle while calls hold
+    /// others, up to `size + max_overflow` in all.
     pub size: u32,
-    /// Connections opened beyond `size` under load (SQLAlchemy `max_overflow`, default 10).
-    /// Default 10. `size + max_overflow` is the most connections the pool ever holds to the
+    /// Connections opened beyond `size` under load. Default 10 (SQLAlchemy `max_overflow`,
+    /// also 10). `size + max_overflow` is the most connections the pool ever holds to the
     /// server, and must not be 0.
     pub max_overflow: u32,
     /// A connection left idle this long is closed, down to `size` idle ones (SQLAlchemy closes
@@ -94,24 +94,27 @@ pub struct PoolConfig {
     pub pre_ping_idle: Duration,
     /// PostgreSQL: how long opening a connection may take (libpq's `connect_timeout`, in whole
     /// seconds, at least 2; added to the URL unless it sets `connect_timeout` itself). Default
-    /// 5 s; `None` waits as long as the operating system does. Not used by SQLite.
+    /// 5 s; `None` waits as long as the operating system does. Not used by SQLite. SQLAlchemy
+    /// leaves it to the driver (`connect_args`).
     #[serde(deserialize_with = "optional_seconds")]
     pub connect_timeout: Option<Duration>,
     /// PostgreSQL: statements running longer than this are cancelled by the server
     /// (`SET statement_timeout` on each new connection). Default `None`: the server's setting.
     /// Behind PgBouncer in transaction mode a `SET` reaches whichever server connection runs
     /// it, so set it on the role there instead (`ALTER ROLE app SET statement_timeout = '30s'`).
-    /// SQLite has no statement timeout: not used there.
+    /// SQLite has no statement timeout: not used there. SQLAlchemy has no such setting.
     #[serde(deserialize_with = "optional_seconds")]
     pub statement_timeout: Option<Duration>,
-    /// Keep Diesel's prepared-statement cache on each connection. Default `true`. Turn it off
-    /// behind PgBouncer in transaction mode (before PgBouncer 1.21, which cannot follow
-    /// prepared statements across server connections): statements are then sent with their
-    /// parameters in one message each time, which any server connection can run.
+    /// Keep Diesel's prepared-statement cache on each connection. Default `true` (SQLAlchemy
+    /// has no such setting). Turn it off behind PgBouncer in transaction mode (PgBouncer before
+    /// 1.21, or with `max_prepared_statements = 0`, cannot follow prepared statements across
+    /// server connections): statements are then sent with their parameters in one message
+    /// each time, which any server connection can run.
     pub prepared_statements: bool,
     /// A connection held by one call longer than this is logged (`tracing::warn!`) with the
     /// place in your code that checked it out: once while it is still held, and again when it
-    /// is returned. Default `None` (off, and nothing is tracked).
+    /// is returned. Default `None` (off, and nothing is tracked; SQLAlchemy has no such
+    /// setting).
     #[serde(deserialize_with = "optional_seconds")]
     pub leak_threshold: Option<Duration>,
 }
