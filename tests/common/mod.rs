@@ -46,7 +46,11 @@ pub fn postgres_url(test: &str) -> Option<String> {
     }
     let url = server_url("ORM_TEST_PG_URL", test)?;
     let schema = format!("orm_t_{test}");
-    let admin = Database::connect(&url).expect("connect to ORM_TEST_PG_URL");
+    // One statement: no pool to fill.
+    let admin = Database::builder(&url)
+        .pool(orm::PoolConfig::none())
+        .connect()
+        .expect("connect to ORM_TEST_PG_URL");
     admin
         .batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};"
