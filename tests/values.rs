@@ -257,40 +257,46 @@ fn nul_characters_on_insert() {
 
 #[test]
 fn the_message_names_table_column_and_what_happens() {
-    let db = Database::connect("sqlite::memory:").unwrap();
-    db.create_table::<Sample>().unwrap();
-    let err = db
-        .insert::<Sample>(&NewSample {
-            double: f64::NAN,
-            ..fine(1)
-        })
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "`samples.double`: NaN cannot be stored on SQLite (it would read back as NULL)"
-    );
-    let err = db
-        .insert::<Sample>(&NewSample {
-            maybe_single: Some(-0.0),
-            ..fine(1)
-        })
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "`samples.maybe_single`: -0.0 cannot be stored exactly on SQLite (it reads back as 0.0)"
-    );
-    if let Some(db) = common::postgres("values_message") {
-        db.create_table::<Sample>().unwrap();
-        let err = db
-            .insert::<Sample>(&NewSample {
-                text: "a\0b".into(),
-                ..fine(1)
-            })
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "`samples.label`: a NUL character cannot be stored in a PostgreSQL text column"
-        );
+    for db in setup("values_message") {
+        let cases: Vec<(NewSample, &str)> = match db.backend() {
+            Backend::Sqlite => vec![
+                (
+                    NewSample {
+                        double: f64::NAN,
+                        ..fine(1)
+                    },
+                    "`samples.double`: NaN cannot be stored on SQLite (it would read back as NULL)",
+                ),
+                (
+                    NewSample {
+                        maybe_single: Some(-0.0),
+                        ..fine(1)
+                    },
+                    "`samples.maybe_single`: -0.0 cannot be stored exactly on SQLite (it reads \
+                     back as 0.0)",
+                ),
+            ],
+            _ => vec![
+                (
+                    NewSample {
+                        text: "a\0b".into(),
+                        ..fine(1)
+                    },
+                    "`samples.label`: a NUL character cannot be stored in a PostgreSQL text column",
+                ),
+                (
+                    NewSample {
+                        doc: json!(["\u{0}"]),
+                        ..fine(1)
+                    },
+                    "`samples.doc`: a NUL character (\\u0000) cannot be stored in a PostgreSQL \
+                     jsonb column",
+                ),
+            ],
+        };
+        for (row, message) in cases {
+            assert_eq!(db.insert::<Sample>(&row).unwrap_err().to_string(), message);
+        }
     }
 }
 
@@ -517,6 +523,7 @@ fn bulk_stores_what_the_backend_keeps_exactly() {
     }
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn nan_in_not_null_column_is_refused_not_a_constraint_violation() {
     let db = Database::connect("sqlite::memory:").unwrap();

@@ -311,9 +311,9 @@ impl<'c> Conn<'c> {
         self.call.wrote_unknown();
         match &mut self.raw {
             #[cfg(feature = "postgres")]
-            RawConnection::Postgres(c) => RawConnection::Postgres(&mut **c),
+            RawConnection::Postgres(c) => RawConnection::Postgres(c),
             #[cfg(feature = "sqlite")]
-            RawConnection::Sqlite(c) => RawConnection::Sqlite(&mut **c),
+            RawConnection::Sqlite(c) => RawConnection::Sqlite(c),
         }
     }
 
