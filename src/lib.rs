@@ -9,7 +9,8 @@ pub use orm_core::SqliteConn;
 pub use orm_core::{
     bind, ddl, sql_types, Backend, BackendConn, BackendConnection, BatchFailure, Bind, BulkOptions,
     BulkProgress, BulkReport, CallInfo, ColumnMeta, CommitMode, Conn, Database, Error, Intent,
-    Model, Node, OnBackend, OnConflict, Projection, RawConnection, RedactedUrl, Result, TableMeta,
+    Model, Node, OnBackend, OnConflict, Projection, RawConnection, RedactedUrl, RejectReason,
+    Result, TableMeta,
 };
 pub use orm_derive::{Model, Projection};
 
@@ -40,8 +41,8 @@ pub mod __private {
     // `copy_from(..).from_insertable(..)` accepts them as it accepts its own derives.
     pub use diesel::internal::derives::as_expression::Bound;
     pub use orm_core::{
-        unknown_field, Backend, ColumnMeta, ConstMessage, Crud, Model, ModelField, Projection,
-        SameTypeAs, TableMeta,
+        check_value, unknown_field, Backend, CheckValues, ColumnMeta, ConstMessage, Crud, Model,
+        ModelField, Projection, RejectedValue, SameTypeAs, TableMeta,
     };
     pub use serde;
 }

@@ -16,6 +16,7 @@ mod pool;
 mod projection;
 pub mod sql_types;
 mod url;
+mod values;
 
 pub use bind::{bind, Bind};
 pub use bulk::{BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, OnConflict};
@@ -33,3 +34,4 @@ pub use error::{Error, Result};
 pub use meta::{Backend, ColumnMeta, RedactedUrl, TableMeta};
 pub use model::{Crud, Model, PostgresRows, RowsOnEveryBackend, SqliteRows};
 pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};
+pub use values::{check_value, CheckValue, CheckValues, RejectReason, RejectedValue};
