@@ -6,8 +6,9 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -19,6 +20,42 @@ use orm::route::{
     current_primary_lsn, Backoff, LastWrite, Lsn, ReadYourWrites, ReplicaSet, ReplicaState,
     RouterConfig,
 };
+
+/// The router's log events, from every thread (the monitor logs from its own), one per line.
+fn router_logs() -> &'static Mutex<String> {
+    static LOGS: OnceLock<&'static Mutex<String>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs: &'static Mutex<String> = Box::leak(Box::default());
+        tracing::subscriber::set_global_default(Capture(logs)).expect("first subscriber");
+        logs
+    })
+}
+
+/// Records the fields of the router's log events as text.
+struct Capture(&'static Mutex<String>);
+
+impl tracing::field::Visit for Capture {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0.lock().unwrap(), "{}={value:?} ", field.name());
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target().starts_with("orm_core::route")
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        event.record(&mut Capture(self.0));
+        self.0.lock().unwrap().push('\n');
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
 
 /// A monitor that looks often and retries soon, so the tests see its decisions quickly.
 fn quick(config: RouterConfig) -> RouterConfig {
@@ -211,6 +248,7 @@ fn the_fault_replica_is_ejected_when_behind_or_down_and_readmitted_after() {
         return;
     };
     let _one_at_a_time = FAULT_REPLICA.lock().unwrap_or_else(|e| e.into_inner());
+    router_logs();
     let (version, cluster) = fault_cluster(&fault_url);
     let restore = Restore {
         url: fault_url.clone(),
@@ -224,7 +262,14 @@ fn the_fault_replica_is_ejected_when_behind_or_down_and_readmitted_after() {
         fallback_to_primary: false,
         ..RouterConfig::default()
     });
-    let set = ReplicaSet::start(&primary_url, [&fault_url], config).unwrap();
+    // Trust authentication ignores the password; the logs must not show it.
+    let with_password = |url: &str| url.replacen("postgres@", "postgres:Fau1tySecret@", 1);
+    let set = ReplicaSet::start(
+        &with_password(&primary_url),
+        [with_password(&fault_url)],
+        config,
+    )
+    .unwrap();
     wait_for(&set, "fault replica healthy", 30, |s| {
         state(s) == ReplicaState::Healthy
     });
@@ -275,16 +320,17 @@ fn the_fault_replica_is_ejected_when_behind_or_down_and_readmitted_after() {
     });
     let no = set.pick(None).unwrap_err();
     assert_eq!((no.replicas, no.unreachable), (1, 1));
-    let rounds_at_first_failure = set.monitor_rounds();
-    wait_for(&set, "four failed checks in a row", 30, |s| {
-        s.status()[0].failures >= 4
+    // Failures keep coming while it is down, each check after a longer wait: checks at 0.1,
+    // 0.2, 0.4, 0.8 s after each failure (fewer while `pg_ctlcluster stop` was still waiting),
+    // while rounds run every 50 ms, so backoff skips rounds.
+    let (rounds, failures) = (set.monitor_rounds(), set.status()[0].failures);
+    wait_for(&set, "three more failed checks", 30, |s| {
+        s.status()[0].failures >= failures + 3
     });
-    // Checks at 0.1, 0.2, 0.4 s after each failure, while rounds run every 50 ms: backoff
-    // skipped rounds.
-    let rounds = set.monitor_rounds() - rounds_at_first_failure;
+    let rounds = set.monitor_rounds() - rounds;
     assert!(
         rounds >= 6,
-        "only {rounds} rounds for 4 failures: no backoff"
+        "{rounds} rounds for 3 failed checks: no backoff"
     );
 
     // Started again: readmitted at the next check that answers (backoff at most 0.8 s).
@@ -295,4 +341,27 @@ fn the_fault_replica_is_ejected_when_behind_or_down_and_readmitted_after() {
     assert_eq!(set.status()[0].failures, 0);
     assert_eq!(set.pick(None), Ok(Some(0)));
     drop(restore);
+
+    // Each ejection and readmission was logged with its reason, the password redacted.
+    let logs = router_logs().lock().unwrap().clone();
+    let ours: Vec<&str> = logs.lines().filter(|l| l.contains(":5434")).collect();
+    let position = |event: &str, detail: &str, after: usize| {
+        ours.iter()
+            .skip(after)
+            .position(|l| l.contains(event) && l.contains(detail))
+            .map(|p| p + after + 1)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no `{event}` event with `{detail}` in:\n{}",
+                    ours[after..].join("\n")
+                )
+            })
+    };
+    let paused = position("replica ejected", "replay paused", 0);
+    position("replica readmitted", "was=Lagging", paused);
+    let down = position("replica ejected: unreachable", "retry_in_ms", paused);
+    // Back up, it may first be behind the primary (other tests write there meanwhile).
+    position("replica readmitted", "", down);
+    assert!(!logs.contains("Fau1tySecret"), "{logs}");
+    assert!(ours.iter().all(|l| l.contains("postgres:***@")), "{logs}");
 }

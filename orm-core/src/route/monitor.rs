@@ -435,12 +435,24 @@ impl Monitor {
                         lag_ms = lag.time.map(|t| t.as_millis() as u64),
                         "replica readmitted"
                     ),
+                    (_, why)
+                        if matches!(before, ReplicaState::Healthy | ReplicaState::Unchecked) =>
+                    {
+                        tracing::warn!(
+                            replica = i,
+                            %url,
+                            state = ?state,
+                            reason = why.as_deref().unwrap_or(""),
+                            "replica ejected"
+                        )
+                    }
                     (_, why) => tracing::warn!(
                         replica = i,
                         %url,
                         state = ?state,
+                        was = ?before,
                         reason = why.as_deref().unwrap_or(""),
-                        "replica ejected"
+                        "replica still ejected, for another reason"
                     ),
                 }
             }
