@@ -100,7 +100,7 @@ impl ReplicaSet {
         I::Item: AsRef<str>,
     {
         let policy = config.policy.build();
-        Self::start_with_policy(primary_url, replica_urls, config, policy)
+        Self::launch(primary_url, replica_urls, config, policy)
     }
 
     /// [`ReplicaSet::start`] with a read policy of your own instead of `config.policy`.
@@ -109,6 +109,19 @@ impl ReplicaSet {
         replica_urls: I,
         config: RouterConfig,
         policy: impl ReadPolicy,
+    ) -> Result<Self>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        Self::launch(primary_url, replica_urls, config, Box::new(policy))
+    }
+
+    fn launch<I>(
+        primary_url: &str,
+        replica_urls: I,
+        config: RouterConfig,
+        policy: Box<dyn ReadPolicy>,
     ) -> Result<Self>
     where
         I: IntoIterator,
@@ -128,7 +141,7 @@ impl ReplicaSet {
         let mut set = Self::unmonitored(
             replicas.iter().map(|u| u.redacted.clone()).collect(),
             &config,
-            Box::new(policy),
+            policy,
         );
         tracing::debug!(primary = %primary.redacted, replicas = ?set.urls, "replica monitor starting");
         set._monitor = Some(monitor::spawn(
