@@ -14,6 +14,10 @@ pub use orm_core::{
 };
 pub use orm_derive::{Model, Projection};
 
+/// Read replicas: routing reads to healthy, caught-up replicas (PostgreSQL).
+#[cfg(feature = "postgres")]
+pub use orm_core::route;
+
 /// Query-result caching: stable cache keys (the cache itself is not built yet).
 pub use orm_cache as cache;
 

@@ -124,6 +124,14 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A read could not be routed: no replica is usable and the replica set was configured
+    /// not to fall back to the primary.
+    #[error("no replica can serve the read: {reasons}")]
+    NoReplica {
+        /// Why each replica is out (unreachable, lagging, promoted).
+        reasons: String,
+    },
+
     /// Any other error reported by Diesel or the database.
     #[error("query failed: {0}")]
     Query(#[source] diesel::result::Error),

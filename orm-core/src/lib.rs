@@ -14,6 +14,8 @@ mod meta;
 mod model;
 mod pool;
 mod projection;
+#[cfg(feature = "postgres")]
+pub mod route;
 pub mod sql_types;
 mod url;
 mod values;
