@@ -11,16 +11,18 @@
 //! `route_ns` need `orm`'s `PoolConfig` and replica router: they build with the feature
 //! `pool-config`, and are reported as skipped without it.
 //!
-//! Every mode reads the same 10,000-row table (the users shape of `bulk`, created once), with
-//! the same keys: thread (or task) `t` of round `r` draws them from a xorshift generator seeded
-//! from `(r, t)`, whatever the mode. Each round runs every mode once for `--seconds` (the
+//! Every mode but pgbench reads the same table (the users shape of `bulk`, 10,000 rows by
+//! default, created once) with the same keys: thread (or task) `t` of round `r` draws them from
+//! a xorshift generator seeded from `(r, t)`, whatever the mode. pgbench reads one column of its
+//! own `pgbench_accounts` (100,000 rows, in a database of its own), with its own keys. Each round runs every mode once for `--seconds` (the
 //! starting mode rotates from round to round); the medians of the rates are compared, and the
 //! spread is reported beside them. Every eighth query of each thread is timed on its own, for
 //! the median latency.
 //!
 //! Every client uses the same transport: `sslmode=disable` by default, TLS with `--tls`
-//! (SQLx through native-tls, that is OpenSSL), each checked on every connection it opens
-//! (pgbench's, while it runs). The report and `pool.json` (`pool_tls.json` on TLS) state which.
+//! (SQLx through native-tls, that is OpenSSL). Each client's transport is checked as it
+//! connects: every connection of the r2d2 and SQLx pools and of the raw client, pgbench's
+//! while it runs, and `orm`'s through a read on its pool. The report and `pool.json` (`pool_tls.json` on TLS) state which.
 
 use std::hint::black_box;
 use std::process::{Child, Command, Stdio};
@@ -394,7 +396,8 @@ fn r2d2_pool(transport: Transport) -> BenchResult<Pool<ConnectionManager<PgConne
 }
 
 /// (f)'s runtime and pool: SQLx's default pool options but for its size, 4 connections kept
-/// open; the transport of each checked as it connects.
+/// open; the transport of each checked as it connects. The defaults are what SQLx users run,
+/// `test_before_acquire` among them: a ping round trip on every acquire.
 fn sqlx_pool(transport: Transport) -> BenchResult<(tokio::runtime::Runtime, sqlx::PgPool)> {
     use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -491,8 +494,9 @@ impl Pgbench {
         })
     }
 
-    /// `pgbench -S -M prepared -c 4 -j 4 -T seconds`: its rate without the time it took to
-    /// connect. pgbench times no single query: no latencies.
+    /// `pgbench -n -S -M prepared -c 4 -j 4 -T seconds`: its rate without the time it took to
+    /// connect (`-n`: no VACUUM first, the tables are read only). pgbench times no single
+    /// query: no latencies.
     fn run(&mut self, seconds: u64) -> BenchResult<Run> {
         let mut child = Command::new(PGBENCH)
             .args(["-n", "-S", "-M", "prepared"])
