@@ -10,9 +10,13 @@ pub use orm_core::{
     bind, ddl, sql_types, Backend, BackendConn, BackendConnection, BatchFailure, Bind, BulkOptions,
     BulkProgress, BulkReport, CallInfo, ColumnMeta, CommitMode, Conn, Database, DatabaseBuilder,
     Error, Intent, Model, Node, OnBackend, OnConflict, PoolConfig, PoolState, Projection,
-    RawConnection, RedactedUrl, Result, TableMeta,
+    RawConnection, RedactedUrl, RejectReason, Result, TableMeta,
 };
 pub use orm_derive::{Model, Projection};
+
+/// Read replicas: routing reads to healthy, caught-up replicas (PostgreSQL).
+#[cfg(feature = "postgres")]
+pub use orm_core::route;
 
 /// Query-result caching: stable cache keys (the cache itself is not built yet).
 pub use orm_cache as cache;
@@ -41,8 +45,8 @@ pub mod __private {
     // `copy_from(..).from_insertable(..)` accepts them as it accepts its own derives.
     pub use diesel::internal::derives::as_expression::Bound;
     pub use orm_core::{
-        unknown_field, Backend, ColumnMeta, ConstMessage, Crud, Model, ModelField, Projection,
-        SameTypeAs, TableMeta,
+        check_value, unknown_field, Backend, CheckValues, ColumnMeta, ConstMessage, Crud, Model,
+        ModelField, Projection, RejectedValue, SameTypeAs, TableMeta,
     };
     pub use serde;
 }

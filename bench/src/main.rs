@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p orm-bench -- load [--rows N] [--runs R] [--tls]
 //! cargo run --release -p orm-bench -- bulk [--rows N] [--runs R] [--tls]
+//! cargo run --release -p orm-bench -- pool [--seconds N] [--runs R] [--rows N] [--tls]
 //! ```
 //!
 //! The server is `ORM_BENCH_PG_URL` (default `postgres://postgres@127.0.0.1:5432/orm_test`);
@@ -14,6 +15,7 @@
 
 mod bulk;
 mod load;
+mod pool;
 mod report;
 mod transport;
 
@@ -43,6 +45,12 @@ benchmarks:
         postgres client's binary COPY (PostgreSQL); row by row, in Diesel chunks and with
         bulk_insert (SQLite); plus a batch-size sweep and bulk_insert's peak RSS
         (defaults: --rows 1000000 --runs 3; at least 3 runs)
+  pool [--seconds N] [--runs R] [--rows N] [--tls]
+        point reads by key from 4 threads for N seconds a run: orm's pooled Database, orm
+        without a pool, Diesel on r2d2, pgbench -S -M prepared, the raw postgres client with a
+        prepared statement, SQLx's PgPool, and orm with reads on the replica; plus the cost of
+        one routing decision (the modes on orm's PoolConfig and replica router need
+        --features pool-config) (defaults: --seconds 10 --runs 3 --rows 10000; at least 3 runs)
 
 options:
   --tls   every PostgreSQL client on TLS (libpq sslmode=require, the raw client through
@@ -53,6 +61,9 @@ options:
 environment:
   ORM_BENCH_PG_URL   PostgreSQL server (default postgres://postgres@127.0.0.1:5432/orm_test),
                      without sslmode: the transport option sets it
+  ORM_BENCH_PG_REPLICA_URL
+                     its streaming replica, for pool's replica mode (default
+                     postgres://postgres@127.0.0.1:5433/orm_test), without sslmode
 ";
 
 fn main() -> ExitCode {
@@ -65,6 +76,7 @@ fn main() -> ExitCode {
     let result = match benchmark.as_str() {
         "load" => Flags::parse(&rest).and_then(load::run),
         "bulk" => Flags::parse(&rest).and_then(bulk::run),
+        "pool" => Flags::parse(&rest).and_then(pool::run),
         // Further benchmarks go here, one arm each, e.g. `"bulk" => ….and_then(bulk::run)`.
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

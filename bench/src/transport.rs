@@ -13,7 +13,7 @@ const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/orm_test";
 /// The psql of the server's major version (`/usr/bin/psql` is a wrapper that may pick another).
 pub const PSQL: &str = "/usr/lib/postgresql/15/bin/psql";
 /// Whether the connection that runs it is on TLS.
-const SSL_QUERY: &str = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+pub const SSL_QUERY: &str = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
 
 /// The transport every PostgreSQL client of one run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,18 +68,20 @@ impl Transport {
 
     /// The server's URL with this transport's `sslmode`, for libpq and the raw client.
     pub fn url(self) -> BenchResult<String> {
-        let url = std::env::var("ORM_BENCH_PG_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_PG_URL.to_owned());
-        if url.contains("sslmode=") {
-            return Err(
-                "ORM_BENCH_PG_URL sets sslmode: leave it out, the transport is \
-                        sslmode=disable by default and TLS with --tls"
-                    .into(),
-            );
+        self.url_of(&server_url())
+    }
+
+    /// `server` (a URL without `sslmode`) with this transport's `sslmode`.
+    pub fn url_of(self, server: &str) -> BenchResult<String> {
+        if server.contains("sslmode=") {
+            return Err(format!(
+                "the server URL sets sslmode ({}): leave it out, the transport is \
+                 sslmode=disable by default and TLS with --tls",
+                server.split('?').nth(1).unwrap_or_default()
+            )
+            .into());
         }
-        Ok(with_param(&url, &format!("sslmode={}", self.sslmode())))
+        Ok(with_param(server, &format!("sslmode={}", self.sslmode())))
     }
 
     /// [`Self::url`] with the search path set to [`SCHEMA`], for `orm`, Diesel and psql.
@@ -88,7 +90,7 @@ impl Transport {
     }
 
     /// Fail unless `ssl` (what `client`'s server process reports) matches this transport.
-    fn check(self, client: &str, ssl: bool) -> BenchResult<()> {
+    pub fn check(self, client: &str, ssl: bool) -> BenchResult<()> {
         if ssl == (self == Transport::Tls) {
             return Ok(());
         }
@@ -102,18 +104,30 @@ impl Transport {
         orm::Database::connect(&self.url()?)?
             .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))?;
         let db = orm::Database::connect(&self.schema_url()?)?;
-        let ssl: Vec<bool> = db.load(diesel::dsl::sql::<diesel::sql_types::Bool>(SSL_QUERY))?;
-        self.check("orm", *ssl.first().ok_or("pg_stat_ssl has no row for orm")?)?;
+        self.check_database("orm", &db)?;
         Ok(db)
+    }
+
+    /// Fail unless the connection `db` reads through is on this transport.
+    pub fn check_database(self, client: &str, db: &orm::Database) -> BenchResult<()> {
+        let ssl: Vec<bool> = db.load(diesel::dsl::sql::<diesel::sql_types::Bool>(SSL_QUERY))?;
+        let ssl = *ssl
+            .first()
+            .ok_or_else(|| format!("pg_stat_ssl has no row for {client}"))?;
+        self.check(client, ssl)
     }
 
     /// A Diesel connection whose search path is [`SCHEMA`], its transport checked.
     pub fn diesel(self) -> BenchResult<PgConnection> {
         let mut conn = PgConnection::establish(&self.schema_url()?)?;
-        let ssl: bool =
-            diesel::dsl::sql::<diesel::sql_types::Bool>(SSL_QUERY).get_result(&mut conn)?;
-        self.check("Diesel", ssl)?;
+        self.check_diesel("Diesel", &mut conn)?;
         Ok(conn)
+    }
+
+    /// Fail unless `conn` is on this transport.
+    pub fn check_diesel(self, client: &str, conn: &mut PgConnection) -> BenchResult<()> {
+        let ssl: bool = diesel::dsl::sql::<diesel::sql_types::Bool>(SSL_QUERY).get_result(conn)?;
+        self.check(client, ssl)
     }
 
     /// A raw `postgres` client whose search path is [`SCHEMA`] (which must exist), its
@@ -166,6 +180,19 @@ fn tls_connector() -> BenchResult<postgres_openssl::MakeTlsConnector> {
     let mut builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())?;
     builder.set_verify(openssl::ssl::SslVerifyMode::NONE);
     Ok(postgres_openssl::MakeTlsConnector::new(builder.build()))
+}
+
+/// The server's URL without `sslmode`: `ORM_BENCH_PG_URL`, or [`DEFAULT_PG_URL`].
+pub fn server_url() -> String {
+    env_url("ORM_BENCH_PG_URL", DEFAULT_PG_URL)
+}
+
+/// The URL in the environment variable `var`, or `default` if it is unset or blank.
+pub fn env_url(var: &str, default: &str) -> String {
+    std::env::var(var)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
 }
 
 /// `url` with the query parameter `param` (`name=value`) appended.

@@ -17,6 +17,7 @@ use crate::meta::Backend;
 use crate::model::{Crud, Model};
 use crate::pool::StatementCounter;
 use crate::projection::Projection;
+use crate::values::CheckValues;
 
 #[cfg(feature = "postgres")]
 use diesel::pg::{PgConnection, PgRowByRowLoadingMode};
@@ -590,6 +591,8 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
     }
 
     fn insert<M: Model + Crud<C>>(&mut self, row: &M::New) -> Result<M> {
+        row.check_values(C::BACKEND)
+            .map_err(|r| Error::rejected(M::TABLE, C::BACKEND, r))?;
         self.call.wrote(M::TABLE.name);
         M::insert_returning(self.conn, row).map_err(|e| Error::from_model(M::TABLE, e))
     }
@@ -599,6 +602,8 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
     }
 
     fn update<M: Model + Crud<C>>(&mut self, row: &M) -> Result<M> {
+        row.check_values(C::BACKEND)
+            .map_err(|r| Error::rejected(M::TABLE, C::BACKEND, r))?;
         self.call.wrote(M::TABLE.name);
         match M::update_returning(self.conn, row) {
             Some(updated) => updated.map_err(|e| Error::from_model(M::TABLE, e)),
@@ -631,6 +636,6 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
         I::Item: Borrow<M::New>,
     {
         self.call.wrote(M::TABLE.name);
-        bulk::run::<M, C, I>(self.conn, rows, options, C::BACKEND == Backend::Postgres)
+        bulk::run::<M, C, I>(self.conn, rows, options, C::BACKEND)
     }
 }

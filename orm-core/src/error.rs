@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use crate::meta::{Backend, RedactedUrl, TableMeta};
+use crate::values::{RejectReason, RejectedValue};
 
 /// Result of every fallible operation in `orm`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -123,6 +124,23 @@ pub enum Error {
         actual: Backend,
     },
 
+    /// A value the backend would not store exactly was refused before anything was sent:
+    /// NaN or `-0.0` on SQLite, a NUL character in text or JSON on PostgreSQL. Checked on
+    /// every write through `orm` (insert, update, bulk insert) for fields of type `f32`, `f64`,
+    /// `String`, `serde_json::Value` and their `Option`s; in a bulk insert it comes inside
+    /// [`Error::Bulk`], naming the row like any failing row.
+    #[error("`{table}.{column}`: {reason}")]
+    ValueRejected {
+        /// The table written to.
+        table: &'static str,
+        /// The column's SQL name.
+        column: &'static str,
+        /// What is wrong with the value.
+        reason: RejectReason,
+        /// The backend that would not store it exactly.
+        backend: Backend,
+    },
+
     /// A bulk insert failed in one batch. `failure.row` is the input offset of the row that
     /// failed, when it could be determined. Exactly `failure.committed_rows` rows were
     /// committed before it (none in [`crate::CommitMode::AllOrNothing`]).
@@ -132,6 +150,14 @@ pub enum Error {
         failure: BatchFailure,
         /// Why the batch failed (constraint, column, the database's message).
         source: Box<Error>,
+    },
+
+    /// A read could not be routed: no replica is usable and the replica set was configured
+    /// not to fall back to the primary.
+    #[error("no replica can serve the read: {reasons}")]
+    NoReplica {
+        /// Why each replica is out (unreachable, lagging, promoted).
+        reasons: String,
     },
 
     /// Any other error reported by Diesel or the database.
@@ -144,6 +170,20 @@ impl Error {
     /// constraints SQLite leaves unnamed.
     pub(crate) fn from_model(table: &'static TableMeta, error: diesel::result::Error) -> Self {
         Self::classify(Some(table), error)
+    }
+
+    /// The error for `rejected`, a value of a row of `table` refused for `backend`.
+    pub(crate) fn rejected(
+        table: &'static TableMeta,
+        backend: Backend,
+        rejected: RejectedValue,
+    ) -> Self {
+        Error::ValueRejected {
+            table: table.name,
+            column: rejected.column,
+            reason: rejected.reason,
+            backend,
+        }
     }
 
     fn classify(table: Option<&'static TableMeta>, error: diesel::result::Error) -> Self {

@@ -14,8 +14,11 @@ mod meta;
 mod model;
 mod pool;
 mod projection;
+#[cfg(feature = "postgres")]
+pub mod route;
 pub mod sql_types;
 mod url;
+mod values;
 
 pub use bind::{bind, Bind};
 pub use bulk::{BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, OnConflict};
@@ -34,3 +37,4 @@ pub use meta::{Backend, ColumnMeta, RedactedUrl, TableMeta};
 pub use model::{Crud, Model, PostgresRows, RowsOnEveryBackend, SqliteRows};
 pub use pool::{PoolConfig, PoolState};
 pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};
+pub use values::{check_value, CheckValue, CheckValues, RejectReason, RejectedValue};

@@ -3,16 +3,20 @@
 use diesel::QueryResult;
 
 use crate::meta::TableMeta;
+use crate::values::CheckValues;
 
 /// A table-backed struct. Implemented by `#[derive(Model)]`; everything the runtime knows
 /// about a model comes from this impl, never from parsing strings.
-pub trait Model: Sized + Send + 'static + RowsOnEveryBackend {
+///
+/// The model itself is checked with [`CheckValues`] before `update` writes it, and its insert
+/// struct before `insert` and `bulk_insert` do: see [`Error::ValueRejected`](crate::Error::ValueRejected).
+pub trait Model: Sized + Send + 'static + RowsOnEveryBackend + CheckValues {
     /// The Diesel table (`users::table`) the model reads and writes.
     type Table: diesel::Table + Default + Copy;
     /// The primary key value: the key field's type, or a tuple of them for a composite key.
     type PrimaryKey: Clone + std::fmt::Debug;
     /// The insert struct (`NewUser` for `User`): every field but database-generated keys.
-    type New;
+    type New: CheckValues;
     /// The Diesel filter expression that selects one row by primary key.
     type KeyFilter;
 

@@ -33,6 +33,9 @@ pub struct Field<'a> {
     pub nullable: bool,
     /// The column's Diesel SQL type (with `Nullable<…>` when nullable), if known.
     pub sql_type: Option<TokenStream>,
+    /// Whether writes check the value against what the backend stores exactly: a float, text
+    /// or JSON field mapped by `orm` (a field with a user `sql_type` is the user's concern).
+    pub value_checked: bool,
 }
 
 impl<'a> Model<'a> {
@@ -170,6 +173,7 @@ impl<'a> Field<'a> {
                 }
             }),
         };
+        let value_checked = attrs.sql_type.get().is_none() && types::needs_value_check(base);
         Self {
             original,
             ident,
@@ -177,6 +181,7 @@ impl<'a> Field<'a> {
             column,
             nullable,
             sql_type,
+            value_checked,
         }
     }
 

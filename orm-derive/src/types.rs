@@ -71,6 +71,21 @@ pub fn sql_type_for(ty: &Type) -> Option<TokenStream> {
     })
 }
 
+/// Whether a value of the non-`Option` type `ty` may be one some backend does not store
+/// exactly (NaN or `-0.0` on SQLite, a NUL character on PostgreSQL), so that writes check it:
+/// `f32`, `f64`, `String` and `serde_json::Value`, recognised as [`sql_type_for`] does.
+pub fn needs_value_check(ty: &Type) -> bool {
+    let Some((name, args, segments)) = last_segment(ty) else {
+        return false;
+    };
+    let plain = matches!(args, PathArguments::None);
+    match name.as_str() {
+        "f32" | "f64" => segments == 1,
+        "String" | "Value" | "JsonValue" => plain,
+        _ => false,
+    }
+}
+
 /// The last segment of a plain type path: its name, its generic arguments and how many
 /// segments the path has.
 fn last_segment(ty: &Type) -> Option<(String, &PathArguments, usize)> {
@@ -214,6 +229,32 @@ mod tests {
         assert!(advice("Vec<String>").contains("serde_json::Value"));
         assert!(advice("MyType").contains("sql_type = path::to::SqlType"));
         assert!(!advice("MyType").contains("Text"));
+    }
+
+    #[test]
+    fn value_checks_only_where_a_value_can_be_refused() {
+        let checked = |src: &str| needs_value_check(&syn::parse_str(src).unwrap());
+        for t in [
+            "f32",
+            "f64",
+            "String",
+            "std::string::String",
+            "serde_json::Value",
+            "Value",
+        ] {
+            assert!(checked(t), "{t}");
+            assert!(map(t).is_some(), "{t}");
+        }
+        for t in [
+            "i64",
+            "bool",
+            "Vec<u8>",
+            "uuid::Uuid",
+            "DateTime<Utc>",
+            "MyType",
+        ] {
+            assert!(!checked(t), "{t}");
+        }
     }
 
     #[test]

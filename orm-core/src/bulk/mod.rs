@@ -34,7 +34,8 @@ pub enum CommitMode {
 /// What to do with a row whose key is already taken.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum OnConflict {
-    /// Fail the batch with [`Error::UniqueViolation`] (inside [`Error::Bulk`]). The default.
+    /// Fail the batch with [`Error::UniqueViolation`](crate::Error::UniqueViolation) (inside
+    /// [`Error::Bulk`](crate::Error::Bulk)). The default.
     #[default]
     Error,
     /// Skip the row (`ON CONFLICT DO NOTHING`).

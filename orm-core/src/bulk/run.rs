@@ -11,14 +11,16 @@ use diesel::{Connection, QueryResult};
 
 use super::{BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, ConflictClause};
 use crate::error::{Error, Result};
+use crate::meta::Backend;
 use crate::model::{Crud, Model};
+use crate::values::CheckValues;
 
-/// The bulk-insert loop on one connection.
+/// The bulk-insert loop on one connection of `backend`.
 pub(crate) fn run<M, C, I>(
     conn: &mut C,
     rows: I,
     options: BulkOptions<'_>,
-    copy: bool,
+    backend: Backend,
 ) -> Result<BulkReport<M::PrimaryKey>>
 where
     M: Model + Crud<C>,
@@ -29,7 +31,9 @@ where
     let started = Instant::now();
     let conflict = ConflictClause::resolve(&options.on_conflict, M::TABLE)?;
     let writer = Writer {
-        copy: copy && matches!(conflict, ConflictClause::Error) && !options.return_keys,
+        copy: backend == Backend::Postgres
+            && matches!(conflict, ConflictClause::Error)
+            && !options.return_keys,
         return_keys: options.return_keys,
         conflict,
     };
@@ -52,6 +56,7 @@ where
         options,
         total,
         started,
+        backend,
     };
     match load.options.commit {
         CommitMode::PerBatch => load.write_batches(conn, true)?,
@@ -107,6 +112,7 @@ struct Load<'a, M: Model, I> {
     options: BulkOptions<'a>,
     total: Option<u64>,
     started: Instant,
+    backend: Backend,
     report: BulkReport<M::PrimaryKey>,
 }
 
@@ -130,12 +136,41 @@ where
         let mut buffer: Vec<I::Item> = Vec::new();
         loop {
             buffer.clear();
-            buffer.extend(self.rows.by_ref().take(batch_size));
+            // Each row's values are checked as it is read, so that a value the backend would
+            // not store exactly fails its batch before the batch is sent. The rest of the
+            // batch is still read, so the failure names the same rows as any other.
+            let mut rejected = None;
+            for item in self.rows.by_ref().take(batch_size) {
+                if rejected.is_none() {
+                    let row: &M::New = item.borrow();
+                    if let Err(value) = row.check_values(self.backend) {
+                        rejected = Some((buffer.len(), value));
+                    }
+                }
+                buffer.push(item);
+            }
             if buffer.is_empty() {
                 return Ok(());
             }
-            let batch: Vec<&M::New> = buffer.iter().map(Borrow::borrow).collect();
             let first = self.report.rows_read;
+            // What a failure of this batch reports, once its row is known.
+            let failure = BatchFailure {
+                batch: self.report.batches,
+                rows: first..first + buffer.len() as u64,
+                row: None,
+                // Every earlier batch committed on its own, or nothing did.
+                committed_rows: if per_batch { first } else { 0 },
+            };
+            if let Some((row, value)) = rejected {
+                return Err(Error::Bulk {
+                    failure: BatchFailure {
+                        row: Some(first + row as u64),
+                        ..failure
+                    },
+                    source: Box::new(Error::rejected(M::TABLE, self.backend, value)),
+                });
+            }
+            let batch: Vec<&M::New> = buffer.iter().map(Borrow::borrow).collect();
             let recurring = batch.len() == batch_size;
             // Inside `AllOrNothing` this is a savepoint: after a failure the transaction is
             // still usable, so the failing row is looked for with the earlier batches in place.
@@ -148,11 +183,8 @@ where
                     });
                     return Err(Error::Bulk {
                         failure: BatchFailure {
-                            batch: self.report.batches,
-                            rows: first..first + batch.len() as u64,
                             row: row.map(|i| first + i as u64),
-                            // Every earlier batch committed on its own, or nothing did.
-                            committed_rows: if per_batch { first } else { 0 },
+                            ..failure
                         },
                         source: Box::new(Error::from_model(M::TABLE, source)),
                     });

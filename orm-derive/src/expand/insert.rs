@@ -13,7 +13,8 @@ pub fn insert_ident(model: &Model<'_>) -> Ident {
     format_ident!("New{}", model.ident())
 }
 
-fn insert_fields<'m, 'a>(model: &'m Model<'a>) -> impl Iterator<Item = &'m Field<'a>> {
+/// The insert struct's fields, in declaration order.
+pub fn insert_fields<'m, 'a>(model: &'m Model<'a>) -> impl Iterator<Item = &'m Field<'a>> {
     model.fields.iter().filter(|f| !f.is_generated())
 }
 

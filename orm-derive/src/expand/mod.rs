@@ -6,6 +6,7 @@ mod model_impl;
 mod partial;
 mod projection;
 mod table;
+mod values;
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -62,6 +63,7 @@ fn expand(model: &Model<'_>) -> TokenStream {
     let insert_impls = insert::expand_impls(model);
     let model_impl = model_impl::expand(model);
     let (partial_structs, partial_impls) = partial::expand(model);
+    let value_checks = values::expand(model);
     quote! {
         #table
         #insert_struct
@@ -71,6 +73,7 @@ fn expand(model: &Model<'_>) -> TokenStream {
             #insert_impls
             #model_impl
             #partial_impls
+            #value_checks
         };
     }
 }

@@ -1,0 +1,56 @@
+//! `CheckValues` for the model and its insert struct: the fields whose values some backend
+//! would not store exactly, checked before every write.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::Ident;
+
+use super::column_path;
+use super::insert::{insert_fields, insert_ident};
+use crate::ast::{Field, Model};
+
+/// The impls for the model (checked by `update`) and the insert struct (by `insert` and bulk
+/// insert).
+pub fn expand(model: &Model<'_>) -> TokenStream {
+    let for_model = check_values(model, model.ident(), model.fields.iter());
+    let for_insert = check_values(model, &insert_ident(model), insert_fields(model));
+    quote!(#for_model #for_insert)
+}
+
+fn check_values<'m, 'a: 'm>(
+    model: &Model<'_>,
+    ident: &Ident,
+    fields: impl Iterator<Item = &'m Field<'a>>,
+) -> TokenStream {
+    let p = quote!(::orm::__private);
+    let checks: Vec<_> = fields
+        .filter(|f| f.value_checked)
+        .map(|f| {
+            let column = column_path(model, &f.column);
+            let field = f.ident;
+            quote! {
+                #p::check_value(
+                    &self.#field,
+                    backend,
+                    <#column as #p::diesel::Column>::NAME,
+                )?;
+            }
+        })
+        .collect();
+    // A row with nothing to check ignores the backend; the impl compiles to nothing.
+    let unused = checks.is_empty().then(|| quote!(let _ = backend;));
+    quote! {
+        #[automatically_derived]
+        impl #p::CheckValues for #ident {
+            #[inline]
+            fn check_values(
+                &self,
+                backend: #p::Backend,
+            ) -> ::std::result::Result<(), #p::RejectedValue> {
+                #unused
+                #(#checks)*
+                ::std::result::Result::Ok(())
+            }
+        }
+    }
+}
