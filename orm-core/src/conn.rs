@@ -38,8 +38,11 @@ pub enum Intent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Node {
-    /// The primary (the only node of a `Database` opened from one URL).
+    /// The primary: every write, every transaction, and reads when no replica serves them.
     Primary,
+    /// The read replica at this position in the list given to
+    /// [`DatabaseBuilder::replica`](crate::DatabaseBuilder::replica), from 0.
+    Replica(usize),
 }
 
 /// What one call through `orm` is and has done so far: see [`Conn::info`].
@@ -298,6 +301,23 @@ impl<'c> Conn<'c> {
     /// What this call is and has done so far: intent, node, statements, tables written.
     pub fn info(&self) -> CallInfo {
         self.call.info(self.counter)
+    }
+
+    /// Whether the call has written (or may have): its intent after what it did so far.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn intent(&self) -> Intent {
+        self.call.intent
+    }
+
+    /// The PostgreSQL connection underneath, for the runtime's own bookkeeping queries, which
+    /// are not the caller's writes.
+    #[cfg(feature = "postgres")]
+    #[allow(unreachable_patterns)]
+    pub(crate) fn postgres_for_runtime(&mut self) -> Option<&mut PgConnection> {
+        match &mut self.raw {
+            RawConnection::Postgres(c) => Some(c),
+            _ => None,
+        }
     }
 
     /// Statements run on this connection during this call.

@@ -24,7 +24,11 @@ use crate::meta::{Backend, RedactedUrl};
 use crate::model::Model;
 use crate::pool::{node_pool, BackendPool, Checkout, NodePool, PoolConfig, PoolState};
 use crate::projection::Projection;
+#[cfg(feature = "postgres")]
+use crate::route::{LastWrite, ReadPolicy, ReplicaSet, ReplicaStatus, RouterConfig};
 use crate::url::DatabaseUrl;
+#[cfg(feature = "postgres")]
+use crate::url::Target;
 
 #[cfg(feature = "postgres")]
 use diesel::pg::PgConnection;
@@ -34,13 +38,43 @@ use diesel::sqlite::SqliteConnection;
 struct Inner {
     url: DatabaseUrl,
     primary: NodePool,
+    /// The read replicas and their router, when the builder was given replica URLs.
+    #[cfg(feature = "postgres")]
+    replicas: Option<Replicas>,
+}
+
+/// The read replicas of a PostgreSQL primary: a pool each, in the order given, and the router
+/// whose background monitor keeps their health and lag.
+#[cfg(feature = "postgres")]
+struct Replicas {
+    pools: Vec<NodePool>,
+    router: ReplicaSet,
+}
+
+/// Where the calls of one [`Database`] handle go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pin {
+    /// Reads to a usable replica, the rest to the primary.
+    Routed,
+    /// Everything to the primary: [`Database::primary`].
+    Primary,
+    /// Everything to a replica: [`Database::replica`].
+    Replica,
+}
+
+/// What a session handle ([`Database::session`]) remembers of its own last write.
+#[derive(Debug, Default)]
+struct Session {
+    #[cfg(feature = "postgres")]
+    last_write: std::sync::Mutex<Option<LastWrite>>,
 }
 
 /// A handle to one database: cheap to clone, safe to share between threads.
 ///
 /// Built from a URL: `postgres://user@host:5432/db`, `sqlite::memory:` (a private in-memory
 /// database, one connection), or a SQLite file path (`sqlite://app.db`, `app.db`), with
-/// [`Database::connect`] (the default pool) or [`Database::builder`] (a [`PoolConfig`]).
+/// [`Database::connect`] (the default pool) or [`Database::builder`] (a [`PoolConfig`], read
+/// replicas).
 ///
 /// ```
 /// # fn main() -> orm_core::Result<()> {
@@ -51,6 +85,10 @@ struct Inner {
 #[derive(Clone)]
 pub struct Database {
     inner: Arc<Inner>,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // only replicas read it
+    pin: Pin,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    session: Option<Arc<Session>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -73,31 +111,120 @@ impl std::fmt::Debug for Database {
 ///     .connect()?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `.connect()`"]
 pub struct DatabaseBuilder {
     url: String,
     pool: PoolConfig,
+    replicas: Vec<String>,
+    #[cfg(feature = "postgres")]
+    router: RouterConfig,
+    #[cfg(feature = "postgres")]
+    policy: Option<Box<dyn FnOnce(&str, &[String], RouterConfig) -> Result<ReplicaSet>>>,
+}
+
+impl std::fmt::Debug for DatabaseBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = DatabaseUrl::parse(&self.url).map(|u| u.redacted.to_string());
+        f.debug_struct("DatabaseBuilder")
+            .field("url", &url.as_deref().unwrap_or("(invalid URL)"))
+            .field("pool", &self.pool)
+            .field("replicas", &self.replicas.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl DatabaseBuilder {
-    /// How to pool the connections; [`PoolConfig::default`] if not called.
+    /// How to pool the connections of every node; [`PoolConfig::default`] if not called.
     pub fn pool(mut self, config: PoolConfig) -> Self {
         self.pool = config;
         self
     }
 
+    /// A streaming read replica of the PostgreSQL primary (call once per replica). Reads made
+    /// outside transactions go to a healthy replica that has caught up; writes, transactions
+    /// and [`Database::with_connection`] go to the primary. Replicas are numbered in the order
+    /// given: [`Node::Replica`]`(0)` is the first.
+    pub fn replica(mut self, url: &str) -> Self {
+        self.replicas.push(url.to_owned());
+        self
+    }
+
+    /// How replicas are watched and chosen: lag limits, monitor interval, the built-in read
+    /// policy, read-your-writes mode. [`RouterConfig::default`] if not called.
+    #[cfg(feature = "postgres")]
+    pub fn router(mut self, config: RouterConfig) -> Self {
+        self.router = config;
+        self
+    }
+
+    /// A read policy of your own, in place of the built-in one the router config names.
+    #[cfg(feature = "postgres")]
+    pub fn read_policy(mut self, policy: impl ReadPolicy) -> Self {
+        self.policy = Some(Box::new(move |primary, urls, config| {
+            ReplicaSet::start_with_policy(primary, urls, config, policy)
+        }));
+        self
+    }
+
     /// Check the settings, then open the database: [`Error::InvalidUrl`] or
     /// [`Error::InvalidConfig`] before anything connects. For PostgreSQL one connection is
-    /// made at once, so a wrong URL, host or password fails here with an error that names the
-    /// URL (password redacted).
+    /// made at once to the primary and to each replica, so a wrong URL, host or password fails
+    /// here with an error that names the URL (password redacted).
     pub fn connect(self) -> Result<Database> {
         let url = DatabaseUrl::parse(&self.url)?;
         let primary = node_pool(&url, &self.pool)?;
-        tracing::debug!(url = %url.redacted, "database opened");
+        let replica_count = self.replicas.len();
+        #[cfg(feature = "postgres")]
+        let replicas = self.connect_replicas(&url)?;
+        #[cfg(not(feature = "postgres"))]
+        if !self.replicas.is_empty() {
+            return Err(Error::InvalidConfig {
+                field: "replica",
+                reason: "read replicas are PostgreSQL servers; enable the `postgres` feature"
+                    .to_owned(),
+            });
+        }
+        tracing::debug!(url = %url.redacted, replicas = replica_count, "database opened");
         Ok(Database {
-            inner: Arc::new(Inner { url, primary }),
+            inner: Arc::new(Inner {
+                url,
+                primary,
+                #[cfg(feature = "postgres")]
+                replicas,
+            }),
+            pin: Pin::Routed,
+            session: None,
         })
+    }
+
+    #[cfg(feature = "postgres")]
+    fn connect_replicas(self, primary: &DatabaseUrl) -> Result<Option<Replicas>> {
+        if self.replicas.is_empty() {
+            return Ok(None);
+        }
+        if !matches!(primary.target, Target::Postgres { .. }) {
+            return Err(Error::InvalidConfig {
+                field: "replica",
+                reason: "read replicas are PostgreSQL streaming replicas of a PostgreSQL primary"
+                    .to_owned(),
+            });
+        }
+        let mut pools = Vec::with_capacity(self.replicas.len());
+        for replica in &self.replicas {
+            let url = DatabaseUrl::parse(replica)?;
+            if !matches!(url.target, Target::Postgres { .. }) {
+                return Err(Error::InvalidUrl {
+                    url: url.redacted,
+                    reason: "a read replica is a PostgreSQL server: `postgres://…`".to_owned(),
+                });
+            }
+            pools.push(node_pool(&url, &self.pool)?);
+        }
+        let router = match self.policy {
+            Some(start) => start(&self.url, &self.replicas, self.router)?,
+            None => ReplicaSet::start(&self.url, &self.replicas, self.router)?,
+        };
+        Ok(Some(Replicas { pools, router }))
     }
 }
 
@@ -123,15 +250,22 @@ fn guard_panics<C: Connection, R>(
 impl Database {
     /// Open the database at `url` with the default [`PoolConfig`]:
     /// `Database::builder(url).connect()`.
+    #[track_caller]
     pub fn connect(url: &str) -> Result<Self> {
         Self::builder(url).connect()
     }
 
-    /// Settings for opening the database at `url`: `.pool(config)`, then `.connect()`.
+    /// Settings for opening the database at `url`: `.pool(config)`, `.replica(url)`, then
+    /// `.connect()`.
     pub fn builder(url: &str) -> DatabaseBuilder {
         DatabaseBuilder {
             url: url.to_owned(),
             pool: PoolConfig::default(),
+            replicas: Vec::new(),
+            #[cfg(feature = "postgres")]
+            router: RouterConfig::default(),
+            #[cfg(feature = "postgres")]
+            policy: None,
         }
     }
 
@@ -151,32 +285,199 @@ impl Database {
     }
 
     /// The state of each node's pool: connections open, idle and in use, callers waiting,
-    /// checkouts, timeouts and waits so far. One entry per node (today the primary).
+    /// checkouts, timeouts and waits so far. The primary first, then each replica.
     pub fn pool_state(&self) -> Vec<PoolState> {
-        vec![self.inner.primary.state(Node::Primary)]
+        #[allow(unused_mut)]
+        let mut states = vec![self.inner.primary.state(Node::Primary)];
+        #[cfg(feature = "postgres")]
+        if let Some(replicas) = &self.inner.replicas {
+            states.extend(
+                replicas
+                    .pools
+                    .iter()
+                    .enumerate()
+                    .map(|(i, pool)| pool.state(Node::Replica(i))),
+            );
+        }
+        states
     }
 
-    /// The one road every call takes: check out a connection, wrap it in a [`Conn`] that knows
-    /// the call's intent, node and statement count, and run `work` on it. `#[track_caller]`
-    /// here and on every public method that leads here makes [`Location::caller`] the
-    /// user's call, which leak detection reports.
+    /// What the router knows of each replica now: usable or why not, replay position, lag,
+    /// calls in flight. Empty without replicas.
+    #[cfg(feature = "postgres")]
+    pub fn replica_status(&self) -> Vec<ReplicaStatus> {
+        self.inner
+            .replicas
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.router.status())
+    }
+
+    /// This handle with every call sent to the primary, reads included: for a read that must
+    /// see the latest data (`SELECT … FOR UPDATE` in a transaction goes there anyway).
+    pub fn primary(&self) -> Database {
+        Database {
+            pin: Pin::Primary,
+            ..self.clone()
+        }
+    }
+
+    /// This handle with every call sent to a usable replica, chosen by the read policy:
+    /// for raw SQL that only reads. [`Error::NoReplica`] when none is usable (or none was
+    /// configured); a write through it fails on the replica, which is read-only.
+    pub fn replica(&self) -> Database {
+        Database {
+            pin: Pin::Replica,
+            ..self.clone()
+        }
+    }
+
+    /// A session handle: this database, plus read-your-writes. After each write made through
+    /// the session, its reads go to a replica only once that replica has replayed the write
+    /// (or, in the router's window mode, to the primary for the window), so the session never
+    /// reads data older than its own writes. Clones of the session share what it remembers.
+    /// Without replicas it behaves as the database itself.
+    pub fn session(&self) -> Database {
+        Database {
+            session: Some(Arc::new(Session::default())),
+            ..self.clone()
+        }
+    }
+
+    /// Run `work`, which only reads, on a connection of the node a read goes to (a replica
+    /// when one is usable): for several reads on one connection. A write in `work` fails on a
+    /// replica, which is read-only; use [`Database::with_connection`] for writes.
+    #[track_caller]
+    pub fn read<R>(&self, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
+        self.run(Intent::Read, work)
+    }
+
+    /// The one road every call takes: choose the node (a replica for a read when one is
+    /// usable, else the primary), check out a connection, wrap it in a [`Conn`] that knows the
+    /// call's intent, node and statement count, and run `work` on it. `#[track_caller]` here
+    /// and on every public method that leads here makes [`Location::caller`] the user's call,
+    /// which leak detection reports.
     #[track_caller]
     fn run<R>(&self, intent: Intent, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
         let at = Location::caller();
+        #[cfg(feature = "postgres")]
+        if let Some((replicas, index)) = self.route(intent)? {
+            return self.run_on_replica(replicas, index, intent, at, work);
+        }
+        self.run_on_primary(intent, at, work)
+    }
+
+    /// Like [`Database::run`] for a read whose work can run twice: a read that fails on a
+    /// replica for a connection reason is run again on the primary. (Other reads are moved
+    /// to the primary only when the replica fails before the query is sent.)
+    #[track_caller]
+    fn run_read<R>(&self, work: impl Fn(&mut Conn<'_>) -> Result<R>) -> Result<R> {
+        let at = Location::caller();
+        #[cfg(feature = "postgres")]
+        if let Some((replicas, index)) = self.route(Intent::Read)? {
+            return match self.run_on_replica(replicas, index, Intent::Read, at, &work) {
+                Err(e) if self.pin == Pin::Routed && crate::route::is_connection_failure(&e) => {
+                    replicas.router.report_failure(index);
+                    tracing::debug!(replica = index, error = %e, "read retried on the primary");
+                    self.run_on_primary(Intent::Read, at, work)
+                }
+                other => other,
+            };
+        }
+        self.run_on_primary(Intent::Read, at, work)
+    }
+
+    /// The replica a call with `intent` goes to, or `None` for the primary. No I/O and no
+    /// allocation: the router reads the state its monitor keeps.
+    #[cfg(feature = "postgres")]
+    fn route(&self, intent: Intent) -> Result<Option<(&Replicas, usize)>> {
+        let Some(replicas) = &self.inner.replicas else {
+            return match self.pin {
+                Pin::Replica => Err(Error::NoReplica {
+                    reasons: "no replica was configured".to_owned(),
+                }),
+                _ => Ok(None),
+            };
+        };
+        let index = match (self.pin, intent) {
+            (Pin::Primary, _) | (Pin::Routed, Intent::Write) => None,
+            (Pin::Replica, _) => match replicas.router.pick(None)? {
+                Some(index) => Some(index),
+                None => {
+                    return Err(Error::NoReplica {
+                        reasons: "no replica is usable now".to_owned(),
+                    })
+                }
+            },
+            (Pin::Routed, Intent::Read) => {
+                let last_write = self
+                    .session
+                    .as_ref()
+                    .and_then(|s| *s.last_write.lock().unwrap_or_else(|e| e.into_inner()));
+                replicas.router.pick_after(last_write)?
+            }
+        };
+        Ok(index.map(|i| (replicas, i)))
+    }
+
+    #[cfg(feature = "postgres")]
+    fn run_on_replica<R>(
+        &self,
+        replicas: &Replicas,
+        index: usize,
+        intent: Intent,
+        at: &'static Location<'static>,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
+    ) -> Result<R> {
+        let pool = &replicas.pools[index];
+        let BackendPool::Postgres(connections) = &pool.connections else {
+            unreachable!("replicas are checked to be PostgreSQL when the database opens");
+        };
+        let _in_use = replicas.router.acquire(index);
+        match pool.checkout(connections, at) {
+            Ok(checkout) => Self::run_on(
+                checkout,
+                intent,
+                Node::Replica(index),
+                Backend::Postgres,
+                |c| RawConnection::Postgres(c),
+                work,
+            ),
+            // The query was not sent: the primary can take it.
+            Err(e) if self.pin == Pin::Routed && crate::route::is_connection_failure(&e) => {
+                replicas.router.report_failure(index);
+                tracing::debug!(replica = index, error = %e, "read moved to the primary");
+                self.run_on_primary(intent, at, work)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn run_on_primary<R>(
+        &self,
+        intent: Intent,
+        at: &'static Location<'static>,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
+    ) -> Result<R> {
         let node = &self.inner.primary;
         match &node.connections {
             #[cfg(feature = "postgres")]
             BackendPool::Postgres(connections) => Self::run_on(
                 node.checkout(connections, at)?,
                 intent,
+                Node::Primary,
                 Backend::Postgres,
                 |c| RawConnection::Postgres(c),
-                work,
+                |conn| {
+                    let result = work(conn)?;
+                    self.remember_write(conn)?;
+                    Ok(result)
+                },
             ),
             #[cfg(feature = "sqlite")]
             BackendPool::Sqlite(connections) => Self::run_on(
                 node.checkout(connections, at)?,
                 intent,
+                Node::Primary,
                 Backend::Sqlite,
                 |c| RawConnection::Sqlite(c),
                 work,
@@ -184,16 +485,39 @@ impl Database {
         }
     }
 
+    /// After a session's call wrote on the primary (and committed: a call is a transaction at
+    /// most), remember where its reads must find the write.
+    #[cfg(feature = "postgres")]
+    fn remember_write(&self, conn: &mut Conn<'_>) -> Result<()> {
+        let (Some(session), Some(replicas)) = (&self.session, &self.inner.replicas) else {
+            return Ok(());
+        };
+        if conn.intent() != Intent::Write {
+            return Ok(());
+        }
+        let Some(pg) = conn.postgres_for_runtime() else {
+            return Ok(());
+        };
+        let written = replicas.router.read_your_writes().after_commit(pg)?;
+        let mut last = session.last_write.lock().unwrap_or_else(|e| e.into_inner());
+        *last = Some(match (*last, written) {
+            (Some(LastWrite::Lsn(a)), LastWrite::Lsn(b)) => LastWrite::Lsn(a.max(b)),
+            (_, newer) => newer,
+        });
+        Ok(())
+    }
+
     fn run_on<C: R2D2Connection + Send + 'static, R>(
         mut checkout: Checkout<'_, C>,
         intent: Intent,
+        node: Node,
         backend: Backend,
         wrap: impl FnOnce(&mut C) -> RawConnection<'_>,
         work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
     ) -> Result<R> {
         let pooled = &mut *checkout;
         let statements = &pooled.statements;
-        let mut call = CallState::new(intent, Node::Primary, backend, statements.get());
+        let mut call = CallState::new(intent, node, backend, statements.get());
         // The pooled connection is returned before a panic from `work` goes on, so the pool
         // sees a clean connection rather than one dropped while unwinding, which it discards.
         let outcome = guard_panics(&mut pooled.conn, |c| {
@@ -261,7 +585,7 @@ impl Database {
     /// The row with primary key `key`, or [`Error::NotFound`].
     #[track_caller]
     pub fn find<M: Model>(&self, key: M::PrimaryKey) -> Result<M> {
-        self.run(Intent::Read, |conn| conn.find::<M>(key))
+        self.run_read(|conn| conn.find::<M>(key.clone()))
     }
 
     /// Write every non-key field of `row` to the row with its primary key, and return the row
@@ -346,7 +670,7 @@ impl Database {
             LimitDsl,
         FindAsQuery<P>: LoadOnEveryBackend<'static, P>,
     {
-        self.run(Intent::Read, |conn| conn.find_as::<P>(key))
+        self.run_read(|conn| conn.find_as::<P>(key.clone()))
     }
 
     /// Every row of the model's table, reading only projection `P`'s columns. For a filter,
@@ -358,7 +682,7 @@ impl Database {
         <P::Model as Model>::Table: SelectDsl<P::Columns>,
         LoadAllQuery<P>: LoadOnEveryBackend<'static, P>,
     {
-        self.run(Intent::Read, |conn| conn.load_all::<P>())
+        self.run_read(|conn| conn.load_all::<P>())
     }
 
     /// Insert every row of `rows` (owned or borrowed insert structs), streamed in batches:

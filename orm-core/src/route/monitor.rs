@@ -113,8 +113,9 @@ impl Shared {
 pub(crate) struct MonitorHandle {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
-    /// Disconnected when the thread has finished (it holds the sender).
-    finished: mpsc::Receiver<()>,
+    /// Disconnected when the thread has finished (it holds the sender). In a mutex only so
+    /// that the handle, and the `Database` holding it, is `Sync`.
+    finished: std::sync::Mutex<mpsc::Receiver<()>>,
 }
 
 impl Drop for MonitorHandle {
@@ -124,7 +125,8 @@ impl Drop for MonitorHandle {
         let Some(thread) = self.thread.take() else {
             return;
         };
-        match self.finished.recv_timeout(JOIN_WAIT) {
+        let finished = self.finished.get_mut().unwrap_or_else(|e| e.into_inner());
+        match finished.recv_timeout(JOIN_WAIT) {
             Err(mpsc::RecvTimeoutError::Disconnected) | Ok(()) => {
                 let _ = thread.join();
             }
@@ -169,7 +171,7 @@ pub(crate) fn spawn(
     MonitorHandle {
         shared,
         thread: Some(thread),
-        finished,
+        finished: std::sync::Mutex::new(finished),
     }
 }
 
