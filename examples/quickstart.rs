@@ -4,7 +4,12 @@
 //! ```text
 //! cargo run --example quickstart
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/orm_test cargo run --example quickstart
+//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/orm_test \
+//!     REPLICA_URL=postgres://postgres@127.0.0.1:5433/orm_test cargo run --example quickstart
 //! ```
+//!
+//! With `REPLICA_URL`, reads go to that streaming replica once it has caught up, and the tour
+//! shows where each read went.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -27,7 +32,11 @@ pub struct User {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".to_owned());
-    let db = Database::connect(&url)?;
+    let mut builder = Database::builder(&url);
+    if let Ok(replica) = std::env::var("REPLICA_URL") {
+        builder = builder.replica(&replica);
+    }
+    let db = builder.connect()?;
     println!("connected to {} ({:?})", db.url(), db.backend());
 
     db.drop_table::<User>()?;
@@ -118,6 +127,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.duration,
         report.rows_per_second()
     );
+
+    // Where reads go: the primary, or a replica that has replayed the writes above. A session
+    // reads its own writes: right after a write, its reads wait for a replica that has it.
+    let session = db.session();
+    session.update(&User {
+        score: 100,
+        ..session.find::<User>(changed.id)?
+    })?;
+    let (node, score) = session.read(|conn| {
+        let user = conn.find::<User>(changed.id)?;
+        Ok((conn.info().node, user.score))
+    })?;
+    println!("a session's read after its write: served by {node:?}, score {score}");
+    for _ in 0..3 {
+        let node = db.read(|conn| Ok(conn.info().node))?;
+        println!("a read goes to {node:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for state in db.pool_state() {
+        println!(
+            "pool of {:?}: {} open, {} idle, {} in use, {} checkouts, max wait {:?}",
+            state.node, state.open, state.idle, state.in_use, state.checkouts, state.max_wait
+        );
+    }
 
     match db.insert::<User>(&NewUser {
         email: "ada@example.com".into(),

@@ -49,8 +49,7 @@ benchmarks:
         point reads by key from 4 threads for N seconds a run: orm's pooled Database, orm
         without a pool, Diesel on r2d2, pgbench -S -M prepared, the raw postgres client with a
         prepared statement, SQLx's PgPool, and orm with reads on the replica; plus the cost of
-        one routing decision (the modes on orm's PoolConfig and replica router need
-        --features pool-config) (defaults: --seconds 10 --runs 3 --rows 10000; at least 3 runs)
+        one routing decision (defaults: --seconds 10 --runs 3 --rows 10000; at least 3 runs)
 
 options:
   --tls   every PostgreSQL client on TLS (libpq sslmode=require, the raw client through

@@ -119,8 +119,13 @@ pub struct DatabaseBuilder {
     #[cfg(feature = "postgres")]
     router: RouterConfig,
     #[cfg(feature = "postgres")]
-    policy: Option<Box<dyn FnOnce(&str, &[String], RouterConfig) -> Result<ReplicaSet>>>,
+    policy: Option<StartRouter>,
 }
+
+/// Starts the replica router with a read policy of the user's: primary URL, replica URLs,
+/// router settings.
+#[cfg(feature = "postgres")]
+type StartRouter = Box<dyn FnOnce(&str, &[String], RouterConfig) -> Result<ReplicaSet>>;
 
 impl std::fmt::Debug for DatabaseBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
