@@ -45,6 +45,9 @@ pub(crate) struct PoolMetrics {
     timeouts: AtomicU64,
     total_wait_nanos: AtomicU64,
     max_wait_nanos: AtomicU64,
+    /// Why the last attempt to open a connection failed, until one is opened again (scrubbed).
+    /// r2d2 keeps its own, but hands it to one timed-out caller only.
+    last_connect_error: std::sync::Mutex<Option<String>>,
 }
 
 impl PoolMetrics {
@@ -53,6 +56,22 @@ impl PoolMetrics {
     pub(crate) fn wait(&self) -> Waiting<'_> {
         self.waiting.fetch_add(1, Relaxed);
         Waiting(self)
+    }
+
+    /// Notes why opening a connection failed (`None`: one was opened).
+    pub(crate) fn connect_failed(&self, error: Option<String>) {
+        *self
+            .last_connect_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = error;
+    }
+
+    /// Why the last attempt to open a connection failed, if none was opened since.
+    pub(crate) fn last_connect_error(&self) -> Option<String> {
+        self.last_connect_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Calls waiting now.
@@ -125,5 +144,9 @@ impl r2d2::HandleEvent for CountEvents {
 
     fn handle_timeout(&self, _: r2d2::event::TimeoutEvent) {
         self.0.timed_out();
+    }
+
+    fn handle_acquire(&self, _: r2d2::event::AcquireEvent) {
+        self.0.connect_failed(None);
     }
 }

@@ -84,6 +84,40 @@ impl StatementCounter {
 struct CountStatements {
     statements: Arc<StatementCounter>,
     closed: Arc<AtomicBool>,
+    disconnects: Arc<Disconnects>,
+}
+
+/// When a connection of the pool was last found closed by the server. A server that restarts
+/// closes every connection at once, but each one only finds out on its next query: after the
+/// first is seen closed, every connection last used before that moment is pinged before its
+/// next call, however recently it was used, so a restart costs only the calls in flight.
+#[derive(Debug)]
+pub(crate) struct Disconnects {
+    since: Instant,
+    /// Nanoseconds after `since` of the latest disconnect seen; 0: none.
+    latest: AtomicU64,
+}
+
+impl Disconnects {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            latest: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self) {
+        let at = self.since.elapsed().as_nanos().max(1);
+        self.latest
+            .fetch_max(u64::try_from(at).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Whether a connection last used at `last_used` may have been closed since.
+    fn suspect(&self, last_used: Instant) -> bool {
+        let latest = self.latest.load(Ordering::Relaxed);
+        latest != 0
+            && last_used.saturating_duration_since(self.since) < Duration::from_nanos(latest)
+    }
 }
 
 impl Instrumentation for CountStatements {
@@ -94,9 +128,17 @@ impl Instrumentation for CountStatements {
                 self.statements.0.fetch_add(1, Ordering::Relaxed);
             }
             InstrumentationEvent::FinishQuery {
-                error: Some(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)),
+                error:
+                    Some(Error::DatabaseError(
+                        DatabaseErrorKind::ClosedConnection
+                        | DatabaseErrorKind::UnableToSendCommand,
+                        _,
+                    )),
                 ..
-            } => self.closed.store(true, Ordering::Relaxed),
+            } => {
+                self.closed.store(true, Ordering::Relaxed);
+                self.disconnects.record();
+            }
             _ => {}
         }
     }
@@ -116,6 +158,8 @@ pub(crate) struct Manager<C: R2D2Connection + 'static> {
     recycle: Option<Duration>,
     /// Ping a connection on checkout when idle at least this long; `None`: never.
     pre_ping_idle: Option<Duration>,
+    /// Shared with every connection's instrumentation.
+    disconnects: Arc<Disconnects>,
 }
 
 /// Why the manager could not make or hand out a connection.
@@ -155,6 +199,7 @@ impl<C: R2D2Connection + 'static> Manager<C> {
             setup,
             recycle: keep(config.recycle),
             pre_ping_idle: keep(config.pre_ping.then_some(config.pre_ping_idle)),
+            disconnects: Arc::new(Disconnects::new()),
         }
     }
 }
@@ -183,6 +228,7 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
         conn.set_instrumentation(CountStatements {
             statements: Arc::clone(&statements),
             closed: Arc::clone(&closed),
+            disconnects: Arc::clone(&self.disconnects),
         });
         (self.setup)(&mut conn).map_err(ManagerError::Setup)?;
         let now = Instant::now();
@@ -196,14 +242,17 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
     }
 
     /// Called by r2d2 on every checkout (`test_on_check_out` is on): free for a connection
-    /// used within `pre_ping_idle`, one round trip otherwise. An error makes r2d2 close the
-    /// connection and take the next one (or open one).
+    /// used within `pre_ping_idle`, one round trip otherwise, and one round trip for a
+    /// connection last used before another connection of the pool was found closed (whether
+    /// or not pre-ping is on). An error makes r2d2 close the connection and take the next one
+    /// (or open one).
     fn is_valid(&self, pooled: &mut Self::Connection) -> Result<(), Self::Error> {
         if pooled.expired() {
             return Err(ManagerError::Expired);
         }
-        if let Some(idle) = self.pre_ping_idle {
-            if pooled.last_used.elapsed() >= idle {
+        let suspect = self.disconnects.suspect(pooled.last_used);
+        if let Some(idle) = self.pre_ping_idle.or(suspect.then_some(Duration::ZERO)) {
+            if suspect || pooled.last_used.elapsed() >= idle {
                 self.inner
                     .is_valid(&mut pooled.conn)
                     .map_err(ManagerError::Ping)?;
@@ -226,12 +275,15 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
 /// password scrubbed from the driver's message (r2d2's default handler writes them to the
 /// `log` crate as the driver gave them).
 #[derive(Debug)]
-struct LogScrubbed(DatabaseUrl);
+struct LogScrubbed(DatabaseUrl, Arc<PoolMetrics>);
 
 impl r2d2::HandleError<ManagerError> for LogScrubbed {
     fn handle_error(&self, error: ManagerError) {
         let url = &self.0.redacted;
         let text = self.0.scrub(&error.to_string());
+        if matches!(error, ManagerError::Connect(_) | ManagerError::Setup(_)) {
+            self.1.connect_failed(Some(text.clone()));
+        }
         match error {
             ManagerError::Expired => tracing::debug!(%url, "connection recycled"),
             ManagerError::Ping(_) => {
@@ -470,7 +522,7 @@ fn connections<C: R2D2Connection + Send + 'static>(
         .max_lifetime(max_lifetime)
         .connection_timeout(config.timeout)
         .test_on_check_out(true)
-        .error_handler(Box::new(LogScrubbed(url.clone())))
+        .error_handler(Box::new(LogScrubbed(url.clone(), Arc::clone(metrics))))
         .event_handler(Box::new(CountEvents(Arc::clone(metrics))));
     if one_connection {
         // The one connection is the database: the pool must hold it before anything runs.
@@ -567,7 +619,8 @@ impl NodePool {
             .split_once(": ")
             .map(|(_, last)| last)
             .filter(|last| !last.is_empty() && *last != EXPIRED)
-            .map(|last| self.url.scrub(last));
+            .map(|last| self.url.scrub(last))
+            .or_else(|| self.metrics.last_connect_error());
         Error::PoolTimeout {
             url: self.url.redacted.clone(),
             timeout: self.config.timeout,
