@@ -3,7 +3,9 @@
 //! the row that made a batch fail.
 
 use std::borrow::Borrow;
+use std::marker::PhantomData;
 use std::ops::Range;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -130,9 +132,11 @@ where
         C: Connection,
     {
         let batch_size = self.options.batch_size;
-        // The batch is held whole, on the COPY path too: the input can be read only once, and
-        // finding the row that made a batch fail writes parts of the batch again. Diesel does
-        // not expose the line number PostgreSQL reports for a failed COPY.
+        if self.writer.copy {
+            return self.copy_batches(conn, per_batch);
+        }
+        // The batch is held whole: the INSERT path needs it as a slice, and finding the row
+        // that made a batch fail writes parts of it again.
         let mut buffer: Vec<I::Item> = Vec::new();
         loop {
             buffer.clear();
@@ -190,19 +194,130 @@ where
                     });
                 }
             };
-            self.report.rows += n as u64;
-            self.report.rows_read += batch.len() as u64;
-            self.report.batches += 1;
-            self.report.keys.extend(keys);
-            if let Some(progress) = self.options.progress.as_mut() {
-                progress(BulkProgress {
-                    rows_done: self.report.rows_read,
-                    total: self.total,
-                    batches_done: self.report.batches,
-                    elapsed: self.started.elapsed(),
+            self.batch_done(n, batch.len(), keys);
+        }
+    }
+
+    /// Write every batch by binary COPY, streaming each from the input as COPY reads it, so
+    /// the server works on a batch while the client is still producing it. Each row is also
+    /// kept (shared, not copied) until the batch is done, for the search of a failing row: the
+    /// input can be read only once, and Diesel does not expose the line number PostgreSQL
+    /// reports for a failed COPY.
+    fn copy_batches<C>(&mut self, conn: &mut C, per_batch: bool) -> Result<()>
+    where
+        M: Crud<C>,
+        C: Connection,
+    {
+        let batch_size = self.options.batch_size;
+        let backend = self.backend;
+        let mut kept: Vec<Rc<I::Item>> = Vec::new();
+        while let Some(head) = self.rows.next() {
+            kept.clear();
+            let first = self.report.rows_read;
+            // A value PostgreSQL would refuse is found as the row streams by; the batch is then
+            // rolled back (PostgreSQL refuses it too) and reported with the value's row.
+            let mut rejected = None;
+            let rows = &mut self.rows;
+            let written = conn.transaction(|c| {
+                let stream = std::iter::once(head)
+                    .chain(rows.by_ref().take(batch_size - 1))
+                    .map(|item| {
+                        let item = Rc::new(item);
+                        if rejected.is_none() {
+                            let row: &M::New = (*item).borrow();
+                            if let Err(value) = row.check_values(backend) {
+                                rejected = Some((kept.len(), value));
+                            }
+                        }
+                        kept.push(Rc::clone(&item));
+                        Kept::<_, M::New>::new(item)
+                    });
+                let n = M::copy_rows(c, stream)?;
+                match rejected {
+                    Some(_) => Err(DieselError::RollbackTransaction),
+                    None => Ok(n),
+                }
+            });
+            if written.is_err() {
+                // COPY may stop reading mid-batch: the rest of the batch belongs to it.
+                let unread = batch_size - kept.len();
+                for item in self.rows.by_ref().take(unread) {
+                    if rejected.is_none() {
+                        let row: &M::New = item.borrow();
+                        if let Err(value) = row.check_values(backend) {
+                            rejected = Some((kept.len(), value));
+                        }
+                    }
+                    kept.push(Rc::new(item));
+                }
+            }
+            let failure = BatchFailure {
+                batch: self.report.batches,
+                rows: first..first + kept.len() as u64,
+                row: None,
+                committed_rows: if per_batch { first } else { 0 },
+            };
+            if let Some((row, value)) = rejected {
+                return Err(Error::Bulk {
+                    failure: BatchFailure {
+                        row: Some(first + row as u64),
+                        ..failure
+                    },
+                    source: Box::new(Error::rejected(M::TABLE, backend, value)),
                 });
             }
+            let n = match written {
+                Ok(n) => n,
+                Err(source) => {
+                    let batch: Vec<&M::New> = kept.iter().map(|k| (**k).borrow()).collect();
+                    let row = failing_row(conn, batch.len(), &source, |c, part| {
+                        self.writer.write::<M, C>(c, &batch[part], false).map(drop)
+                    });
+                    return Err(Error::Bulk {
+                        failure: BatchFailure {
+                            row: row.map(|i| first + i as u64),
+                            ..failure
+                        },
+                        source: Box::new(Error::from_model(M::TABLE, source)),
+                    });
+                }
+            };
+            self.batch_done(n, kept.len(), Vec::new());
         }
+        Ok(())
+    }
+
+    /// Counts a written batch of `read` rows (`written` inserted) and reports progress.
+    fn batch_done(&mut self, written: usize, read: usize, keys: Vec<M::PrimaryKey>) {
+        self.report.rows += written as u64;
+        self.report.rows_read += read as u64;
+        self.report.batches += 1;
+        self.report.keys.extend(keys);
+        if let Some(progress) = self.options.progress.as_mut() {
+            progress(BulkProgress {
+                rows_done: self.report.rows_read,
+                total: self.total,
+                batches_done: self.report.batches,
+                elapsed: self.started.elapsed(),
+            });
+        }
+    }
+}
+
+/// A row held by the batch and by the COPY stream at once: COPY encodes it through
+/// `Borrow<N>`, the batch keeps it for the search of a failing row. (`N` is a parameter so
+/// that this impl cannot overlap `Borrow<T> for T`.)
+struct Kept<T, N>(Rc<T>, PhantomData<fn() -> N>);
+
+impl<T, N> Kept<T, N> {
+    fn new(item: Rc<T>) -> Self {
+        Self(item, PhantomData)
+    }
+}
+
+impl<T: Borrow<N>, N> Borrow<N> for Kept<T, N> {
+    fn borrow(&self) -> &N {
+        (*self.0).borrow()
     }
 }
 
