@@ -36,7 +36,8 @@ fn replica_replays_primary_writes_and_refuses_its_own() {
         .remove(0);
 
     let replica = Database::connect(&format!(
-        "{replica_url}?options=-csearch_path%3Dorm_t_replica_replays"
+        "{replica_url}{}options=-csearch_path%3Dorm_t_replica_replays",
+        if replica_url.contains('?') { '&' } else { '?' }
     ))
     .unwrap();
     let in_recovery: bool = replica

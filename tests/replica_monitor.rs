@@ -136,7 +136,8 @@ fn the_shared_replica_is_healthy_and_seen_replaying_writes() {
 
     // Routed there, the session reads its own write.
     let mut replica = connect(&format!(
-        "{replica_url}?options=-csearch_path%3Dorm_t_replica_monitor"
+        "{replica_url}{}options=-csearch_path%3Dorm_t_replica_monitor",
+        if replica_url.contains('?') { '&' } else { '?' }
     ));
     let body: String = sql::<Text>("SELECT body FROM monitored WHERE id = 1")
         .get_result(&mut replica)
