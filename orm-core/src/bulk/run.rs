@@ -15,7 +15,7 @@ use super::{BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, Con
 use crate::error::{Error, Result};
 use crate::meta::Backend;
 use crate::model::{Crud, Model};
-use crate::values::CheckValues;
+use crate::values::{CheckValues, RejectedValue};
 
 /// The bulk-insert loop on one connection of `backend`.
 pub(crate) fn run<M, C, I>(
@@ -145,34 +145,16 @@ where
             // batch is still read, so the failure names the same rows as any other.
             let mut rejected = None;
             for item in self.rows.by_ref().take(batch_size) {
-                if rejected.is_none() {
-                    let row: &M::New = item.borrow();
-                    if let Err(value) = row.check_values(self.backend) {
-                        rejected = Some((buffer.len(), value));
-                    }
-                }
+                note_rejection(item.borrow(), self.backend, buffer.len(), &mut rejected);
                 buffer.push(item);
             }
             if buffer.is_empty() {
                 return Ok(());
             }
-            let first = self.report.rows_read;
-            // What a failure of this batch reports, once its row is known.
-            let failure = BatchFailure {
-                batch: self.report.batches,
-                rows: first..first + buffer.len() as u64,
-                row: None,
-                // Every earlier batch committed on its own, or nothing did.
-                committed_rows: if per_batch { first } else { 0 },
-            };
+            let failure = self.failure(buffer.len(), per_batch);
             if let Some((row, value)) = rejected {
-                return Err(Error::Bulk {
-                    failure: BatchFailure {
-                        row: Some(first + row as u64),
-                        ..failure
-                    },
-                    source: Box::new(Error::rejected(M::TABLE, self.backend, value)),
-                });
+                let source = Error::rejected(M::TABLE, self.backend, value);
+                return Err(failed(failure, Some(row), source));
             }
             let batch: Vec<&M::New> = buffer.iter().map(Borrow::borrow).collect();
             let recurring = batch.len() == batch_size;
@@ -185,13 +167,7 @@ where
                     let row = failing_row(conn, batch.len(), &source, |c, part| {
                         self.writer.write::<M, C>(c, &batch[part], false).map(drop)
                     });
-                    return Err(Error::Bulk {
-                        failure: BatchFailure {
-                            row: row.map(|i| first + i as u64),
-                            ..failure
-                        },
-                        source: Box::new(Error::from_model(M::TABLE, source)),
-                    });
+                    return Err(failed(failure, row, Error::from_model(M::TABLE, source)));
                 }
             };
             self.batch_done(n, batch.len(), keys);
@@ -213,7 +189,6 @@ where
         let mut kept: Vec<Rc<I::Item>> = Vec::new();
         while let Some(head) = self.rows.next() {
             kept.clear();
-            let first = self.report.rows_read;
             // A value PostgreSQL would refuse is found as the row streams by; the batch is then
             // rolled back (PostgreSQL refuses it too) and reported with the value's row.
             let mut rejected = None;
@@ -223,12 +198,7 @@ where
                     .chain(rows.by_ref().take(batch_size - 1))
                     .map(|item| {
                         let item = Rc::new(item);
-                        if rejected.is_none() {
-                            let row: &M::New = (*item).borrow();
-                            if let Err(value) = row.check_values(backend) {
-                                rejected = Some((kept.len(), value));
-                            }
-                        }
+                        note_rejection((*item).borrow(), backend, kept.len(), &mut rejected);
                         kept.push(Rc::clone(&item));
                         Kept::<_, M::New>::new(item)
                     });
@@ -242,29 +212,14 @@ where
                 // COPY may stop reading mid-batch: the rest of the batch belongs to it.
                 let unread = batch_size - kept.len();
                 for item in self.rows.by_ref().take(unread) {
-                    if rejected.is_none() {
-                        let row: &M::New = item.borrow();
-                        if let Err(value) = row.check_values(backend) {
-                            rejected = Some((kept.len(), value));
-                        }
-                    }
+                    note_rejection(item.borrow(), backend, kept.len(), &mut rejected);
                     kept.push(Rc::new(item));
                 }
             }
-            let failure = BatchFailure {
-                batch: self.report.batches,
-                rows: first..first + kept.len() as u64,
-                row: None,
-                committed_rows: if per_batch { first } else { 0 },
-            };
+            let failure = self.failure(kept.len(), per_batch);
             if let Some((row, value)) = rejected {
-                return Err(Error::Bulk {
-                    failure: BatchFailure {
-                        row: Some(first + row as u64),
-                        ..failure
-                    },
-                    source: Box::new(Error::rejected(M::TABLE, backend, value)),
-                });
+                let source = Error::rejected(M::TABLE, backend, value);
+                return Err(failed(failure, Some(row), source));
             }
             let n = match written {
                 Ok(n) => n,
@@ -273,18 +228,24 @@ where
                     let row = failing_row(conn, batch.len(), &source, |c, part| {
                         self.writer.write::<M, C>(c, &batch[part], false).map(drop)
                     });
-                    return Err(Error::Bulk {
-                        failure: BatchFailure {
-                            row: row.map(|i| first + i as u64),
-                            ..failure
-                        },
-                        source: Box::new(Error::from_model(M::TABLE, source)),
-                    });
+                    return Err(failed(failure, row, Error::from_model(M::TABLE, source)));
                 }
             };
             self.batch_done(n, kept.len(), Vec::new());
         }
         Ok(())
+    }
+
+    /// What a failure of the batch of `rows` rows now being written reports, once its row is
+    /// known: every earlier batch committed on its own (`per_batch`), or nothing did.
+    fn failure(&self, rows: usize, per_batch: bool) -> BatchFailure {
+        let first = self.report.rows_read;
+        BatchFailure {
+            batch: self.report.batches,
+            rows: first..first + rows as u64,
+            row: None,
+            committed_rows: if per_batch { first } else { 0 },
+        }
     }
 
     /// Counts a written batch of `read` rows (`written` inserted) and reports progress.
@@ -301,6 +262,33 @@ where
                 elapsed: self.started.elapsed(),
             });
         }
+    }
+}
+
+/// Remembers the first row of a batch, at `index`, with a value `backend` would not store
+/// exactly.
+fn note_rejection<New: CheckValues>(
+    row: &New,
+    backend: Backend,
+    index: usize,
+    rejected: &mut Option<(usize, RejectedValue)>,
+) {
+    if rejected.is_none() {
+        if let Err(value) = row.check_values(backend) {
+            *rejected = Some((index, value));
+        }
+    }
+}
+
+/// The bulk error for a batch that failed on its row `row` (an offset in the batch) with
+/// `source`.
+fn failed(failure: BatchFailure, row: Option<usize>, source: Error) -> Error {
+    Error::Bulk {
+        failure: BatchFailure {
+            row: row.map(|i| failure.rows.start + i as u64),
+            ..failure
+        },
+        source: Box::new(source),
     }
 }
 
