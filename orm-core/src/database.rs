@@ -434,7 +434,9 @@ impl Database {
         work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
     ) -> Result<R> {
         let pool = &replicas.pools[index];
-        let BackendPool::Postgres(connections) = &pool.connections else {
+        #[allow(irrefutable_let_patterns)] // a PostgreSQL-only build has no other kind
+        let BackendPool::Postgres(connections) = &pool.connections
+        else {
             unreachable!("replicas are checked to be PostgreSQL when the database opens");
         };
         let _in_use = replicas.router.acquire(index);
