@@ -7,14 +7,13 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
 use diesel::pg::PgConnection;
-use diesel::sql_types::{Bool, Integer, Text};
+use diesel::sql_types::{Bool, Text};
 use diesel::{Connection, RunQueryDsl};
 use orm::route::{
     current_primary_lsn, Backoff, LastWrite, Lsn, ReadYourWrites, ReplicaSet, ReplicaState,
@@ -179,66 +178,6 @@ fn a_server_not_in_recovery_is_never_used_as_a_replica() {
 /// Tests that pause or stop the disposable replica run one at a time.
 static FAULT_REPLICA: Mutex<()> = Mutex::new(());
 
-/// Puts the disposable replica back (running, replaying) when dropped, whatever happened.
-struct Restore {
-    url: String,
-    version: String,
-    cluster: String,
-}
-
-impl Restore {
-    fn ctl(&self, action: &str) -> std::process::ExitStatus {
-        let mut cmd = Command::new("pg_ctlcluster");
-        cmd.args([
-            "--skip-systemctl-redirect",
-            &self.version,
-            &self.cluster,
-            action,
-        ]);
-        if action == "stop" {
-            cmd.args(["-m", "fast"]);
-        }
-        cmd.status().expect("run pg_ctlcluster")
-    }
-}
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        if PgConnection::establish(&self.url).is_err() {
-            let _ = self.ctl("start");
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(mut conn) = PgConnection::establish(&self.url) {
-                let resumed = sql::<Integer>(
-                    "SELECT 1 FROM (SELECT pg_wal_replay_resume()) resumed \
-                     WHERE NOT pg_is_wal_replay_paused()",
-                )
-                .get_result::<i32>(&mut conn);
-                if resumed.is_ok() {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        eprintln!("could not restore the replica at {}", self.url);
-    }
-}
-
-/// `15/faultreplica` from `ORM_TEST_PG_FAULT_REPLICA_CLUSTER`, else the server's major version
-/// and the cluster name scripts/services gives it.
-fn fault_cluster(url: &str) -> (String, String) {
-    let spec = std::env::var("ORM_TEST_PG_FAULT_REPLICA_CLUSTER").unwrap_or_else(|_| {
-        let major: i32 =
-            sql::<Integer>("SELECT current_setting('server_version_num')::int / 10000")
-                .get_result(&mut connect(url))
-                .unwrap();
-        format!("{major}/faultreplica")
-    });
-    let (version, cluster) = spec.split_once('/').expect("cluster as VERSION/NAME");
-    (version.to_owned(), cluster.to_owned())
-}
-
 #[test]
 fn the_fault_replica_is_ejected_when_behind_or_down_and_readmitted_after() {
     let Some(primary_url) = common::server_url("ORM_TEST_PG_URL", "replica_fault") else {
@@ -250,12 +189,7 @@ fn the_fault_replica_is_ejected_when_behind_or_down_and_readmitted_after() {
     };
     let _one_at_a_time = FAULT_REPLICA.lock().unwrap_or_else(|e| e.into_inner());
     router_logs();
-    let (version, cluster) = fault_cluster(&fault_url);
-    let restore = Restore {
-        url: fault_url.clone(),
-        version,
-        cluster,
-    };
+    let restore = common::FaultReplica::new(&fault_url);
     let schema_url = common::postgres_url("replica_fault").unwrap();
     let config = quick(RouterConfig {
         max_lag_bytes: Some(64 * 1024),
@@ -315,7 +249,7 @@ fn the_fault_replica_is_ejected_when_behind_or_down_and_readmitted_after() {
     assert_eq!(set.pick(None), Ok(Some(0)));
 
     // Cluster stopped: ejected as unreachable, asked again less and less often.
-    assert!(restore.ctl("stop").success(), "pg_ctlcluster stop");
+    restore.ctl("stop");
     wait_for(&set, "fault replica ejected as unreachable", 30, |s| {
         state(s) == ReplicaState::Unreachable
     });
@@ -335,7 +269,7 @@ fn the_fault_replica_is_ejected_when_behind_or_down_and_readmitted_after() {
     );
 
     // Started again: readmitted at the next check that answers (backoff at most 0.8 s).
-    assert!(restore.ctl("start").success(), "pg_ctlcluster start");
+    restore.ctl("start");
     wait_for(&set, "fault replica readmitted after restart", 60, |s| {
         state(s) == ReplicaState::Healthy
     });

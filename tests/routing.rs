@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -159,53 +158,6 @@ fn a_session_reads_its_own_writes_every_time() {
     eprintln!("read-your-writes: {on_replica} of 1000 reads served by the replica");
 }
 
-/// Starts the fault replica again (and resumes its replay) if a test stopped it.
-struct Restore {
-    version: String,
-    cluster: String,
-    url: String,
-}
-
-impl Restore {
-    fn ctl(&self, action: &str) {
-        let mut cmd = Command::new("pg_ctlcluster");
-        cmd.args([
-            "--skip-systemctl-redirect",
-            &self.version,
-            &self.cluster,
-            action,
-        ]);
-        if action == "stop" {
-            cmd.args(["-m", "fast"]);
-        }
-        let status = cmd.status().expect("run pg_ctlcluster");
-        assert!(status.success(), "pg_ctlcluster {action}: {status}");
-    }
-}
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        if PgConnection::establish(&self.url).is_err() {
-            let _ = Command::new("pg_ctlcluster")
-                .args([
-                    "--skip-systemctl-redirect",
-                    &self.version,
-                    &self.cluster,
-                    "start",
-                ])
-                .status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(mut conn) = PgConnection::establish(&self.url) {
-                let _ = conn.batch_execute("SELECT pg_wal_replay_resume()");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
 #[test]
 fn a_replica_that_stops_or_falls_behind_loses_no_read() {
     let Some(primary) = common::postgres_url("routing_fault") else {
@@ -215,14 +167,7 @@ fn a_replica_that_stops_or_falls_behind_loses_no_read() {
     else {
         return;
     };
-    let spec = std::env::var("ORM_TEST_PG_FAULT_REPLICA_CLUSTER")
-        .unwrap_or_else(|_| "15/faultreplica".to_owned());
-    let (version, cluster) = spec.split_once('/').expect("VERSION/NAME");
-    let restore = Restore {
-        version: version.to_owned(),
-        cluster: cluster.to_owned(),
-        url: fault_url.clone(),
-    };
+    let restore = common::FaultReplica::new(&fault_url);
     // A pool that pre-pings any connection idle for 0.1 s, and tight lag limits.
     let db = Database::builder(&primary)
         .pool(PoolConfig {

@@ -138,3 +138,87 @@ pub fn backends(test: &str) -> Vec<Database> {
     dbs.extend(postgres(test));
     dbs
 }
+
+/// The disposable replica `scripts/services` keeps on 5434 for fault tests: stop and start it
+/// with [`FaultReplica::ctl`]; dropped, it is put back (running, replaying), whatever happened.
+#[cfg(feature = "postgres")]
+pub struct FaultReplica {
+    url: String,
+    version: String,
+    cluster: String,
+}
+
+#[cfg(feature = "postgres")]
+impl FaultReplica {
+    /// The replica at `url`: its cluster from `ORM_TEST_PG_FAULT_REPLICA_CLUSTER`
+    /// (`15/faultreplica`), else the server's major version and the name scripts/services gives.
+    pub fn new(url: &str) -> Self {
+        use diesel::dsl::sql;
+        use diesel::sql_types::Integer;
+        use diesel::{Connection, RunQueryDsl};
+        let spec = std::env::var("ORM_TEST_PG_FAULT_REPLICA_CLUSTER").unwrap_or_else(|_| {
+            let mut conn = diesel::PgConnection::establish(url)
+                .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+            let major: i32 =
+                sql::<Integer>("SELECT current_setting('server_version_num')::int / 10000")
+                    .get_result(&mut conn)
+                    .unwrap();
+            format!("{major}/faultreplica")
+        });
+        let (version, cluster) = spec.split_once('/').expect("cluster as VERSION/NAME");
+        Self {
+            url: url.to_owned(),
+            version: version.to_owned(),
+            cluster: cluster.to_owned(),
+        }
+    }
+
+    /// `pg_ctlcluster` `action` (`stop` is fast) on the replica's cluster; fails the test if it
+    /// fails.
+    pub fn ctl(&self, action: &str) {
+        let status = self.run_ctl(action);
+        assert!(status.success(), "pg_ctlcluster {action}: {status}");
+    }
+
+    fn run_ctl(&self, action: &str) -> std::process::ExitStatus {
+        let mut cmd = std::process::Command::new("pg_ctlcluster");
+        cmd.args([
+            "--skip-systemctl-redirect",
+            &self.version,
+            &self.cluster,
+            action,
+        ]);
+        if action == "stop" {
+            cmd.args(["-m", "fast"]);
+        }
+        cmd.status().expect("run pg_ctlcluster")
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for FaultReplica {
+    fn drop(&mut self) {
+        use diesel::dsl::sql;
+        use diesel::sql_types::Integer;
+        use diesel::{Connection, RunQueryDsl};
+        use std::time::{Duration, Instant};
+        if diesel::PgConnection::establish(&self.url).is_err() {
+            let _ = self.run_ctl("start");
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(mut conn) = diesel::PgConnection::establish(&self.url) {
+                let resumed = sql::<Integer>(
+                    "SELECT 1 FROM (SELECT pg_wal_replay_resume()) resumed \
+                     WHERE NOT pg_is_wal_replay_paused()",
+                )
+                .get_result::<i32>(&mut conn);
+                if resumed.is_ok() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("could not restore the replica at {}", self.url);
+    }
+}
