@@ -7,10 +7,32 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// `CREATE TABLE IF NOT EXISTS` for `table` on `backend`: column types, NOT NULL, the primary
-/// key (an identity column on PostgreSQL, a rowid alias on SQLite when the key is generated) and
-/// named UNIQUE constraints.
+/// `CREATE TABLE IF NOT EXISTS` for `table` on `backend`: column types, NOT NULL, defaults,
+/// the primary key (an identity column on PostgreSQL, a rowid alias on SQLite when the key is
+/// generated), and named UNIQUE, CHECK and FOREIGN KEY constraints.
 pub fn create_table_sql(table: &TableMeta, backend: Backend) -> String {
+    create_table(table, backend, "CREATE TABLE IF NOT EXISTS")
+}
+
+/// The DDL of `tables` on `backend` as one migration file: a `CREATE TABLE` statement per
+/// table, in the order given (list a referenced table before the tables referencing it).
+///
+/// ```
+/// # use orm_core::{ddl, Backend, Model};
+/// # fn print<User: Model, Post: Model>() {
+/// print!("{}", ddl::migration_sql(&[User::TABLE, Post::TABLE], Backend::Postgres));
+/// # }
+/// ```
+pub fn migration_sql(tables: &[&TableMeta], backend: Backend) -> String {
+    let mut out = String::new();
+    for table in tables {
+        out.push_str(&create_table(table, backend, "CREATE TABLE"));
+        out.push_str(";\n\n");
+    }
+    out
+}
+
+fn create_table(table: &TableMeta, backend: Backend, create: &str) -> String {
     let mut parts = Vec::new();
     let sqlite_rowid_key = backend == Backend::Sqlite
         && table.primary_key.len() == 1
@@ -33,6 +55,10 @@ pub fn create_table_sql(table: &TableMeta, backend: Backend) -> String {
         if !column.nullable {
             def.push_str(" NOT NULL");
         }
+        if let Some(default) = column.default_sql(backend) {
+            // In parentheses: SQLite takes an expression default only so.
+            def.push_str(&format!(" DEFAULT ({default})"));
+        }
         parts.push(def);
     }
     if !sqlite_rowid_key && !table.primary_key.is_empty() {
@@ -49,8 +75,25 @@ pub fn create_table_sql(table: &TableMeta, backend: Backend) -> String {
             column_list(unique)
         ));
     }
+    for check in table.checks {
+        parts.push(format!(
+            "CONSTRAINT {} CHECK ({})",
+            quote_ident(check.name),
+            check.expression
+        ));
+    }
+    for fk in table.foreign_keys {
+        parts.push(format!(
+            "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}",
+            quote_ident(fk.name),
+            quote_ident(fk.column),
+            quote_ident(fk.references_table),
+            quote_ident(fk.references_column),
+            fk.on_delete.sql()
+        ));
+    }
     format!(
-        "CREATE TABLE IF NOT EXISTS {} (\n    {}\n)",
+        "{create} {} (\n    {}\n)",
         quote_ident(table.name),
         parts.join(",\n    ")
     )
@@ -72,7 +115,7 @@ fn column_list(columns: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::ColumnMeta;
+    use crate::meta::{CheckConstraint, ColumnMeta, ForeignKey, ReferentialAction};
 
     const fn col(
         name: &'static str,
@@ -109,6 +152,57 @@ mod tests {
         let sql = create_table_sql(&USERS, Backend::Sqlite);
         assert!(sql.contains("\"id\" INTEGER PRIMARY KEY,"), "{sql}");
         assert!(!sql.contains("users_pkey"), "{sql}");
+    }
+
+    const CRATES: TableMeta = TableMeta::new(
+        "Crate",
+        "crates",
+        &[
+            col("id", "INTEGER", false, true),
+            col("owner_id", "INTEGER", true, false),
+            col("downloads", "INTEGER", false, false)
+                .with_default(Some("0"), Some("0"))
+                .with_server_filled(),
+            col("created_at", "TIMESTAMPTZ", false, false)
+                .with_default(Some("now()"), Some("CURRENT_TIMESTAMP")),
+        ],
+        &["id"],
+        &[],
+        0,
+    )
+    .with_checks(&[CheckConstraint::new(
+        "crates_downloads_check",
+        "downloads >= 0",
+    )])
+    .with_foreign_keys(&[ForeignKey::new(
+        "crates_owner_id_fkey",
+        "owner_id",
+        "users",
+        "id",
+        ReferentialAction::SetNull,
+    )]);
+
+    #[test]
+    fn defaults_checks_and_foreign_keys() {
+        let sql = create_table_sql(&CRATES, Backend::Postgres);
+        assert!(sql.contains("\"downloads\" INTEGER NOT NULL DEFAULT (0),"), "{sql}");
+        assert!(sql.contains("\"created_at\" TIMESTAMPTZ NOT NULL DEFAULT (now())"), "{sql}");
+        assert!(sql.contains("CONSTRAINT \"crates_downloads_check\" CHECK (downloads >= 0)"), "{sql}");
+        assert!(
+            sql.contains("CONSTRAINT \"crates_owner_id_fkey\" FOREIGN KEY (\"owner_id\") REFERENCES \"users\" (\"id\") ON DELETE SET NULL"),
+            "{sql}"
+        );
+        let sqlite = create_table_sql(&CRATES, Backend::Sqlite);
+        assert!(sqlite.contains("DEFAULT (CURRENT_TIMESTAMP)"), "{sqlite}");
+    }
+
+    #[test]
+    fn migration_lists_every_table_once() {
+        let sql = migration_sql(&[&USERS, &CRATES], Backend::Postgres);
+        assert!(sql.starts_with("CREATE TABLE \"users\" ("), "{sql}");
+        assert_eq!(sql.matches("CREATE TABLE ").count(), 2, "{sql}");
+        assert!(!sql.contains("IF NOT EXISTS"), "{sql}");
+        assert!(sql.ends_with(");\n\n"), "{sql}");
     }
 
     #[test]

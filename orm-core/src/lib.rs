@@ -33,7 +33,9 @@ pub use conn::{
 };
 pub use database::{Database, DatabaseBuilder, OnBackend};
 pub use error::{Error, Result};
-pub use meta::{Backend, ColumnMeta, RedactedUrl, TableMeta};
+pub use meta::{
+    Backend, CheckConstraint, ColumnMeta, ForeignKey, RedactedUrl, ReferentialAction, TableMeta,
+};
 pub use model::{Crud, Model, PostgresRows, RowsOnEveryBackend, SqliteRows};
 pub use pool::{PoolConfig, PoolState};
 pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};

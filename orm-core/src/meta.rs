@@ -93,6 +93,11 @@ pub struct TableMeta {
     /// The backends the model's table can be used on: every compiled-in backend, unless the
     /// model is declared for one (`#[orm(backend = postgres)]`).
     pub backends: &'static [Backend],
+    /// CHECK constraints: `#[orm(check = "…")]` on a field, `#[orm(check(name = "…"))]` on
+    /// the model.
+    pub checks: &'static [CheckConstraint],
+    /// FOREIGN KEY constraints: `#[orm(references = users(id))]` on a field.
+    pub foreign_keys: &'static [ForeignKey],
 }
 
 /// Every backend, for models that are not declared for one.
@@ -117,7 +122,23 @@ impl TableMeta {
             unique,
             fingerprint,
             backends: ALL_BACKENDS,
+            checks: &[],
+            foreign_keys: &[],
         }
+    }
+
+    /// Declares the table's CHECK constraints. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_checks(mut self, checks: &'static [CheckConstraint]) -> Self {
+        self.checks = checks;
+        self
+    }
+
+    /// Declares the table's FOREIGN KEY constraints. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_foreign_keys(mut self, foreign_keys: &'static [ForeignKey]) -> Self {
+        self.foreign_keys = foreign_keys;
+        self
     }
 
     /// Restricts the model to `backends`. Called by generated code.
@@ -171,6 +192,15 @@ pub struct ColumnMeta {
     pub nullable: bool,
     /// Whether the database assigns the value (an identity / rowid key).
     pub generated: bool,
+    /// The column's `DEFAULT` in `CREATE TABLE` on PostgreSQL: SQL text from
+    /// `#[orm(default = "…")]`.
+    pub postgres_default: Option<&'static str>,
+    /// The column's `DEFAULT` in `CREATE TABLE` on SQLite.
+    pub sqlite_default: Option<&'static str>,
+    /// Whether the database fills the column (a default, a trigger, a generated column):
+    /// `#[orm(server_filled)]`. It is left out of the insert struct and of `update`, and read
+    /// back by `RETURNING`.
+    pub server_filled: bool,
 }
 
 impl ColumnMeta {
@@ -191,7 +221,43 @@ impl ColumnMeta {
             sqlite_type,
             nullable,
             generated,
+            postgres_default: None,
+            sqlite_default: None,
+            server_filled: false,
         }
+    }
+
+    /// Sets the column's `DEFAULT` SQL text per backend. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_default(
+        mut self,
+        postgres: Option<&'static str>,
+        sqlite: Option<&'static str>,
+    ) -> Self {
+        self.postgres_default = postgres;
+        self.sqlite_default = sqlite;
+        self
+    }
+
+    /// Marks the column as filled by the database. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_server_filled(mut self) -> Self {
+        self.server_filled = true;
+        self
+    }
+
+    /// The column's `DEFAULT` SQL text on `backend`, if it has one.
+    pub fn default_sql(&self, backend: Backend) -> Option<&'static str> {
+        match backend {
+            Backend::Postgres => self.postgres_default,
+            Backend::Sqlite => self.sqlite_default,
+        }
+    }
+
+    /// Whether the database fills the value on insert: a generated key or a server-filled
+    /// column.
+    pub fn filled_by_database(&self) -> bool {
+        self.generated || self.server_filled
     }
 
     /// The column's type in `CREATE TABLE` on `backend`.
@@ -199,6 +265,91 @@ impl ColumnMeta {
         match backend {
             Backend::Postgres => self.postgres_type,
             Backend::Sqlite => self.sqlite_type,
+        }
+    }
+}
+
+/// A CHECK constraint of a model's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckConstraint {
+    /// The constraint name: given, or `{table}_{column}_check` for a field's check.
+    pub name: &'static str,
+    /// The SQL boolean expression, as written in the attribute.
+    pub expression: &'static str,
+}
+
+impl CheckConstraint {
+    /// A CHECK constraint. Called by generated code.
+    #[doc(hidden)]
+    pub const fn new(name: &'static str, expression: &'static str) -> Self {
+        Self { name, expression }
+    }
+}
+
+/// A FOREIGN KEY from one column of a model's table to a column of another table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ForeignKey {
+    /// The constraint name: `#[orm(fk_name = …)]`, or `{table}_{column}_fkey` (PostgreSQL's
+    /// own convention).
+    pub name: &'static str,
+    /// The referencing column of this table.
+    pub column: &'static str,
+    /// The referenced table.
+    pub references_table: &'static str,
+    /// The referenced column.
+    pub references_column: &'static str,
+    /// What happens to this row when the referenced row is deleted.
+    pub on_delete: ReferentialAction,
+}
+
+impl ForeignKey {
+    /// A foreign key. Called by generated code.
+    #[doc(hidden)]
+    pub const fn new(
+        name: &'static str,
+        column: &'static str,
+        references_table: &'static str,
+        references_column: &'static str,
+        on_delete: ReferentialAction,
+    ) -> Self {
+        Self {
+            name,
+            column,
+            references_table,
+            references_column,
+            on_delete,
+        }
+    }
+}
+
+/// What a foreign key does when the referenced row is deleted: `#[orm(on_delete = cascade)]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ReferentialAction {
+    /// Refuse the delete at the end of the statement (the SQL default).
+    #[default]
+    NoAction,
+    /// Refuse the delete at once.
+    Restrict,
+    /// Delete the referencing rows too.
+    Cascade,
+    /// Set the referencing column to NULL.
+    SetNull,
+    /// Set the referencing column to its default.
+    SetDefault,
+}
+
+impl ReferentialAction {
+    /// The action as SQL: `NO ACTION`, `CASCADE`, …
+    pub const fn sql(self) -> &'static str {
+        match self {
+            ReferentialAction::NoAction => "NO ACTION",
+            ReferentialAction::Restrict => "RESTRICT",
+            ReferentialAction::Cascade => "CASCADE",
+            ReferentialAction::SetNull => "SET NULL",
+            ReferentialAction::SetDefault => "SET DEFAULT",
         }
     }
 }
