@@ -8,9 +8,10 @@ pub use orm_core::PostgresConn;
 pub use orm_core::SqliteConn;
 pub use orm_core::{
     bind, ddl, sql_types, Backend, BackendConn, BackendConnection, BatchFailure, Bind, BulkOptions,
-    BulkProgress, BulkReport, CallInfo, ColumnMeta, CommitMode, Conn, Database, DatabaseBuilder,
-    Error, Intent, Model, Node, OnBackend, OnConflict, PoolConfig, PoolState, Projection,
-    RawConnection, RedactedUrl, RejectReason, Result, TableMeta,
+    BulkProgress, BulkReport, CallInfo, CheckConstraint, ColumnMeta, CommitMode, Conn, Database,
+    DatabaseBuilder, Error, ForeignKey, Intent, Model, Node, OnBackend, OnConflict, PoolConfig,
+    PoolState, Projection, RawConnection, RedactedUrl, ReferentialAction, RejectReason, Result,
+    TableMeta,
 };
 pub use orm_derive::{Model, Projection};
 
@@ -45,8 +46,9 @@ pub mod __private {
     // `copy_from(..).from_insertable(..)` accepts them as it accepts its own derives.
     pub use diesel::internal::derives::as_expression::Bound;
     pub use orm_core::{
-        check_value, unknown_field, Backend, CheckValues, ColumnMeta, ConstMessage, Crud, Model,
-        ModelField, Projection, RejectedValue, SameTypeAs, TableMeta,
+        check_value, unknown_field, Backend, CheckConstraint, CheckValues, ColumnMeta,
+        ConstMessage, Crud, ForeignKey, Model, ModelField, PatchValues, Projection,
+        ReferentialAction, RejectedValue, SameTypeAs, TableMeta,
     };
     pub use serde;
 }

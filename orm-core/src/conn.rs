@@ -14,7 +14,7 @@ use diesel::{Connection, RunQueryDsl};
 use crate::bulk::{self, BulkOptions, BulkReport};
 use crate::error::{Error, Result};
 use crate::meta::Backend;
-use crate::model::{Crud, Model};
+use crate::model::{Crud, Model, PatchValues};
 use crate::pool::StatementCounter;
 use crate::projection::Projection;
 use crate::values::CheckValues;
@@ -397,11 +397,23 @@ impl<'c> Conn<'c> {
         on_backend!(self, b => b.find::<M>(&key))
     }
 
-    /// Write every non-key field of `row` to the row with its primary key, and return the row
-    /// as stored; [`Error::NotFound`] if no row has that key.
+    /// Write every non-key field of `row` (but `server_filled` ones) to the row with its
+    /// primary key, and return the row as stored; [`Error::NotFound`] if no row has that key.
+    /// Every such column is written, changed or not: to write only some, use
+    /// [`Conn::patch`].
     pub fn update<M: Model>(&mut self, row: &M) -> Result<M> {
         self.check_model::<M>()?;
         on_backend!(self, b => b.update::<M>(row))
+    }
+
+    /// Write the fields of `patch` that are `Some` to the row with primary key `key`, in one
+    /// `UPDATE … SET`, and return the row as stored; [`Error::NotFound`] if no row has that
+    /// key. Columns the patch leaves `None` are not written, so a change made to them
+    /// elsewhere meanwhile survives. A patch that sets nothing writes nothing and returns the
+    /// row.
+    pub fn patch<M: Model>(&mut self, key: M::PrimaryKey, patch: &M::Patch) -> Result<M> {
+        self.check_model::<M>()?;
+        on_backend!(self, b => b.patch::<M>(&key, patch))
     }
 
     /// Delete the row with primary key `key`; [`Error::NotFound`] if there is none.
@@ -633,6 +645,17 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
                     .to_owned(),
             }),
         }
+    }
+
+    fn patch<M: Model + Crud<C>>(&mut self, key: &M::PrimaryKey, patch: &M::Patch) -> Result<M> {
+        if patch.is_empty() {
+            return self.find::<M>(key);
+        }
+        patch
+            .check_values(C::BACKEND)
+            .map_err(|r| Error::rejected(M::TABLE, C::BACKEND, r))?;
+        self.call.wrote(M::TABLE.name);
+        M::patch_returning(self.conn, key, patch).map_err(|e| Error::from_model(M::TABLE, e))
     }
 
     fn delete<M: Model + Crud<C>>(&mut self, key: &M::PrimaryKey) -> Result<()> {

@@ -595,11 +595,22 @@ impl Database {
         self.run_read(|conn| conn.find::<M>(key.clone()))
     }
 
-    /// Write every non-key field of `row` to the row with its primary key, and return the row
-    /// as stored; [`Error::NotFound`] if no row has that key.
+    /// Write every non-key field of `row` (but `server_filled` ones) to the row with its
+    /// primary key, and return the row as stored; [`Error::NotFound`] if no row has that key.
+    /// Every such column is written, changed or not, so a change made elsewhere since `row`
+    /// was read is overwritten: to write only some fields, use [`Database::patch`].
     #[track_caller]
     pub fn update<M: Model>(&self, row: &M) -> Result<M> {
         self.run(Intent::Write, |conn| conn.update(row))
+    }
+
+    /// Write the fields of `patch` that are `Some` to the row with primary key `key`, in one
+    /// `UPDATE … SET`, and return the row as stored; [`Error::NotFound`] if no row has that
+    /// key. Columns left `None` are not written, so changes made to them elsewhere survive:
+    /// `db.patch::<User>(7, &UserPatch { name: Some("Ada".into()), ..Default::default() })`.
+    #[track_caller]
+    pub fn patch<M: Model>(&self, key: M::PrimaryKey, patch: &M::Patch) -> Result<M> {
+        self.run(Intent::Write, |conn| conn.patch::<M>(key, patch))
     }
 
     /// Delete the row with primary key `key`; [`Error::NotFound`] if there is none.

@@ -185,9 +185,18 @@ mod tests {
     #[test]
     fn defaults_checks_and_foreign_keys() {
         let sql = create_table_sql(&CRATES, Backend::Postgres);
-        assert!(sql.contains("\"downloads\" INTEGER NOT NULL DEFAULT (0),"), "{sql}");
-        assert!(sql.contains("\"created_at\" TIMESTAMPTZ NOT NULL DEFAULT (now())"), "{sql}");
-        assert!(sql.contains("CONSTRAINT \"crates_downloads_check\" CHECK (downloads >= 0)"), "{sql}");
+        assert!(
+            sql.contains("\"downloads\" INTEGER NOT NULL DEFAULT (0),"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("\"created_at\" TIMESTAMPTZ NOT NULL DEFAULT (now())"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("CONSTRAINT \"crates_downloads_check\" CHECK (downloads >= 0)"),
+            "{sql}"
+        );
         assert!(
             sql.contains("CONSTRAINT \"crates_owner_id_fkey\" FOREIGN KEY (\"owner_id\") REFERENCES \"users\" (\"id\") ON DELETE SET NULL"),
             "{sql}"

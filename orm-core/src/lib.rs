@@ -36,7 +36,7 @@ pub use error::{Error, Result};
 pub use meta::{
     Backend, CheckConstraint, ColumnMeta, ForeignKey, RedactedUrl, ReferentialAction, TableMeta,
 };
-pub use model::{Crud, Model, PostgresRows, RowsOnEveryBackend, SqliteRows};
+pub use model::{Crud, Model, PatchValues, PostgresRows, RowsOnEveryBackend, SqliteRows};
 pub use pool::{PoolConfig, PoolState};
 pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};
 pub use values::{check_value, CheckValue, CheckValues, RejectReason, RejectedValue};

@@ -15,8 +15,12 @@ pub trait Model: Sized + Send + 'static + RowsOnEveryBackend + CheckValues {
     type Table: diesel::Table + Default + Copy;
     /// The primary key value: the key field's type, or a tuple of them for a composite key.
     type PrimaryKey: Clone + std::fmt::Debug;
-    /// The insert struct (`NewUser` for `User`): every field but database-generated keys.
+    /// The insert struct (`NewUser` for `User`): every field but those the database fills
+    /// (generated keys, `server_filled` columns).
     type New: CheckValues;
+    /// The patch struct (`UserPatch` for `User`): an `Option` of every non-key field, for
+    /// [`Database::patch`](crate::Database::patch).
+    type Patch: PatchValues;
     /// The Diesel filter expression that selects one row by primary key.
     type KeyFilter;
 
@@ -48,6 +52,15 @@ pub trait Crud<C>: Sized {
     /// `UPDATE … SET every non-key column WHERE pk = $1 RETURNING *`; `None` if the model has
     /// no non-key column.
     fn update_returning(conn: &mut C, row: &Self) -> Option<QueryResult<Self>>;
+    /// `UPDATE … SET` the fields of `patch` that are `Some` `WHERE pk = $1 RETURNING *`;
+    /// only called with a patch that sets a field.
+    fn patch_returning(
+        conn: &mut C,
+        key: &<Self as Model>::PrimaryKey,
+        patch: &<Self as Model>::Patch,
+    ) -> QueryResult<Self>
+    where
+        Self: Model;
     /// Multi-row `INSERT` of `rows`, in statements of at most the backend's bind-parameter
     /// limit, with the conflict clause; returns the rows inserted. `recurring` says the batch
     /// has the full batch size, so its last, shorter statement will come again.
@@ -79,6 +92,13 @@ pub trait Crud<C>: Sized {
     fn delete_by_key(conn: &mut C, key: &<Self as Model>::PrimaryKey) -> QueryResult<usize>
     where
         Self: Model;
+}
+
+/// A model's patch struct: which fields it sets, and the values it would write (checked like
+/// every write). Implemented by `#[derive(Model)]`.
+pub trait PatchValues: CheckValues {
+    /// Whether the patch sets no field at all.
+    fn is_empty(&self) -> bool;
 }
 
 /// Holds for a model with row operations on every compiled-in backend, which every

@@ -136,6 +136,11 @@ impl<'a> Model<'a> {
         self.fields.iter().filter(|f| !f.is_key())
     }
 
+    /// Fields `update` writes: not part of the key, not filled by the database.
+    pub fn updated_fields(&self) -> impl Iterator<Item = &Field<'a>> {
+        self.value_fields().filter(|f| !f.is_server_filled())
+    }
+
     /// The field whose column or field name is `name`.
     pub fn field_named(&self, name: &Ident) -> Option<&Field<'a>> {
         self.fields
@@ -195,9 +200,21 @@ impl<'a> Field<'a> {
         self.attrs.primary_key.get().is_some()
     }
 
-    /// Whether the database generates the value (left out of the insert struct).
+    /// Whether the database generates the key (an identity / rowid key).
     pub fn is_generated(&self) -> bool {
         self.attrs.generated.get().is_some()
+    }
+
+    /// Whether the database fills the column (`server_filled`): left out of the insert struct
+    /// and of `update`'s changeset.
+    pub fn is_server_filled(&self) -> bool {
+        self.attrs.server_filled.get().is_some()
+    }
+
+    /// Whether the database fills the value on insert: a generated key or a server-filled
+    /// column. Such fields are left out of the insert struct and read back by `RETURNING`.
+    pub fn is_filled_by_database(&self) -> bool {
+        self.is_generated() || self.is_server_filled()
     }
 
     /// The column's SQL type; only called after `check` has verified it is known.

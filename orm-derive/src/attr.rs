@@ -66,6 +66,8 @@ pub struct ModelAttrs {
     pub partials: Vec<PartialAttr>,
     /// `backend = postgres`: the only backend the model's table can be used on.
     pub backend: Once<BackendAttr>,
+    /// `check(name = "sql")`: named CHECK constraints over the table.
+    pub checks: Vec<(Ident, LitStr)>,
 }
 
 /// A backend named in `#[orm(backend = …)]`.
@@ -89,12 +91,77 @@ pub struct FieldAttrs {
     pub column: Once<Ident>,
     /// `sql_type = diesel::sql_types::Text`.
     pub sql_type: Once<syn::Type>,
+    /// `default = "now()"` or `default(postgres = "now()", sqlite = "CURRENT_TIMESTAMP")`.
+    pub default: Once<DefaultAttr>,
+    /// `server_filled`: the database fills the column (default, trigger, generated column).
+    pub server_filled: Once<()>,
+    /// `check = "sql"`: a CHECK constraint on this column.
+    pub check: Once<LitStr>,
+    /// `references = users(id)`: a FOREIGN KEY.
+    pub references: Once<ReferencesAttr>,
+    /// `on_delete = cascade`.
+    pub on_delete: Once<OnDeleteAttr>,
+    /// `fk_name = name`: the FOREIGN KEY's constraint name.
+    pub fk_name: Once<Ident>,
+}
+
+/// A column default: SQL text per backend (one text for both when given once).
+pub struct DefaultAttr {
+    /// `DEFAULT` on PostgreSQL, if any.
+    pub postgres: Option<String>,
+    /// `DEFAULT` on SQLite, if any.
+    pub sqlite: Option<String>,
+}
+
+/// `references = table(column)`.
+pub struct ReferencesAttr {
+    /// The referenced table.
+    pub table: Ident,
+    /// The referenced column.
+    pub column: Ident,
+}
+
+/// The action named in `on_delete = …`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OnDeleteAttr {
+    /// `no_action`.
+    NoAction,
+    /// `restrict`.
+    Restrict,
+    /// `cascade`.
+    Cascade,
+    /// `set_null`.
+    SetNull,
+    /// `set_default`.
+    SetDefault,
+}
+
+impl OnDeleteAttr {
+    const ALL: [(&'static str, OnDeleteAttr); 5] = [
+        ("no_action", OnDeleteAttr::NoAction),
+        ("restrict", OnDeleteAttr::Restrict),
+        ("cascade", OnDeleteAttr::Cascade),
+        ("set_null", OnDeleteAttr::SetNull),
+        ("set_default", OnDeleteAttr::SetDefault),
+    ];
+
+    /// The variant name of `orm::ReferentialAction`.
+    pub fn variant(self) -> &'static str {
+        match self {
+            OnDeleteAttr::NoAction => "NoAction",
+            OnDeleteAttr::Restrict => "Restrict",
+            OnDeleteAttr::Cascade => "Cascade",
+            OnDeleteAttr::SetNull => "SetNull",
+            OnDeleteAttr::SetDefault => "SetDefault",
+        }
+    }
 }
 
 const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
-`partial(Name = [col, …])`, `backend = postgres`";
+`partial(Name = [col, …])`, `backend = postgres`, `check(name = \"sql\")`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
-`sql_type = diesel::sql_types::Type`";
+`sql_type = diesel::sql_types::Type`, `default = \"sql\"`, `server_filled`, `check = \"sql\"`, \
+`references = table(column)`, `on_delete = cascade`, `fk_name = name`";
 
 /// Parse the `#[orm(...)]` attributes of the model struct.
 pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
@@ -104,6 +171,7 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
         unique: Vec::new(),
         partials: Vec::new(),
         backend: Once::new("backend"),
+        checks: Vec::new(),
     };
     for attr in orm_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -136,12 +204,27 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                         )),
                     };
                 out.backend.set(cx, span, backend);
+            } else if meta.path.is_ident("check") {
+                meta.parse_nested_meta(|check| {
+                    let name = check.path.require_ident()?.clone();
+                    let sql =
+                        string_value(&check, "check(crates_name_length = \"length(name) <= 64\")")?;
+                    out.checks.push((name, sql));
+                    Ok(())
+                })?;
             } else {
                 return Err(unknown_key(
                     &meta,
                     "a model",
                     MODEL_KEYS,
-                    &["table", "diesel_table", "unique", "partial", "backend"],
+                    &[
+                        "table",
+                        "diesel_table",
+                        "unique",
+                        "partial",
+                        "backend",
+                        "check",
+                    ],
                 ));
             }
             Ok(())
@@ -161,6 +244,12 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
         unique: Once::new("unique"),
         column: Once::new("column"),
         sql_type: Once::new("sql_type"),
+        default: Once::new("default"),
+        server_filled: Once::new("server_filled"),
+        check: Once::new("check"),
+        references: Once::new("references"),
+        on_delete: Once::new("on_delete"),
+        fk_name: Once::new("fk_name"),
     };
     for attr in orm_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -180,8 +269,31 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                     "give the SQL type as a type, not a string: `sql_type = diesel::sql_types::Text`",
                 )?;
                 out.sql_type.set(cx, span, ty);
+            } else if meta.path.is_ident("default") {
+                out.default.set(cx, span, default_attr(&meta)?);
+            } else if meta.path.is_ident("server_filled") {
+                out.server_filled.set(cx, span, ());
+            } else if meta.path.is_ident("check") {
+                let sql = string_value(&meta, "check = \"downloads >= 0\"")?;
+                out.check.set(cx, span, sql);
+            } else if meta.path.is_ident("references") {
+                out.references.set(cx, span, references_attr(&meta)?);
+            } else if meta.path.is_ident("on_delete") {
+                let ident = ident_value(&meta, "on_delete = cascade")?;
+                out.on_delete.set(cx, span, on_delete_attr(&ident)?);
+            } else if meta.path.is_ident("fk_name") {
+                let ident = ident_value(&meta, "fk_name = versions_crate_fk")?;
+                out.fk_name.set(cx, span, ident);
             } else {
-                return Err(unknown_key(&meta, "a field", FIELD_KEYS, &["primary_key", "generated", "unique", "column", "sql_type"]));
+                return Err(unknown_key(
+                    &meta,
+                    "a field",
+                    FIELD_KEYS,
+                    &[
+                        "primary_key", "generated", "unique", "column", "sql_type", "default",
+                        "server_filled", "check", "references", "on_delete", "fk_name",
+                    ],
+                ));
             }
             Ok(())
         });
@@ -243,6 +355,103 @@ fn ident_value(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<Ident> 
         ));
     }
     Ident::parse_any_ident(value)
+}
+
+/// `key = "text"`; anything else gets an error that shows `example`.
+fn string_value(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<LitStr> {
+    let value = meta.value()?;
+    if value.peek(LitStr) {
+        return value.parse();
+    }
+    Err(value.error(format!("expected SQL text in a string: `{example}`")))
+}
+
+/// SQL text of a default: a string (`"now()"`, `"'draft'"`), an integer or a boolean.
+fn default_text(input: ParseStream<'_>, example: &str) -> syn::Result<String> {
+    let lit: syn::Lit = input.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!("expected SQL text in a string: `{example}`"),
+        )
+    })?;
+    match lit {
+        syn::Lit::Str(s) => Ok(s.value()),
+        syn::Lit::Int(i) => Ok(i.base10_digits().to_owned()),
+        syn::Lit::Bool(b) => Ok(b.value.to_string()),
+        other => Err(syn::Error::new(
+            other.span(),
+            format!("expected SQL text in a string, an integer or a boolean: `{example}`"),
+        )),
+    }
+}
+
+/// `default = "now()"` (both backends) or `default(postgres = "now()", sqlite = "…")`.
+fn default_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<DefaultAttr> {
+    const EXAMPLE: &str =
+        "default = \"now()\"` or `default(postgres = \"now()\", sqlite = \"CURRENT_TIMESTAMP\")";
+    if meta.input.peek(Token![=]) {
+        let text = default_text(meta.value()?, EXAMPLE)?;
+        return Ok(DefaultAttr {
+            postgres: Some(text.clone()),
+            sqlite: Some(text),
+        });
+    }
+    let mut out = DefaultAttr {
+        postgres: None,
+        sqlite: None,
+    };
+    meta.parse_nested_meta(|backend| {
+        let slot = if backend.path.is_ident("postgres") {
+            &mut out.postgres
+        } else if backend.path.is_ident("sqlite") {
+            &mut out.sqlite
+        } else {
+            return Err(backend.error(format!(
+                "expected `postgres = \"…\"` or `sqlite = \"…\"`: `{EXAMPLE}`"
+            )));
+        };
+        *slot = Some(default_text(backend.value()?, EXAMPLE)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// `references = users(id)`.
+fn references_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<ReferencesAttr> {
+    let value = meta.value()?;
+    let example = "expected the referenced table and column: `references = users(id)`";
+    let table = Ident::parse_any_ident(value).map_err(|e| syn::Error::new(e.span(), example))?;
+    if !value.peek(syn::token::Paren) {
+        return Err(syn::Error::new(table.span(), example));
+    }
+    let content;
+    syn::parenthesized!(content in value);
+    let column = Ident::parse_any_ident(&content)?;
+    if !content.is_empty() {
+        return Err(
+            content.error("a foreign key here references one column: `references = users(id)`")
+        );
+    }
+    Ok(ReferencesAttr { table, column })
+}
+
+/// `cascade`, `restrict`, `set_null`, `set_default` or `no_action`.
+fn on_delete_attr(ident: &Ident) -> syn::Result<OnDeleteAttr> {
+    let name = ident.to_string();
+    if let Some((_, action)) = OnDeleteAttr::ALL.iter().find(|(n, _)| *n == name) {
+        return Ok(*action);
+    }
+    let names = OnDeleteAttr::ALL.iter().map(|(n, _)| n.to_string());
+    let hint = crate::check::did_you_mean(&name.to_lowercase(), names)
+        .map(|k| format!("did you mean `{k}`? "))
+        .unwrap_or_default();
+    Err(syn::Error::new(
+        ident.span(),
+        format!(
+            "unknown `on_delete` action `{name}`; {hint}expected one of `cascade`, `restrict`, \
+             `set_null`, `set_default`, `no_action`"
+        ),
+    ))
 }
 
 /// `partial(Name = [a, b, c], derive(Hash, Eq))`.

@@ -17,6 +17,10 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
     check_key_not_nullable(cx, model);
     check_column_count(cx, model);
     check_generated(cx, model);
+    check_server_filled(cx, model);
+    check_defaults(cx, model);
+    check_foreign_keys(cx, model);
+    check_constraint_names(cx, model);
     check_insertable(cx, model);
     check_field_types(cx, model);
     check_duplicate_columns(cx, model);
@@ -140,7 +144,11 @@ fn check_generated(cx: &Ctxt, model: &Model<'_>) {
         } else if keys > 1 {
             Some("`#[orm(generated)]` needs a single-column primary key; a composite key is given by the caller")
         } else if !types::is_integer(field.ty()) {
-            Some("`#[orm(generated)]` needs an integer key (`i16`, `i32` or `i64`)")
+            Some(
+                "`#[orm(generated)]` needs an integer key (`i16`, `i32` or `i64`); for a key the \
+                  database fills another way (a default such as `gen_random_uuid()`), use \
+                  `#[orm(primary_key, server_filled, default = \"gen_random_uuid()\")]`",
+            )
         } else {
             None
         };
@@ -150,12 +158,80 @@ fn check_generated(cx: &Ctxt, model: &Model<'_>) {
     }
 }
 
+/// `generated` already leaves the key to the database: `server_filled` beside it says nothing.
+fn check_server_filled(cx: &Ctxt, model: &Model<'_>) {
+    for field in model.fields.iter().filter(|f| f.is_generated()) {
+        if let Some(span) = field.attrs.server_filled.span() {
+            cx.syn_error(syn::Error::new(
+                span,
+                "`server_filled` is implied by `generated`, which already leaves the key to the \
+                 database; remove one of them",
+            ));
+        }
+    }
+}
+
+/// A generated key takes its values from its identity (PostgreSQL) or the rowid (SQLite): a
+/// `DEFAULT` beside it would be refused by the database.
+fn check_defaults(cx: &Ctxt, model: &Model<'_>) {
+    for field in model.fields.iter().filter(|f| f.is_generated()) {
+        if let Some(span) = field.attrs.default.span() {
+            cx.syn_error(syn::Error::new(
+                span,
+                "a `generated` key takes its values from an identity column, so it cannot have a \
+                 `default`; for a key filled by a default expression use \
+                 `#[orm(primary_key, server_filled, default = \"…\")]` without `generated`",
+            ));
+        }
+    }
+}
+
+/// `on_delete` and `fk_name` describe a foreign key, so they need `references`; `set_null`
+/// needs a column that can be NULL.
+fn check_foreign_keys(cx: &Ctxt, model: &Model<'_>) {
+    for field in &model.fields {
+        let referenced = field.attrs.references.get().is_some();
+        for (key, span) in [
+            ("on_delete", field.attrs.on_delete.span()),
+            ("fk_name", field.attrs.fk_name.span()),
+        ] {
+            if let (false, Some(span)) = (referenced, span) {
+                cx.syn_error(syn::Error::new(
+                    span,
+                    format!(
+                        "`{key}` belongs to a foreign key: add the referenced column, \
+                         `#[orm(references = users(id), {key} = …)]`"
+                    ),
+                ));
+            }
+        }
+        let sets_null = field.attrs.on_delete.get() == Some(&crate::attr::OnDeleteAttr::SetNull);
+        if let (true, false, Some(span)) = (sets_null, field.nullable, field.attrs.on_delete.span())
+        {
+            cx.syn_error(syn::Error::new(
+                span,
+                "`on_delete = set_null` needs a column that can be NULL: make the field an \
+                 `Option`, or choose `cascade` or `restrict`",
+            ));
+        }
+    }
+}
+
+/// CHECK constraints declared on the model need names of their own.
+fn check_constraint_names(cx: &Ctxt, model: &Model<'_>) {
+    for (i, (name, _)) in model.attrs.checks.iter().enumerate() {
+        if model.attrs.checks[..i].iter().any(|(n, _)| n == name) {
+            cx.error_spanned_by(name, format!("CHECK constraint `{name}` is declared twice"));
+        }
+    }
+}
+
 /// The insert struct needs at least one column to write.
 fn check_insertable(cx: &Ctxt, model: &Model<'_>) {
-    if !model.fields.is_empty() && model.fields.iter().all(|f| f.is_generated()) {
+    if !model.fields.is_empty() && model.fields.iter().all(|f| f.is_filled_by_database()) {
         cx.error_spanned_by(
             model.ident(),
-            "a model needs a column besides its generated key: there is nothing to insert",
+            "a model needs a column the database does not fill: there is nothing to insert",
         );
     }
 }
@@ -236,9 +312,10 @@ fn check_unique_lists(cx: &Ctxt, model: &Model<'_>) {
 /// Each partial lists existing columns, each once, and has a name of its own.
 fn check_partials(cx: &Ctxt, model: &Model<'_>) {
     let insert_name = format!("New{}", model.ident());
+    let patch_name = format!("{}Patch", model.ident());
     for (i, partial) in model.attrs.partials.iter().enumerate() {
         let name = &partial.name;
-        if name == model.ident() || *name == insert_name {
+        if name == model.ident() || *name == insert_name || *name == patch_name {
             cx.error_spanned_by(
                 name,
                 format!("partial `{name}` has the same name as a struct `#[derive(Model)]` generates; choose another name"),

@@ -107,9 +107,10 @@ pub fn queryable_selectable(ident: &syn::Ident, fields: &[LoadedField<'_>]) -> T
     }
 }
 
-/// `AsChangeset` for `&Model`: every non-key column, `None` written as NULL.
+/// `AsChangeset` for `&Model`: every non-key column the database does not fill, `None` written
+/// as NULL.
 fn changeset(model: &Model<'_>) -> TokenStream {
-    let fields: Vec<_> = model.value_fields().collect();
+    let fields: Vec<_> = model.updated_fields().collect();
     if fields.is_empty() {
         return TokenStream::new();
     }

@@ -15,7 +15,7 @@ pub fn insert_ident(model: &Model<'_>) -> Ident {
 
 /// The insert struct's fields, in declaration order.
 pub fn insert_fields<'m, 'a>(model: &'m Model<'a>) -> impl Iterator<Item = &'m Field<'a>> {
-    model.fields.iter().filter(|f| !f.is_generated())
+    model.fields.iter().filter(|f| !f.is_filled_by_database())
 }
 
 pub fn expand_struct(model: &Model<'_>) -> TokenStream {
@@ -24,14 +24,15 @@ pub fn expand_struct(model: &Model<'_>) -> TokenStream {
     let generated: Vec<String> = model
         .fields
         .iter()
-        .filter(|f| f.is_generated())
+        .filter(|f| f.is_filled_by_database())
         .map(|f| format!("`{}`", f.ident))
         .collect();
     let doc = if generated.is_empty() {
         format!("A new [`{}`] row to insert.", model.ident())
     } else {
         format!(
-            "A new [`{}`] row to insert: every field but {}, which the database assigns.",
+            "A new [`{}`] row to insert: every field but {}, which the database fills \
+             (`insert` returns the row with them).",
             model.ident(),
             generated.join(", ")
         )

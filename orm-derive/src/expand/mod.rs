@@ -4,6 +4,7 @@ mod diesel_impls;
 mod insert;
 mod model_impl;
 mod partial;
+mod patch;
 mod projection;
 mod table;
 mod values;
@@ -59,6 +60,8 @@ pub fn derive_model(input: &DeriveInput) -> TokenStream {
 fn expand(model: &Model<'_>) -> TokenStream {
     let table = table::expand(model);
     let insert_struct = insert::expand_struct(model);
+    let patch_struct = patch::expand_struct(model);
+    let patch_impls = patch::expand_impls(model);
     let diesel_impls = diesel_impls::expand(model);
     let insert_impls = insert::expand_impls(model);
     let model_impl = model_impl::expand(model);
@@ -67,10 +70,12 @@ fn expand(model: &Model<'_>) -> TokenStream {
     quote! {
         #table
         #insert_struct
+        #patch_struct
         #partial_structs
         const _: () = {
             #diesel_impls
             #insert_impls
+            #patch_impls
             #model_impl
             #partial_impls
             #value_checks

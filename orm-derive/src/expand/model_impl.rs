@@ -13,6 +13,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     let module = model.table_module();
     let p = quote!(::orm::__private);
     let new = insert_ident(model);
+    let patch = super::patch::patch_ident(model);
     let model_name = ident.to_string();
     let table_name = model.table_name().to_string();
 
@@ -43,6 +44,15 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             .get()
             .map_or_else(|| f.ty().span(), |t| t.span());
         let ddl = quote_spanned!(span=> <#sql as ::orm::__private::DdlType>);
+        let default = f.attrs.default.get().map(|d| {
+            let some = |text: &Option<String>| match text {
+                Some(text) => quote!(::std::option::Option::Some(#text)),
+                None => quote!(::std::option::Option::None),
+            };
+            let (postgres, sqlite) = (some(&d.postgres), some(&d.sqlite));
+            quote!(.with_default(#postgres, #sqlite))
+        });
+        let server_filled = f.is_server_filled().then(|| quote!(.with_server_filled()));
         quote! {
             #p::ColumnMeta::new(
                 #name,
@@ -51,9 +61,10 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                 #ddl::SQLITE,
                 #nullable,
                 #generated,
-            )
+            ) #default #server_filled
         }
     });
+    let constraints = constraints(model);
     let primary_key = key_fields.iter().map(|k| sql_name(model, &k.column));
     let unique = unique_lists(model)
         .into_iter()
@@ -94,6 +105,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             type Table = #module::table;
             type PrimaryKey = #key_type;
             type New = #new;
+            type Patch = #patch;
             type KeyFilter = #key_filter_type;
             const TABLE: &'static #p::TableMeta = &#p::TableMeta::new(
                 #model_name,
@@ -102,7 +114,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                 &[#(#primary_key),*],
                 &[#(#unique),*],
                 #fingerprint,
-            ) #backends;
+            ) #backends #constraints;
             fn primary_key(&self) -> Self::PrimaryKey {
                 #key_value
             }
@@ -134,6 +146,51 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             }
         }
     }
+}
+
+/// `.with_checks(…)` and `.with_foreign_keys(…)` for the constraints the model declares.
+fn constraints(model: &Model<'_>) -> TokenStream {
+    let p = quote!(::orm::__private);
+    let table = model.table_name().to_string();
+    let field_checks = model.fields.iter().filter_map(|f| {
+        let sql = f.attrs.check.get()?;
+        let name = format!("{table}_{}_check", f.column);
+        Some(quote!(#p::CheckConstraint::new(#name, #sql)))
+    });
+    let model_checks = model.attrs.checks.iter().map(|(name, sql)| {
+        let name = name.to_string();
+        quote!(#p::CheckConstraint::new(#name, #sql))
+    });
+    let checks: Vec<_> = field_checks.chain(model_checks).collect();
+    let foreign_keys: Vec<_> = model
+        .fields
+        .iter()
+        .filter_map(|f| {
+            let target = f.attrs.references.get()?;
+            let name = f.attrs.fk_name.get().map_or_else(
+                || format!("{table}_{}_fkey", f.column),
+                |n| n.to_string(),
+            );
+            let column = sql_name(model, &f.column);
+            let (ref_table, ref_column) = (target.table.to_string(), target.column.to_string());
+            let action = syn::Ident::new(
+                f.attrs
+                    .on_delete
+                    .get()
+                    .copied()
+                    .unwrap_or(crate::attr::OnDeleteAttr::NoAction)
+                    .variant(),
+                proc_macro2::Span::call_site(),
+            );
+            Some(quote! {
+                #p::ForeignKey::new(#name, #column, #ref_table, #ref_column, #p::ReferentialAction::#action)
+            })
+        })
+        .collect();
+    let checks = (!checks.is_empty()).then(|| quote!(.with_checks(&[#(#checks),*])));
+    let foreign_keys =
+        (!foreign_keys.is_empty()).then(|| quote!(.with_foreign_keys(&[#(#foreign_keys),*])));
+    quote!(#checks #foreign_keys)
 }
 
 /// The `WHERE` type and expression for one primary key: `id = $1`, or `a = $1 AND b = $2`.
@@ -229,7 +286,11 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
         Backend::Postgres => (quote!(#p::PgConnection), quote!(#p::POSTGRES_BIND_LIMIT)),
         Backend::Sqlite => (quote!(#p::SqliteConnection), quote!(#p::SQLITE_BIND_LIMIT)),
     };
-    let insert_columns = model.fields.iter().filter(|f| !f.is_generated()).count();
+    let insert_columns = model
+        .fields
+        .iter()
+        .filter(|f| !f.is_filled_by_database())
+        .count();
     let key_columns: Vec<_> = model
         .key_fields()
         .map(|k| column_path(model, &k.column))
@@ -243,7 +304,7 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
     let insert_columns_paths: Vec<_> = model
         .fields
         .iter()
-        .filter(|f| !f.is_generated())
+        .filter(|f| !f.is_filled_by_database())
         .map(|f| column_path(model, &f.column))
         .collect();
     let copy = match backend {
@@ -270,7 +331,7 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
     let insert_names: Vec<_> = model
         .fields
         .iter()
-        .filter(|f| !f.is_generated())
+        .filter(|f| !f.is_filled_by_database())
         .map(|f| sql_name(model, &f.column))
         .collect();
     // One multi-row INSERT per chunk. A full-size chunk's `Id` fixes its SQL, so its statement
@@ -329,7 +390,23 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
             quote!(.filter(#d::ExpressionMethods::eq(#column, #p::Bound::new(&row.#f))))
         })
         .collect();
-    let update = if model.value_fields().next().is_some() {
+    let patch = if model.value_fields().next().is_some() {
+        quote! {
+            #d::update(#module::table #(#key_filters)*)
+                .set(patch)
+                .returning(<Self as #d::SelectableHelper<_>>::as_returning())
+                .get_result(conn)
+        }
+    } else {
+        // The patch struct has no field, so it is always empty and never sent.
+        quote! {
+            let _ = (conn, key, patch);
+            ::std::result::Result::Err(#d::result::Error::QueryBuilderError(
+                "a model without columns besides its key has nothing to patch".into(),
+            ))
+        }
+    };
+    let update = if model.updated_fields().next().is_some() {
         quote! {
             ::std::option::Option::Some(
                 #d::update(#module::table #(#row_filters)*)
@@ -372,6 +449,15 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
             ) -> ::std::option::Option<#d::QueryResult<Self>> {
                 use #d::prelude::*;
                 #update
+            }
+
+            fn patch_returning(
+                conn: &mut #conn,
+                key: &<Self as #p::Model>::PrimaryKey,
+                patch: &<Self as #p::Model>::Patch,
+            ) -> #d::QueryResult<Self> {
+                use #d::prelude::*;
+                #patch
             }
 
             fn insert_batch(
@@ -470,6 +556,13 @@ fn unsupported_crud(model: &Model<'_>, backend: Backend) -> TokenStream {
             }
             fn update_returning(_: &mut #conn, _: &Self) -> ::std::option::Option<#d::QueryResult<Self>> {
                 ::std::option::Option::Some(#error)
+            }
+            fn patch_returning(
+                _: &mut #conn,
+                _: &<Self as #p::Model>::PrimaryKey,
+                _: &<Self as #p::Model>::Patch,
+            ) -> #d::QueryResult<Self> {
+                #error
             }
             fn insert_batch(
                 _: &mut #conn,

@@ -1,4 +1,4 @@
-//! `CheckValues` for the model and its insert struct: the fields whose values some backend
+//! `CheckValues` for the model, its insert struct and its patch struct: the fields whose values some backend
 //! would not store exactly, checked before every write.
 
 use proc_macro2::TokenStream;
@@ -7,6 +7,7 @@ use syn::Ident;
 
 use super::column_path;
 use super::insert::{insert_fields, insert_ident};
+use super::patch::{patch_fields, patch_ident};
 use crate::ast::{Field, Model};
 
 /// The impls for the model (checked by `update`) and the insert struct (by `insert` and bulk
@@ -14,7 +15,8 @@ use crate::ast::{Field, Model};
 pub fn expand(model: &Model<'_>) -> TokenStream {
     let for_model = check_values(model, model.ident(), model.fields.iter());
     let for_insert = check_values(model, &insert_ident(model), insert_fields(model));
-    quote!(#for_model #for_insert)
+    let for_patch = check_values(model, &patch_ident(model), patch_fields(model));
+    quote!(#for_model #for_insert #for_patch)
 }
 
 fn check_values<'m, 'a: 'm>(
