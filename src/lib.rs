@@ -11,7 +11,7 @@ pub use orm_core::{
     BulkProgress, BulkReport, CallInfo, CheckConstraint, ColumnMeta, CommitMode, Conn, Database,
     DatabaseBuilder, Error, ForeignKey, Intent, Model, Node, OnBackend, OnConflict, PoolConfig,
     PoolState, Projection, RawConnection, RedactedUrl, ReferentialAction, RejectReason, Result,
-    TableMeta,
+    SchemaDifference, TableMeta,
 };
 pub use orm_derive::{Model, Projection};
 

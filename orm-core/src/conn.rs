@@ -12,11 +12,14 @@ use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl, LoadQuery, Sel
 use diesel::{Connection, RunQueryDsl};
 
 use crate::bulk::{self, BulkOptions, BulkReport};
+use crate::ddl;
 use crate::error::{Error, Result};
-use crate::meta::Backend;
+use crate::meta::{Backend, TableMeta};
 use crate::model::{Crud, Model, PatchValues};
 use crate::pool::StatementCounter;
 use crate::projection::Projection;
+use crate::schema::verify::{self, ReadCatalog};
+use crate::schema::SchemaDifference;
 use crate::values::CheckValues;
 
 #[cfg(feature = "postgres")]
@@ -416,6 +419,27 @@ impl<'c> Conn<'c> {
         on_backend!(self, b => b.patch::<M>(&key, patch))
     }
 
+    /// How the live table of `M` differs from the model: see [`Database::verify_schema`](crate::Database::verify_schema).
+    pub fn verify_schema<M: Model>(&mut self) -> Result<Vec<SchemaDifference>> {
+        self.verify_tables(&[M::TABLE])
+    }
+
+    /// How the live tables differ from their models, for a list of models' tables:
+    /// `conn.verify_tables(&[User::TABLE, Post::TABLE])`. Empty when every table matches.
+    pub fn verify_tables(
+        &mut self,
+        tables: &[&'static TableMeta],
+    ) -> Result<Vec<SchemaDifference>> {
+        on_backend!(self, b => b.verify_tables(tables))
+    }
+
+    /// Create `M`'s table if there is none; if one exists, [`Error::SchemaMismatch`] unless it
+    /// matches the model.
+    pub fn create_table<M: Model>(&mut self) -> Result<()> {
+        self.check_model::<M>()?;
+        on_backend!(self, b => b.create_table(M::TABLE))
+    }
+
     /// Delete the row with primary key `key`; [`Error::NotFound`] if there is none.
     pub fn delete<M: Model>(&mut self, key: M::PrimaryKey) -> Result<()> {
         self.check_model::<M>()?;
@@ -656,6 +680,39 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
             .map_err(|r| Error::rejected(M::TABLE, C::BACKEND, r))?;
         self.call.wrote(M::TABLE.name);
         M::patch_returning(self.conn, key, patch).map_err(|e| Error::from_model(M::TABLE, e))
+    }
+
+    fn verify_tables(&mut self, tables: &[&'static TableMeta]) -> Result<Vec<SchemaDifference>>
+    where
+        C: ReadCatalog,
+    {
+        let mut differences = Vec::new();
+        for &table in tables {
+            let live = self.conn.live_table(table.name)?;
+            differences.extend(verify::compare(table, live.as_ref(), C::CATALOG));
+        }
+        Ok(differences)
+    }
+
+    fn create_table(&mut self, table: &'static TableMeta) -> Result<()>
+    where
+        C: ReadCatalog,
+    {
+        match self.conn.live_table(table.name)? {
+            // Two calls may both find no table: `IF NOT EXISTS` lets the second one pass.
+            None => self.batch_execute(&ddl::create_table_sql(table, C::BACKEND)),
+            Some(live) => {
+                let differences = verify::compare(table, Some(&live), C::CATALOG);
+                if differences.is_empty() {
+                    return Ok(());
+                }
+                Err(Error::SchemaMismatch {
+                    model: table.model,
+                    table: table.name,
+                    differences,
+                })
+            }
+        }
     }
 
     fn delete<M: Model + Crud<C>>(&mut self, key: &M::PrimaryKey) -> Result<()> {

@@ -20,12 +20,13 @@ use crate::conn::{
 };
 use crate::ddl;
 use crate::error::{Error, Result};
-use crate::meta::{Backend, RedactedUrl};
+use crate::meta::{Backend, RedactedUrl, TableMeta};
 use crate::model::Model;
 use crate::pool::{node_pool, BackendPool, Checkout, NodePool, PoolConfig, PoolState};
 use crate::projection::Projection;
 #[cfg(feature = "postgres")]
 use crate::route::{LastWrite, ReadPolicy, ReplicaSet, ReplicaStatus, RouterConfig};
+use crate::schema::SchemaDifference;
 use crate::url::DatabaseUrl;
 #[cfg(feature = "postgres")]
 use crate::url::Target;
@@ -570,11 +571,32 @@ impl Database {
         self.run(Intent::Write, |conn| conn.batch_execute(sql))
     }
 
-    /// Create `M`'s table (and nothing if it exists): column types for this backend, NOT NULL,
-    /// primary key, named UNIQUE constraints.
+    /// Create `M`'s table: column types for this backend, NOT NULL, defaults, primary key,
+    /// named UNIQUE, CHECK and FOREIGN KEY constraints (the SQL is
+    /// [`ddl::create_table_sql`]). If a table of that name exists, nothing is changed: `Ok` if
+    /// it matches the model (as [`Database::verify_schema`] compares them), else
+    /// [`Error::SchemaMismatch`] listing the differences.
     #[track_caller]
     pub fn create_table<M: Model>(&self) -> Result<()> {
-        self.batch_execute(&ddl::create_table_sql(M::TABLE, self.backend()))
+        self.run(Intent::Write, |conn| conn.create_table::<M>())
+    }
+
+    /// How the live table of `M` differs from the model, read from the catalog of the primary
+    /// (`pg_catalog`, through the search path, on PostgreSQL; SQLite's pragmas): missing or
+    /// extra columns, types, nullability, primary key, UNIQUE constraints. Empty when they
+    /// match.
+    #[track_caller]
+    pub fn verify_schema<M: Model>(&self) -> Result<Vec<SchemaDifference>> {
+        self.verify_tables(&[M::TABLE])
+    }
+
+    /// [`Database::verify_schema`] for a list of models' tables in one call:
+    /// `db.verify_tables(&[User::TABLE, Post::TABLE])`.
+    #[track_caller]
+    pub fn verify_tables(&self, tables: &[&'static TableMeta]) -> Result<Vec<SchemaDifference>> {
+        // The primary: a replica may not have replayed the latest DDL yet.
+        self.primary()
+            .run(Intent::Read, |conn| conn.verify_tables(tables))
     }
 
     /// Drop `M`'s table if it exists.

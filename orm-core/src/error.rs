@@ -111,6 +111,22 @@ pub enum Error {
         message: String,
     },
 
+    /// The live table does not match the model: from [`Database::create_table`](crate::Database::create_table)
+    /// when a table of that name exists with another shape (nothing was changed). The same
+    /// differences come from [`Database::verify_schema`](crate::Database::verify_schema) as data.
+    #[error(
+        "table `{table}` exists but does not match model `{model}`: {}",
+        differences.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")
+    )]
+    SchemaMismatch {
+        /// The model's Rust name.
+        model: &'static str,
+        /// The table.
+        table: &'static str,
+        /// Every difference found.
+        differences: Vec<crate::schema::SchemaDifference>,
+    },
+
     /// The operation needs a backend other than the database's: a model declared for one
     /// backend used on another, or a backend-specific handle (`db.postgres()`) asked of a
     /// database of the other kind.

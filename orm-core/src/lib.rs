@@ -16,6 +16,7 @@ mod pool;
 mod projection;
 #[cfg(feature = "postgres")]
 pub mod route;
+pub mod schema;
 pub mod sql_types;
 mod url;
 mod values;
@@ -39,4 +40,5 @@ pub use meta::{
 pub use model::{Crud, Model, PatchValues, PostgresRows, RowsOnEveryBackend, SqliteRows};
 pub use pool::{PoolConfig, PoolState};
 pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};
+pub use schema::SchemaDifference;
 pub use values::{check_value, CheckValue, CheckValues, RejectReason, RejectedValue};

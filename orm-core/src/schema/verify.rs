@@ -1,0 +1,707 @@
+//! Does the live table match the model? The table is read from the catalog (`pg_catalog` on
+//! PostgreSQL, honouring the search path; SQLite's `pragma_table_info` and index pragmas) and
+//! compared with the model's [`TableMeta`]: missing and extra columns, column types,
+//! nullability, the primary key and UNIQUE constraints. Differences come back as data,
+//! [`SchemaDifference`], with a `Display` for people.
+//!
+//! Column defaults, CHECK and FOREIGN KEY constraints are not compared: the catalog keeps
+//! them as expressions the server rewrites (`now()` comes back as `now()`, `0` as `0`, but
+//! `'a'` as `'a'::text`), so a text comparison would report differences that are not there.
+
+use std::fmt;
+
+use diesel::sql_types::{Bool, Text};
+use diesel::{QueryResult, QueryableByName, RunQueryDsl};
+
+use crate::ddl::quote_ident;
+use crate::meta::{Backend, ColumnMeta, TableMeta};
+
+/// One way a live table differs from its model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchemaDifference {
+    /// The table does not exist (in the search path, on PostgreSQL).
+    MissingTable {
+        /// The model's table name.
+        table: &'static str,
+    },
+    /// The model has a column the table lacks.
+    MissingColumn {
+        /// The table.
+        table: &'static str,
+        /// The model's column.
+        column: &'static str,
+    },
+    /// The table has a column the model lacks. Harmless for reads; an insert fails on it when
+    /// it is NOT NULL without a default.
+    ExtraColumn {
+        /// The table.
+        table: &'static str,
+        /// The table's column.
+        column: String,
+        /// Whether an insert through the model fails because of it: NOT NULL, no default.
+        blocks_inserts: bool,
+    },
+    /// The column's type differs from the model's.
+    TypeMismatch {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// The model's type, as `create_table` would write it.
+        model: String,
+        /// The table's type, as the catalog reports it.
+        live: String,
+    },
+    /// The column accepts NULL in one and not in the other.
+    NullabilityMismatch {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// Whether the model's field is an `Option` (the table then says NOT NULL).
+        model_nullable: bool,
+    },
+    /// The primary keys differ (column lists in key order; empty when there is none).
+    PrimaryKeyMismatch {
+        /// The table.
+        table: &'static str,
+        /// The model's key columns.
+        model: Vec<String>,
+        /// The table's key columns.
+        live: Vec<String>,
+    },
+    /// The model declares a UNIQUE constraint the table lacks.
+    MissingUnique {
+        /// The table.
+        table: &'static str,
+        /// The constraint's columns.
+        columns: Vec<String>,
+    },
+    /// The table has a UNIQUE constraint (or unique index, not partial, not on expressions)
+    /// the model does not declare.
+    ExtraUnique {
+        /// The table.
+        table: &'static str,
+        /// The constraint's or index's name.
+        name: String,
+        /// Its columns.
+        columns: Vec<String>,
+    },
+}
+
+impl fmt::Display for SchemaDifference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SchemaDifference::MissingTable { table } => write!(f, "table `{table}` does not exist"),
+            SchemaDifference::MissingColumn { table, column } => {
+                write!(f, "`{table}` has no column `{column}`, which the model has")
+            }
+            SchemaDifference::ExtraColumn {
+                table,
+                column,
+                blocks_inserts,
+            } => {
+                write!(f, "`{table}.{column}` is not in the model")?;
+                if *blocks_inserts {
+                    f.write_str(" and is NOT NULL without a default, so inserts fail")?;
+                }
+                Ok(())
+            }
+            SchemaDifference::TypeMismatch {
+                table,
+                column,
+                model,
+                live,
+            } => write!(f, "`{table}.{column}` is {live}, the model says {model}"),
+            SchemaDifference::NullabilityMismatch {
+                table,
+                column,
+                model_nullable,
+            } => {
+                if *model_nullable {
+                    write!(
+                        f,
+                        "`{table}.{column}` is NOT NULL, the model's field is an `Option`"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "`{table}.{column}` accepts NULL, the model's field is not an `Option`"
+                    )
+                }
+            }
+            SchemaDifference::PrimaryKeyMismatch { table, model, live } => write!(
+                f,
+                "`{table}` has primary key ({}), the model says ({})",
+                live.join(", "),
+                model.join(", ")
+            ),
+            SchemaDifference::MissingUnique { table, columns } => write!(
+                f,
+                "`{table}` has no UNIQUE constraint on ({}), which the model declares",
+                columns.join(", ")
+            ),
+            SchemaDifference::ExtraUnique {
+                table,
+                name,
+                columns,
+            } => write!(
+                f,
+                "`{table}` has UNIQUE `{name}` on ({}), which the model does not declare",
+                columns.join(", ")
+            ),
+        }
+    }
+}
+
+/// A table as the catalog describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LiveTable {
+    pub(crate) columns: Vec<LiveColumn>,
+    /// Key columns in key order.
+    pub(crate) primary_key: Vec<String>,
+    /// UNIQUE constraints and unique indexes (not partial, not on expressions) other than the
+    /// primary key: name and columns.
+    pub(crate) unique: Vec<(String, Vec<String>)>,
+}
+
+/// One column of a live table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LiveColumn {
+    pub(crate) name: String,
+    pub(crate) sql_type: String,
+    pub(crate) nullable: bool,
+    pub(crate) has_default: bool,
+}
+
+/// Reads a live table from one backend's catalog.
+pub(crate) trait ReadCatalog {
+    /// The backend whose type names the catalog reports.
+    const CATALOG: Backend;
+    /// The table named `name`, or `None` if there is none.
+    fn live_table(&mut self, name: &str) -> QueryResult<Option<LiveTable>>;
+}
+
+/// Every difference between `table` (the model) and `live` (the catalog's table, `None` if it
+/// does not exist) on `backend`.
+pub(crate) fn compare(
+    table: &'static TableMeta,
+    live: Option<&LiveTable>,
+    backend: Backend,
+) -> Vec<SchemaDifference> {
+    let Some(live) = live else {
+        return vec![SchemaDifference::MissingTable { table: table.name }];
+    };
+    let mut out = Vec::new();
+    compare_columns(table, live, backend, &mut out);
+    compare_keys(table, live, &mut out);
+    out
+}
+
+fn compare_columns(
+    table: &'static TableMeta,
+    live: &LiveTable,
+    backend: Backend,
+    out: &mut Vec<SchemaDifference>,
+) {
+    let t = table.name;
+    for column in table.columns {
+        let Some(found) = live.columns.iter().find(|c| c.name == column.name) else {
+            out.push(SchemaDifference::MissingColumn {
+                table: t,
+                column: column.name,
+            });
+            continue;
+        };
+        if let Some(model) = model_type(column, backend) {
+            if !same_type(&model, &found.sql_type, backend) {
+                out.push(SchemaDifference::TypeMismatch {
+                    table: t,
+                    column: column.name,
+                    model,
+                    live: found.sql_type.clone(),
+                });
+            }
+        }
+        if column.nullable != found.nullable {
+            out.push(SchemaDifference::NullabilityMismatch {
+                table: t,
+                column: column.name,
+                model_nullable: column.nullable,
+            });
+        }
+    }
+    for extra in &live.columns {
+        if table.column(&extra.name).is_none() {
+            out.push(SchemaDifference::ExtraColumn {
+                table: t,
+                column: extra.name.clone(),
+                blocks_inserts: !extra.nullable && !extra.has_default,
+            });
+        }
+    }
+}
+
+fn compare_keys(table: &'static TableMeta, live: &LiveTable, out: &mut Vec<SchemaDifference>) {
+    let t = table.name;
+    let model_key: Vec<String> = table.primary_key.iter().map(|c| c.to_string()).collect();
+    if model_key != live.primary_key {
+        out.push(SchemaDifference::PrimaryKeyMismatch {
+            table: t,
+            model: model_key,
+            live: live.primary_key.clone(),
+        });
+    }
+    // A UNIQUE constraint is the same whatever order its columns are listed in.
+    let sorted = |cols: &[String]| {
+        let mut cols = cols.to_vec();
+        cols.sort();
+        cols
+    };
+    let model_unique: Vec<Vec<String>> = table
+        .unique
+        .iter()
+        .map(|cols| cols.iter().map(|c| c.to_string()).collect())
+        .collect();
+    for cols in &model_unique {
+        if !live.unique.iter().any(|(_, l)| sorted(l) == sorted(cols)) {
+            out.push(SchemaDifference::MissingUnique {
+                table: t,
+                columns: cols.clone(),
+            });
+        }
+    }
+    for (name, cols) in &live.unique {
+        if !model_unique.iter().any(|m| sorted(m) == sorted(cols)) {
+            out.push(SchemaDifference::ExtraUnique {
+                table: t,
+                name: name.clone(),
+                columns: cols.clone(),
+            });
+        }
+    }
+}
+
+/// The type `create_table` writes for `column` on `backend`, if `orm` knows it.
+fn model_type(column: &ColumnMeta, backend: Backend) -> Option<String> {
+    let ty = column.sql_type(backend);
+    (!ty.is_empty()).then(|| ty.to_owned())
+}
+
+/// Whether the model's type and the catalog's name the same stored type: the same
+/// normalized name on PostgreSQL (`int4` = `integer`, `timestamptz` = `timestamp with time
+/// zone`, `varchar(64)` = `character varying(64)`), the same type affinity on SQLite, which
+/// stores values by affinity and ignores the rest of a declared type.
+pub fn same_type(model: &str, live: &str, backend: Backend) -> bool {
+    match backend {
+        Backend::Postgres => normalize_postgres_type(model) == normalize_postgres_type(live),
+        Backend::Sqlite => sqlite_affinity(model) == sqlite_affinity(live),
+    }
+}
+
+/// A PostgreSQL type name in the catalog's spelling: lower case, aliases resolved, schema and
+/// quotes dropped, modifiers kept without spaces, `[]` per array dimension.
+pub fn normalize_postgres_type(name: &str) -> String {
+    let mut text = name.trim().to_lowercase().replace('"', "");
+    let mut dimensions = 0;
+    loop {
+        let trimmed = text.trim_end();
+        if let Some(rest) = trimmed.strip_suffix("[]") {
+            text = rest.to_owned();
+            dimensions += 1;
+        } else {
+            text = trimmed.to_owned();
+            break;
+        }
+    }
+    if let Some(element) = text.strip_prefix('_') {
+        // The catalog's internal name of an array type: `_int4`.
+        text = element.to_owned();
+        dimensions += 1;
+    }
+    // Modifiers, wherever they are written: `varchar(64)`, `timestamp(3) with time zone`.
+    let modifier = match (text.find('('), text.find(')')) {
+        (Some(open), Some(close)) if open < close => {
+            let m: String = text[open..=close].split_whitespace().collect();
+            text.replace_range(open..=close, " ");
+            m
+        }
+        _ => String::new(),
+    };
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let base = words.rsplit_once('.').map_or(words.as_str(), |(_, t)| t);
+    let base = match base {
+        "int8" | "bigserial" | "serial8" => "bigint",
+        "int" | "int4" | "serial" | "serial4" => "integer",
+        "int2" | "smallserial" | "serial2" => "smallint",
+        "float8" | "double" => "double precision",
+        "float4" => "real",
+        "bool" => "boolean",
+        "varchar" => "character varying",
+        "char" | "bpchar" => "character",
+        "decimal" => "numeric",
+        "timestamptz" => "timestamp with time zone",
+        "timestamp" => "timestamp without time zone",
+        "timetz" => "time with time zone",
+        "time" => "time without time zone",
+        other => other,
+    };
+    // Where PostgreSQL writes the modifier: before `with/without time zone`.
+    let mut out = match base.split_once(" with") {
+        Some((head, zone)) if !modifier.is_empty() => format!("{head}{modifier} with{zone}"),
+        _ => format!("{base}{modifier}"),
+    };
+    for _ in 0..dimensions {
+        out.push_str("[]");
+    }
+    out
+}
+
+/// SQLite's type affinity of a declared type (section 3.1 of its "Datatypes" page).
+pub fn sqlite_affinity(declared: &str) -> &'static str {
+    let t = declared.to_uppercase();
+    if t.contains("INT") {
+        "INTEGER"
+    } else if t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") {
+        "TEXT"
+    } else if t.contains("BLOB") || t.trim().is_empty() {
+        "BLOB"
+    } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") {
+        "REAL"
+    } else {
+        "NUMERIC"
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use diesel::pg::PgConnection;
+    use diesel::sql_types::Array;
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Column {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        sql_type: String,
+        #[diesel(sql_type = Bool)]
+        nullable: bool,
+        #[diesel(sql_type = Bool)]
+        has_default: bool,
+    }
+
+    #[derive(QueryableByName)]
+    struct Index {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Bool)]
+        is_primary: bool,
+        #[diesel(sql_type = Array<Text>)]
+        columns: Vec<String>,
+    }
+
+    // `to_regclass` of the quoted name finds the table the way an unqualified query would:
+    // through the search path (`current_schema()` first).
+    const COLUMNS: &str = "SELECT a.attname::text AS name, \
+            format_type(a.atttypid, a.atttypmod) AS sql_type, \
+            NOT a.attnotnull AS nullable, a.atthasdef AS has_default \
+        FROM pg_attribute a \
+        WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+        ORDER BY a.attnum";
+
+    // Unique indexes (every UNIQUE constraint and primary key has one) over plain columns,
+    // not partial; only their key columns (not INCLUDE ones), in key order.
+    const INDEXES: &str = "SELECT ci.relname::text AS name, i.indisprimary AS is_primary, \
+            array_agg(a.attname::text ORDER BY k.ord) AS columns \
+        FROM pg_index i \
+        JOIN pg_class ci ON ci.oid = i.indexrelid \
+        CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+        WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL \
+            AND k.ord <= i.indnkeyatts AND NOT (0 = ANY (i.indkey::int2[])) \
+        GROUP BY ci.relname, i.indisprimary \
+        ORDER BY ci.relname";
+
+    impl ReadCatalog for PgConnection {
+        const CATALOG: Backend = Backend::Postgres;
+
+        fn live_table(&mut self, name: &str) -> QueryResult<Option<LiveTable>> {
+            let quoted = quote_ident(name);
+            let columns: Vec<Column> = diesel::sql_query(COLUMNS)
+                .bind::<Text, _>(&quoted)
+                .load(self)?;
+            if columns.is_empty() {
+                return Ok(None);
+            }
+            let indexes: Vec<Index> = diesel::sql_query(INDEXES)
+                .bind::<Text, _>(&quoted)
+                .load(self)?;
+            let mut table = LiveTable {
+                columns: columns
+                    .into_iter()
+                    .map(|c| LiveColumn {
+                        name: c.name,
+                        sql_type: c.sql_type,
+                        nullable: c.nullable,
+                        has_default: c.has_default,
+                    })
+                    .collect(),
+                ..LiveTable::default()
+            };
+            for index in indexes {
+                if index.is_primary {
+                    table.primary_key = index.columns;
+                } else {
+                    table.unique.push((index.name, index.columns));
+                }
+            }
+            Ok(Some(table))
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use diesel::sql_types::{Integer, Nullable};
+    use diesel::sqlite::SqliteConnection;
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Column {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        sql_type: String,
+        #[diesel(sql_type = Bool)]
+        not_null: bool,
+        #[diesel(sql_type = Bool)]
+        has_default: bool,
+        #[diesel(sql_type = Integer)]
+        pk: i32,
+    }
+
+    #[derive(QueryableByName)]
+    struct Index {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        origin: String,
+    }
+
+    #[derive(QueryableByName)]
+    struct IndexColumn {
+        #[diesel(sql_type = Nullable<Text>)]
+        name: Option<String>,
+    }
+
+    impl ReadCatalog for SqliteConnection {
+        const CATALOG: Backend = Backend::Sqlite;
+
+        fn live_table(&mut self, name: &str) -> QueryResult<Option<LiveTable>> {
+            let columns: Vec<Column> = diesel::sql_query(
+                "SELECT name, type AS sql_type, \"notnull\" AS not_null, \
+                 dflt_value IS NOT NULL AS has_default, pk FROM pragma_table_info(?) ORDER BY cid",
+            )
+            .bind::<Text, _>(name)
+            .load(self)?;
+            if columns.is_empty() {
+                return Ok(None);
+            }
+            let mut key: Vec<(i32, String)> = columns
+                .iter()
+                .filter(|c| c.pk > 0)
+                .map(|c| (c.pk, c.name.clone()))
+                .collect();
+            key.sort();
+            // `INTEGER PRIMARY KEY` makes the column the rowid, which is never NULL, though the
+            // pragma reports it without NOT NULL.
+            let rowid_alias = match key.as_slice() {
+                [(_, only)] => columns
+                    .iter()
+                    .any(|c| c.name == *only && c.sql_type.eq_ignore_ascii_case("INTEGER")),
+                _ => false,
+            };
+            let mut table = LiveTable {
+                columns: columns
+                    .into_iter()
+                    .map(|c| LiveColumn {
+                        nullable: !c.not_null && !(rowid_alias && c.pk > 0),
+                        name: c.name,
+                        sql_type: c.sql_type,
+                        has_default: c.has_default,
+                    })
+                    .collect(),
+                primary_key: key.into_iter().map(|(_, name)| name).collect(),
+                unique: Vec::new(),
+            };
+            let indexes: Vec<Index> = diesel::sql_query(
+                "SELECT name, origin FROM pragma_index_list(?) \
+                 WHERE \"unique\" AND NOT partial ORDER BY name",
+            )
+            .bind::<Text, _>(name)
+            .load(self)?;
+            for index in indexes.into_iter().filter(|i| i.origin != "pk") {
+                let columns: Vec<IndexColumn> =
+                    diesel::sql_query("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
+                        .bind::<Text, _>(&index.name)
+                        .load(self)?;
+                // An index on an expression has a column without a name: not a column list.
+                if let Some(columns) = columns.into_iter().map(|c| c.name).collect() {
+                    table.unique.push((index.name, columns));
+                }
+            }
+            Ok(Some(table))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_type_names_are_normalized() {
+        let same = [
+            ("BIGINT", "bigint"),
+            ("int8", "bigint"),
+            ("INTEGER", "integer"),
+            ("int4", "integer"),
+            ("SMALLINT", "smallint"),
+            ("DOUBLE PRECISION", "double precision"),
+            ("float8", "double precision"),
+            ("BOOLEAN", "boolean"),
+            ("TIMESTAMPTZ", "timestamp with time zone"),
+            ("TIMESTAMP", "timestamp without time zone"),
+            ("VARCHAR(64)", "character varying(64)"),
+            ("varchar( 64 )", "character varying(64)"),
+            ("NUMERIC(10, 2)", "numeric(10,2)"),
+            ("timestamp(3) with time zone", "timestamptz(3)"),
+            ("TEXT[]", "text[]"),
+            ("_int4", "integer[]"),
+            ("INTEGER[][]", "integer[][]"),
+            ("public.citext", "citext"),
+            ("\"Mood\"", "mood"),
+            ("JSONB", "jsonb"),
+        ];
+        for (a, b) in same {
+            assert!(same_type(a, b, Backend::Postgres), "{a} vs {b}");
+        }
+        let different = [
+            ("BIGINT", "integer"),
+            ("TEXT", "character varying(64)"),
+            ("VARCHAR(64)", "character varying(32)"),
+            ("TEXT[]", "text"),
+            ("TIMESTAMPTZ", "timestamp without time zone"),
+        ];
+        for (a, b) in different {
+            assert!(!same_type(a, b, Backend::Postgres), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn sqlite_types_compare_by_affinity() {
+        assert!(same_type("BIGINT", "INTEGER", Backend::Sqlite));
+        assert!(same_type("TEXT", "VARCHAR(10)", Backend::Sqlite));
+        assert!(same_type("DOUBLE", "REAL", Backend::Sqlite));
+        assert!(!same_type("TEXT", "INTEGER", Backend::Sqlite));
+        assert!(!same_type("BLOB", "TEXT", Backend::Sqlite));
+        assert_eq!(sqlite_affinity("BOOLEAN"), "NUMERIC");
+    }
+
+    const TABLE: TableMeta = TableMeta::new(
+        "User",
+        "users",
+        &[
+            ColumnMeta::new("id", "id", "BIGINT", "BIGINT", false, true),
+            ColumnMeta::new("email", "email", "TEXT", "TEXT", false, false),
+            ColumnMeta::new("bio", "bio", "TEXT", "TEXT", true, false),
+        ],
+        &["id"],
+        &[&["email"]],
+        0,
+    );
+
+    fn column(name: &str, sql_type: &str, nullable: bool) -> LiveColumn {
+        LiveColumn {
+            name: name.into(),
+            sql_type: sql_type.into(),
+            nullable,
+            has_default: false,
+        }
+    }
+
+    #[test]
+    fn a_matching_table_has_no_difference() {
+        let live = LiveTable {
+            columns: vec![
+                column("id", "bigint", false),
+                column("email", "text", false),
+                column("bio", "text", true),
+            ],
+            primary_key: vec!["id".into()],
+            unique: vec![("users_email_key".into(), vec!["email".into()])],
+        };
+        assert_eq!(compare(&TABLE, Some(&live), Backend::Postgres), vec![]);
+    }
+
+    #[test]
+    fn every_kind_of_drift_is_reported() {
+        let live = LiveTable {
+            columns: vec![
+                column("id", "integer", false),
+                column("bio", "text", false),
+                column("age", "integer", false),
+            ],
+            primary_key: vec![],
+            unique: vec![("users_bio_key".into(), vec!["bio".into()])],
+        };
+        let t = "users";
+        assert_eq!(
+            compare(&TABLE, Some(&live), Backend::Postgres),
+            vec![
+                SchemaDifference::TypeMismatch {
+                    table: t,
+                    column: "id",
+                    model: "BIGINT".into(),
+                    live: "integer".into()
+                },
+                SchemaDifference::MissingColumn {
+                    table: t,
+                    column: "email"
+                },
+                SchemaDifference::NullabilityMismatch {
+                    table: t,
+                    column: "bio",
+                    model_nullable: true
+                },
+                SchemaDifference::ExtraColumn {
+                    table: t,
+                    column: "age".into(),
+                    blocks_inserts: true
+                },
+                SchemaDifference::PrimaryKeyMismatch {
+                    table: t,
+                    model: vec!["id".into()],
+                    live: vec![]
+                },
+                SchemaDifference::MissingUnique {
+                    table: t,
+                    columns: vec!["email".into()]
+                },
+                SchemaDifference::ExtraUnique {
+                    table: t,
+                    name: "users_bio_key".into(),
+                    columns: vec!["bio".into()]
+                },
+            ]
+        );
+        assert_eq!(
+            compare(&TABLE, None, Backend::Sqlite),
+            vec![SchemaDifference::MissingTable { table: t }]
+        );
+    }
+}
