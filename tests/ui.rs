@@ -8,6 +8,11 @@ fn model_mistakes() {
 }
 
 #[test]
+fn schema_mistakes() {
+    trybuild::TestCases::new().compile_fail("tests/ui/schema/*.rs");
+}
+
+#[test]
 fn partial_mistakes() {
     trybuild::TestCases::new().compile_fail("tests/ui/partial/*.rs");
 }

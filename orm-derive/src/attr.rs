@@ -407,7 +407,9 @@ fn default_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<DefaultAttr> {
             &mut out.sqlite
         } else {
             return Err(backend.error(format!(
-                "expected `postgres = \"…\"` or `sqlite = \"…\"`: `{EXAMPLE}`"
+                "unknown backend `{}` in `default(…)`; expected `postgres = \"…\"` and/or \
+                 `sqlite = \"…\"`: `{EXAMPLE}`",
+                path_text(&backend.path)
             )));
         };
         *slot = Some(default_text(backend.value()?, EXAMPLE)?);

@@ -529,7 +529,7 @@ mod sqlite {
                 columns: columns
                     .into_iter()
                     .map(|c| LiveColumn {
-                        nullable: !c.not_null && !(rowid_alias && c.pk > 0),
+                        nullable: !(c.not_null || (rowid_alias && c.pk > 0)),
                         name: c.name,
                         sql_type: c.sql_type,
                         has_default: c.has_default,
