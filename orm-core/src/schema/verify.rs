@@ -13,7 +13,6 @@ use std::fmt;
 use diesel::sql_types::{Bool, Text};
 use diesel::{QueryResult, QueryableByName, RunQueryDsl};
 
-use crate::ddl::quote_ident;
 use crate::meta::{Backend, ColumnMeta, TableMeta};
 
 /// One way a live table differs from its model.
@@ -380,6 +379,7 @@ mod postgres {
     use diesel::sql_types::Array;
 
     use super::*;
+    use crate::ddl::quote_ident;
 
     #[derive(QueryableByName)]
     struct Column {
