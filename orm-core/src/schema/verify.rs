@@ -290,7 +290,8 @@ fn model_type(column: &ColumnMeta, backend: Backend) -> Option<String> {
 
 /// Whether the model's type and the catalog's name the same stored type: the same
 /// normalized name on PostgreSQL (`int4` = `integer`, `timestamptz` = `timestamp with time
-/// zone`, `varchar(64)` = `character varying(64)`), the same type affinity on SQLite, which
+/// zone`, `varchar(64)` = `character varying(64)`, an unbounded `varchar` = `text`), the
+/// same type affinity on SQLite, which
 /// stores values by affinity and ignores the rest of a declared type.
 pub fn same_type(model: &str, live: &str, backend: Backend) -> bool {
     match backend {
@@ -345,6 +346,12 @@ pub fn normalize_postgres_type(name: &str) -> String {
         "timetz" => "time with time zone",
         "time" => "time without time zone",
         other => other,
+    };
+    // An unbounded `varchar` stores exactly what `text` stores (Diesel maps both to `Text`).
+    let base = if base == "character varying" && modifier.is_empty() {
+        "text"
+    } else {
+        base
     };
     // Where PostgreSQL writes the modifier: before `with/without time zone`.
     let mut out = match base.split_once(" with") {
@@ -586,6 +593,7 @@ mod tests {
             ("public.citext", "citext"),
             ("\"Mood\"", "mood"),
             ("JSONB", "jsonb"),
+            ("TEXT", "character varying"),
         ];
         for (a, b) in same {
             assert!(same_type(a, b, Backend::Postgres), "{a} vs {b}");

@@ -1,0 +1,458 @@
+//! Adopting `orm` on an existing PostgreSQL database: the SQL migrations of a package
+//! registry (`tests/adoption/migrations`), the `schema.rs` that `diesel print-schema` writes
+//! for them (`tests/adoption/schema.rs`), and models bound to its tables with `diesel_table`.
+//! CRUD, partials, joins and COPY bulk inserts run against the migrated tables, triggers
+//! fire, `verify_schema` finds no difference, and the DDL `orm` prints for the models has the
+//! migration's defaults and constraints.
+
+mod common;
+
+#[path = "adoption/schema.rs"]
+#[rustfmt::skip]
+mod schema;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use orm::{Backend, BulkOptions, Database, Model, TableMeta};
+
+const DIESEL_SETUP: &str =
+    include_str!("adoption/migrations/00000000000000_diesel_initial_setup/up.sql");
+const REGISTRY: &str = include_str!("adoption/migrations/2024-01-01-000000_registry/up.sql");
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(diesel_table = schema::users, backend = postgres)]
+pub struct User {
+    #[orm(primary_key, generated)]
+    pub id: i32,
+    pub gh_login: String,
+    pub name: Option<String>,
+    pub gh_avatar: Option<String>,
+    pub gh_id: i32,
+    pub account_lock_reason: Option<String>,
+    #[orm(server_filled, default = "now()")]
+    pub created_at: DateTime<Utc>,
+    #[orm(server_filled, default = false)]
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(
+    diesel_table = schema::crates,
+    backend = postgres,
+    check(crates_name_format = "name ~ '^[a-zA-Z][a-zA-Z0-9_-]*$'"),
+    partial(CrateCard = [id, name, downloads])
+)]
+pub struct Crate {
+    #[orm(primary_key, generated)]
+    pub id: i32,
+    #[orm(unique)]
+    pub name: String,
+    /// Kept by the `set_updated_at` trigger.
+    #[orm(server_filled, default = "now()")]
+    pub updated_at: DateTime<Utc>,
+    #[orm(server_filled, default = "now()")]
+    pub created_at: DateTime<Utc>,
+    /// Kept by the `count_version_downloads` trigger.
+    #[orm(server_filled, default = 0, check = "downloads >= 0")]
+    pub downloads: i32,
+    pub description: Option<String>,
+    pub homepage: Option<String>,
+    pub repository: Option<String>,
+    pub max_upload_size: Option<i32>,
+    pub max_features: Option<i16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(diesel_table = schema::versions, backend = postgres, unique(crate_id, num))]
+pub struct Version {
+    #[orm(primary_key, generated)]
+    pub id: i32,
+    #[orm(references = crates(id), on_delete = cascade)]
+    pub crate_id: i32,
+    pub num: String,
+    #[orm(server_filled, default = "now()")]
+    pub updated_at: DateTime<Utc>,
+    #[orm(server_filled, default = "now()")]
+    pub created_at: DateTime<Utc>,
+    #[orm(server_filled, default = 0)]
+    pub downloads: i32,
+    #[orm(default = "'{}'")]
+    pub features: serde_json::Value,
+    #[orm(default = false)]
+    pub yanked: bool,
+    pub license: Option<String>,
+    #[orm(check = "crate_size >= 0")]
+    pub crate_size: Option<i32>,
+    #[orm(references = users(id), on_delete = set_null)]
+    pub published_by: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(diesel_table = schema::crate_owners, backend = postgres)]
+pub struct CrateOwner {
+    #[orm(primary_key, references = crates(id), on_delete = cascade)]
+    pub crate_id: i32,
+    #[orm(primary_key, references = users(id))]
+    pub owner_id: i32,
+    #[orm(primary_key, default = 0)]
+    pub owner_kind: i32,
+    #[orm(server_filled, default = "now()")]
+    pub created_at: DateTime<Utc>,
+    #[orm(references = users(id))]
+    pub created_by: Option<i32>,
+    #[orm(default = false)]
+    pub deleted: bool,
+    #[orm(server_filled, default = "now()")]
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(diesel_table = schema::version_downloads, backend = postgres)]
+pub struct VersionDownload {
+    #[orm(primary_key, references = versions(id), on_delete = cascade)]
+    pub version_id: i32,
+    #[orm(default = 1, check = "downloads >= 0")]
+    pub downloads: i32,
+    #[orm(default = 0)]
+    pub counted: i32,
+    #[orm(primary_key, default = "CURRENT_DATE")]
+    pub date: NaiveDate,
+    #[orm(default = false)]
+    pub processed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(diesel_table = schema::keywords, backend = postgres)]
+pub struct Keyword {
+    #[orm(primary_key, generated)]
+    pub id: i32,
+    #[orm(unique)]
+    pub keyword: String,
+    /// Kept by the `count_crates_keywords` trigger.
+    #[orm(server_filled, default = 0, check = "crates_cnt >= 0")]
+    pub crates_cnt: i32,
+    #[orm(server_filled, default = "now()")]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(diesel_table = schema::crates_keywords, backend = postgres)]
+pub struct CrateKeyword {
+    #[orm(primary_key, references = crates(id), on_delete = cascade)]
+    pub crate_id: i32,
+    #[orm(primary_key, references = keywords(id))]
+    pub keyword_id: i32,
+}
+
+/// Every model's table, referenced tables first.
+const TABLES: [&TableMeta; 7] = [
+    User::TABLE,
+    Crate::TABLE,
+    Version::TABLE,
+    CrateOwner::TABLE,
+    VersionDownload::TABLE,
+    Keyword::TABLE,
+    CrateKeyword::TABLE,
+];
+
+/// A database in a fresh schema, migrated with the registry's migrations.
+fn migrated(test: &str) -> Option<Database> {
+    let db = common::postgres(test)?;
+    db.batch_execute(DIESEL_SETUP).unwrap();
+    db.batch_execute(REGISTRY).unwrap();
+    Some(db)
+}
+
+fn user(db: &Database, login: &str) -> User {
+    db.insert::<User>(&NewUser {
+        gh_login: login.into(),
+        name: None,
+        gh_avatar: None,
+        gh_id: 1,
+        account_lock_reason: None,
+    })
+    .unwrap()
+}
+
+fn krate(db: &Database, name: &str) -> Crate {
+    db.insert::<Crate>(&NewCrate {
+        name: name.into(),
+        description: None,
+        homepage: None,
+        repository: None,
+        max_upload_size: None,
+        max_features: None,
+    })
+    .unwrap()
+}
+
+fn version(db: &Database, krate: &Crate, num: &str, publisher: Option<i32>) -> Version {
+    db.insert::<Version>(&NewVersion {
+        crate_id: krate.id,
+        num: num.into(),
+        features: serde_json::json!({ "default": ["std"] }),
+        yanked: false,
+        license: Some("MIT OR Apache-2.0".into()),
+        crate_size: Some(1024),
+        published_by: publisher,
+    })
+    .unwrap()
+}
+
+#[test]
+fn the_migrated_tables_match_the_models() {
+    let Some(db) = migrated("adoption_verify") else {
+        return;
+    };
+    let differences = db.verify_tables(&TABLES).unwrap();
+    assert_eq!(differences, vec![], "{differences:#?}");
+    // create_table on a table that matches changes nothing and succeeds.
+    db.create_table::<Crate>().unwrap();
+}
+
+#[test]
+fn crud_partials_and_joins_on_the_migrated_tables() {
+    let Some(db) = migrated("adoption_crud") else {
+        return;
+    };
+    let ada = user(&db, "ada");
+    assert!(!ada.is_admin, "the default filled is_admin");
+    let serde = krate(&db, "serde");
+    assert_eq!(serde.downloads, 0);
+    assert_eq!(serde.created_at, serde.updated_at);
+    let v1 = version(&db, &serde, "1.0.0", Some(ada.id));
+    assert_eq!(v1.downloads, 0);
+    assert_eq!(db.find::<Version>(v1.id).unwrap(), v1);
+
+    // The set_updated_at trigger moves updated_at; RETURNING brings the new value back.
+    let mut changed = serde.clone();
+    changed.description = Some("A serialization framework".into());
+    let updated = db.update(&changed).unwrap();
+    assert_eq!(
+        updated.description.as_deref(),
+        Some("A serialization framework")
+    );
+    assert!(updated.updated_at > serde.updated_at, "trigger fired");
+    assert_eq!(updated.created_at, serde.created_at);
+
+    let card = db.find_as::<CrateCard>(serde.id).unwrap();
+    assert_eq!(
+        (card.id, card.name.as_str(), card.downloads),
+        (serde.id, "serde", 0)
+    );
+
+    // Diesel's joins through the schema's `joinable!`.
+    let joined: Vec<(Version, Crate)> = db
+        .postgres()
+        .unwrap()
+        .load(
+            schema::versions::table
+                .inner_join(schema::crates::table)
+                .select((Version::as_select(), Crate::as_select())),
+        )
+        .unwrap();
+    assert_eq!(joined, vec![(v1.clone(), updated.clone())]);
+
+    db.insert::<CrateOwner>(&NewCrateOwner {
+        crate_id: serde.id,
+        owner_id: ada.id,
+        owner_kind: 0,
+        created_by: Some(ada.id),
+        deleted: false,
+    })
+    .unwrap();
+    let owner = db.find::<CrateOwner>((serde.id, ada.id, 0)).unwrap();
+    assert!(!owner.deleted);
+
+    // Constraints of the migration, reported as typed errors.
+    let bad_name = db.insert::<Crate>(&NewCrate {
+        name: "1-not-a-name".into(),
+        ..new_crate_fields()
+    });
+    assert!(
+        matches!(&bad_name, Err(orm::Error::ConstraintViolation { kind: "check", constraint: Some(c), .. }) if c == "crates_name_format"),
+        "{bad_name:?}"
+    );
+    let duplicate = db.insert::<Version>(&NewVersion {
+        crate_id: serde.id,
+        num: "1.0.0".into(),
+        features: serde_json::json!({}),
+        yanked: false,
+        license: None,
+        crate_size: None,
+        published_by: None,
+    });
+    assert!(
+        matches!(&duplicate, Err(orm::Error::UniqueViolation { constraint, .. }) if constraint == "versions_crate_id_num_key"),
+        "{duplicate:?}"
+    );
+
+    // ON DELETE SET NULL and CASCADE.
+    db.delete::<CrateOwner>((serde.id, ada.id, 0)).unwrap();
+    db.delete::<User>(ada.id).unwrap();
+    assert_eq!(db.find::<Version>(v1.id).unwrap().published_by, None);
+    db.delete::<Crate>(serde.id).unwrap();
+    assert!(matches!(
+        db.find::<Version>(v1.id),
+        Err(orm::Error::NotFound { table: "versions" })
+    ));
+}
+
+fn new_crate_fields() -> NewCrate {
+    NewCrate {
+        name: String::new(),
+        description: None,
+        homepage: None,
+        repository: None,
+        max_upload_size: None,
+        max_features: None,
+    }
+}
+
+#[test]
+fn copy_bulk_insert_fires_the_counter_triggers() {
+    let Some(db) = migrated("adoption_copy") else {
+        return;
+    };
+    let tokio = krate(&db, "tokio");
+    let v1 = version(&db, &tokio, "1.0.0", None);
+    let v2 = version(&db, &tokio, "1.1.0", None);
+    let start = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
+    let rows: Vec<NewVersionDownload> = (0..1000)
+        .map(|i| NewVersionDownload {
+            version_id: if i % 2 == 0 { v1.id } else { v2.id },
+            downloads: 3,
+            counted: 0,
+            date: start + chrono::Days::new(i / 2),
+            processed: false,
+        })
+        .collect();
+    let report = VersionDownload::bulk_insert(&db, &rows, BulkOptions::default()).unwrap();
+    assert!(report.used_copy, "PostgreSQL bulk inserts use COPY");
+    assert_eq!(report.rows, 1000);
+    // The AFTER INSERT trigger ran for every copied row.
+    assert_eq!(db.find::<Version>(v1.id).unwrap().downloads, 1500);
+    assert_eq!(db.find::<Version>(v2.id).unwrap().downloads, 1500);
+    assert_eq!(db.find::<Crate>(tokio.id).unwrap().downloads, 3000);
+
+    // The keyword counter follows inserts and deletes.
+    let kw = db
+        .insert::<Keyword>(&NewKeyword {
+            keyword: "async".into(),
+        })
+        .unwrap();
+    assert_eq!(kw.crates_cnt, 0);
+    let other = krate(&db, "async-std");
+    let links = [tokio.id, other.id].map(|crate_id| NewCrateKeyword {
+        crate_id,
+        keyword_id: kw.id,
+    });
+    CrateKeyword::bulk_insert(&db, &links, BulkOptions::default()).unwrap();
+    assert_eq!(db.find::<Keyword>(kw.id).unwrap().crates_cnt, 2);
+    db.delete::<CrateKeyword>((other.id, kw.id)).unwrap();
+    assert_eq!(db.find::<Keyword>(kw.id).unwrap().crates_cnt, 1);
+}
+
+#[test]
+fn update_and_patch_keep_counts_the_triggers_made_meanwhile() {
+    let Some(db) = migrated("adoption_lost_update") else {
+        return;
+    };
+    let rand = krate(&db, "rand");
+    let v1 = version(&db, &rand, "0.8.5", None);
+    let stale = db.find::<Crate>(rand.id).unwrap();
+    // Downloads counted elsewhere after `stale` was read.
+    db.insert::<VersionDownload>(&NewVersionDownload {
+        version_id: v1.id,
+        downloads: 100,
+        counted: 0,
+        date: NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(),
+        processed: false,
+    })
+    .unwrap();
+    // `update` does not write server-filled columns: the stale count is not written back.
+    let updated = db
+        .update(&Crate {
+            homepage: Some("https://rust-random.github.io".into()),
+            ..stale
+        })
+        .unwrap();
+    assert_eq!(updated.downloads, 100);
+    let patched = db
+        .patch::<Crate>(
+            rand.id,
+            &CratePatch {
+                repository: Some(Some("https://github.com/rust-random/rand".into())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(patched.downloads, 100);
+    assert_eq!(
+        patched.homepage.as_deref(),
+        Some("https://rust-random.github.io")
+    );
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct CatalogItem {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    item: String,
+}
+
+/// Constraints (name, kind, delete action) and column defaults of the tables in the current
+/// schema, as the catalog has them.
+fn catalog(db: &Database) -> (Vec<String>, Vec<String>) {
+    let items = |sql: &str| -> Vec<String> {
+        let rows: Vec<CatalogItem> = db.load(diesel::sql_query(sql)).unwrap();
+        rows.into_iter().map(|r| r.item).collect()
+    };
+    let constraints = items(
+        "SELECT c.relname || '.' || con.conname || ':' || con.contype::text || ':' || con.confdeltype::text \
+             AS item \
+         FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
+         WHERE c.relnamespace = current_schema()::regnamespace AND con.contype IN ('p','u','f','c') \
+         ORDER BY 1",
+    );
+    // Serial (migration) and identity (orm) keys differ in how, not whether, a key is filled.
+    let defaults = items(
+        "SELECT c.relname || '.' || a.attname || ' = ' || pg_get_expr(d.adbin, d.adrelid) AS item \
+         FROM pg_attrdef d \
+         JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum \
+         JOIN pg_class c ON c.oid = d.adrelid \
+         WHERE c.relnamespace = current_schema()::regnamespace \
+             AND pg_get_expr(d.adbin, d.adrelid) NOT LIKE 'nextval(%' \
+         ORDER BY 1",
+    );
+    (constraints, defaults)
+}
+
+#[test]
+fn the_ddl_orm_prints_has_the_migrations_defaults_and_constraints() {
+    let (Some(migrated), Some(fresh)) = (
+        migrated("adoption_ddl_migrated"),
+        common::postgres("adoption_ddl_orm"),
+    ) else {
+        return;
+    };
+    let ddl = orm::ddl::migration_sql(&TABLES, Backend::Postgres);
+    fresh.batch_execute(&ddl).unwrap();
+    assert_eq!(fresh.verify_tables(&TABLES).unwrap(), vec![]);
+    let (migration_constraints, migration_defaults) = catalog(&migrated);
+    let (orm_constraints, orm_defaults) = catalog(&fresh);
+    assert_eq!(orm_constraints, migration_constraints, "{ddl}");
+    assert_eq!(orm_defaults, migration_defaults, "{ddl}");
+    // What the comparison covered: 20 defaults, 7 keys, 3 UNIQUE, 8 FOREIGN KEY and 5 CHECK
+    // constraints.
+    assert_eq!(migration_defaults.len(), 20, "{migration_defaults:#?}");
+    let count = |kind: &str| {
+        migration_constraints
+            .iter()
+            .filter(|c| c.contains(&format!(":{kind}:")))
+            .count()
+    };
+    assert_eq!(
+        (count("p"), count("u"), count("f"), count("c")),
+        (7, 3, 8, 5)
+    );
+}

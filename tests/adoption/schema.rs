@@ -1,0 +1,100 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    crate_owners (crate_id, owner_id, owner_kind) {
+        crate_id -> Int4,
+        owner_id -> Int4,
+        owner_kind -> Int4,
+        created_at -> Timestamptz,
+        created_by -> Nullable<Int4>,
+        deleted -> Bool,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    crates (id) {
+        id -> Int4,
+        name -> Varchar,
+        updated_at -> Timestamptz,
+        created_at -> Timestamptz,
+        downloads -> Int4,
+        description -> Nullable<Varchar>,
+        homepage -> Nullable<Varchar>,
+        repository -> Nullable<Varchar>,
+        max_upload_size -> Nullable<Int4>,
+        max_features -> Nullable<Int2>,
+    }
+}
+
+diesel::table! {
+    crates_keywords (crate_id, keyword_id) {
+        crate_id -> Int4,
+        keyword_id -> Int4,
+    }
+}
+
+diesel::table! {
+    keywords (id) {
+        id -> Int4,
+        keyword -> Text,
+        crates_cnt -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int4,
+        gh_login -> Varchar,
+        name -> Nullable<Varchar>,
+        gh_avatar -> Nullable<Varchar>,
+        gh_id -> Int4,
+        account_lock_reason -> Nullable<Varchar>,
+        created_at -> Timestamptz,
+        is_admin -> Bool,
+    }
+}
+
+diesel::table! {
+    version_downloads (version_id, date) {
+        version_id -> Int4,
+        downloads -> Int4,
+        counted -> Int4,
+        date -> Date,
+        processed -> Bool,
+    }
+}
+
+diesel::table! {
+    versions (id) {
+        id -> Int4,
+        crate_id -> Int4,
+        num -> Varchar,
+        updated_at -> Timestamptz,
+        created_at -> Timestamptz,
+        downloads -> Int4,
+        features -> Jsonb,
+        yanked -> Bool,
+        license -> Nullable<Varchar>,
+        crate_size -> Nullable<Int4>,
+        published_by -> Nullable<Int4>,
+    }
+}
+
+diesel::joinable!(crate_owners -> crates (crate_id));
+diesel::joinable!(crates_keywords -> crates (crate_id));
+diesel::joinable!(crates_keywords -> keywords (keyword_id));
+diesel::joinable!(version_downloads -> versions (version_id));
+diesel::joinable!(versions -> crates (crate_id));
+diesel::joinable!(versions -> users (published_by));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    crate_owners,
+    crates,
+    crates_keywords,
+    keywords,
+    users,
+    version_downloads,
+    versions,
+);
