@@ -300,3 +300,40 @@ fn constraint_names_are_the_declared_ones() {
         assert!(sql.contains(part), "{part} not in\n{sql}");
     }
 }
+
+#[test]
+fn an_upsert_cannot_overwrite_a_server_filled_column() {
+    for db in common::backends("defaults_upsert") {
+        setup(&db);
+        let rows = [new_package("serde", None)];
+        let result = Package::bulk_insert(
+            &db,
+            &rows,
+            BulkOptions::default().on_conflict(orm::OnConflict::update(["name"], ["downloads"])),
+        );
+        match result {
+            Err(Error::Model { message, .. }) => {
+                assert!(message.contains("the database fills it"), "{message}")
+            }
+            other => panic!("expected Error::Model, got {other:?}"),
+        }
+        // Columns the insert sends can be updated on conflict, and the counter is kept.
+        let first = db.insert::<Package>(&rows[0]).unwrap();
+        increment_elsewhere(&db, first.id);
+        let again = [NewPackage {
+            description: Some("again".into()),
+            ..new_package("serde", None)
+        }];
+        Package::bulk_insert(
+            &db,
+            &again,
+            BulkOptions::default().on_conflict(orm::OnConflict::update(["name"], ["description"])),
+        )
+        .unwrap();
+        let stored = db.find::<Package>(first.id).unwrap();
+        assert_eq!(
+            (stored.description.as_deref(), stored.downloads),
+            (Some("again"), 100)
+        );
+    }
+}

@@ -270,6 +270,56 @@ mod tests {
         assert!(model.fields[2].nullable);
         assert!(model.fields[0].is_generated());
     }
+
+    #[test]
+    fn reads_schema_attributes() {
+        let input: DeriveInput = syn::parse_quote! {
+            #[orm(table = crates, check(crates_name = "name <> ''"))]
+            struct Crate {
+                #[orm(primary_key, generated)]
+                id: i64,
+                #[orm(server_filled, default(postgres = "now()", sqlite = "CURRENT_TIMESTAMP"))]
+                created_at: String,
+                #[orm(server_filled, default = 0, check = "downloads >= 0")]
+                downloads: i64,
+                #[orm(references = users(id), on_delete = set_null, fk_name = crates_owner)]
+                owner_id: Option<i64>,
+            }
+        };
+        let cx = Ctxt::default();
+        let model = Model::from_ast(&cx, &input).unwrap();
+        cx.check().unwrap();
+        let [id, created, downloads, owner] = &model.fields[..] else {
+            panic!("four fields");
+        };
+        assert!(id.is_filled_by_database() && !id.is_server_filled());
+        assert!(created.is_filled_by_database());
+        let default = created.attrs.default.get().unwrap();
+        assert_eq!(default.postgres.as_deref(), Some("now()"));
+        assert_eq!(default.sqlite.as_deref(), Some("CURRENT_TIMESTAMP"));
+        let default = downloads.attrs.default.get().unwrap();
+        assert_eq!(
+            (default.postgres.as_deref(), default.sqlite.as_deref()),
+            (Some("0"), Some("0"))
+        );
+        assert_eq!(
+            downloads.attrs.check.get().unwrap().value(),
+            "downloads >= 0"
+        );
+        let target = owner.attrs.references.get().unwrap();
+        assert_eq!(
+            (target.table.to_string(), target.column.to_string()),
+            ("users".into(), "id".into())
+        );
+        assert!(owner.attrs.on_delete.get() == Some(&crate::attr::OnDeleteAttr::SetNull));
+        assert_eq!(owner.attrs.fk_name.get().unwrap(), "crates_owner");
+        assert_eq!(model.attrs.checks[0].0, "crates_name");
+        assert_eq!(
+            model.updated_fields().count(),
+            1,
+            "only owner_id is written by update"
+        );
+    }
 }
 
 /// A backend the derive can generate row operations for.

@@ -51,6 +51,15 @@ impl ConflictClause {
                             ),
                         ));
                     }
+                    if table.column(name).is_some_and(|c| c.server_filled) {
+                        // The insert does not send it: `excluded.` holds the default, not a value.
+                        return Err(model_error(
+                            table,
+                            format!(
+                                "`OnConflict::Update` cannot set `{name}`: the database fills it, so the insert sends no value for it"
+                            ),
+                        ));
+                    }
                     assignments.push(format!("{c} = excluded.{c}"));
                 }
                 Self::Update {
