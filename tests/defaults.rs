@@ -337,3 +337,42 @@ fn an_upsert_cannot_overwrite_a_server_filled_column() {
         );
     }
 }
+
+/// A key the database fills with a default expression rather than an identity.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(table = tokens)]
+pub struct Token {
+    #[orm(
+        primary_key,
+        server_filled,
+        default(postgres = "gen_random_uuid()", sqlite = "randomblob(16)")
+    )]
+    pub id: uuid::Uuid,
+    pub label: String,
+}
+
+#[test]
+fn a_server_filled_key_comes_back_from_insert_and_bulk_insert() {
+    for db in common::backends("defaults_server_filled_key") {
+        db.create_table::<Token>().unwrap();
+        let one = db
+            .insert::<Token>(&NewToken {
+                label: "one".into(),
+            })
+            .unwrap();
+        assert!(!one.id.is_nil());
+        assert_eq!(db.find::<Token>(one.id).unwrap(), one);
+        let rows: Vec<_> = (0..10)
+            .map(|i| NewToken {
+                label: format!("bulk {i}"),
+            })
+            .collect();
+        let report =
+            Token::bulk_insert(&db, &rows, BulkOptions::default().return_keys(true)).unwrap();
+        assert_eq!(report.keys.len(), 10);
+        for key in &report.keys {
+            assert!(db.find::<Token>(*key).unwrap().label.starts_with("bulk "));
+        }
+        assert_eq!(db.verify_schema::<Token>().unwrap(), vec![]);
+    }
+}
