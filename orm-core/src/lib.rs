@@ -33,8 +33,10 @@ pub use conn::{
 };
 pub use database::{Database, DatabaseBuilder, OnBackend};
 pub use error::{Error, Result};
-pub use meta::{Backend, ColumnMeta, RedactedUrl, TableMeta};
+pub use meta::{Backend, ColumnMeta, EnumType, RedactedUrl, TableMeta};
 pub use model::{Crud, Model, PostgresRows, RowsOnEveryBackend, SqliteRows};
 pub use pool::{PoolConfig, PoolState};
 pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};
-pub use values::{check_value, CheckValue, CheckValues, RejectReason, RejectedValue};
+pub use values::{
+    check_length, check_value, CheckValue, CheckValues, RejectReason, RejectedValue, TextLength,
+};

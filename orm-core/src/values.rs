@@ -28,6 +28,13 @@ pub enum RejectReason {
     /// A NUL character (`\u0000`) in a JSON string or object key, which PostgreSQL `jsonb`
     /// cannot hold.
     NulInJson,
+    /// Text longer than the column's `VARCHAR(max)` (`#[orm(length = max)]`), counted in
+    /// characters as both backends count them. Checked on every backend, SQLite included,
+    /// which does not enforce the limit itself.
+    TooLong {
+        /// The column's limit, in characters.
+        max: u32,
+    },
 }
 
 impl fmt::Display for RejectReason {
@@ -42,6 +49,9 @@ impl fmt::Display for RejectReason {
             }
             RejectReason::NulInJson => {
                 "a NUL character (\\u0000) cannot be stored in a PostgreSQL jsonb column"
+            }
+            RejectReason::TooLong { max } => {
+                return write!(f, "the text is longer than the column's {max} characters");
             }
         })
     }
@@ -162,6 +172,58 @@ fn json_has_nul(value: &serde_json::Value) -> bool {
     }
 }
 
+/// An array's elements are checked one by one: a NaN element cannot be written to SQLite's JSON
+/// text (JSON has no NaN), a NUL character cannot be in a PostgreSQL `text[]` element. A `-0.0`
+/// element is refused on SQLite too, as in a scalar column, though JSON would keep it.
+impl<T: CheckValue> CheckValue for Vec<T> {
+    fn rejection(&self, backend: Backend) -> Option<RejectReason> {
+        self.iter().find_map(|v| v.rejection(backend))
+    }
+}
+
+/// Checks the length of a `#[orm(length = max)]` text field: what generated [`CheckValues`]
+/// impls call for it.
+#[doc(hidden)]
+#[inline]
+pub fn check_length<T: TextLength + ?Sized>(
+    value: &T,
+    max: u32,
+    column: &'static str,
+) -> Result<(), RejectedValue> {
+    let max_chars = max as usize;
+    // A character takes at least one byte: text of at most `max` bytes is never counted.
+    match value.text() {
+        Some(text) if text.len() > max_chars && text.chars().count() > max_chars => {
+            Err(RejectedValue {
+                column,
+                reason: RejectReason::TooLong { max },
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Text whose length `#[orm(length = n)]` limits.
+#[doc(hidden)]
+pub trait TextLength {
+    /// The text, or `None` for NULL.
+    fn text(&self) -> Option<&str>;
+}
+
+impl TextLength for String {
+    #[inline]
+    fn text(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl<T: TextLength> TextLength for Option<T> {
+    #[inline]
+    fn text(&self) -> Option<&str> {
+        self.as_ref()?.text()
+    }
+}
+
 impl<T: CheckValue> CheckValue for Option<T> {
     #[inline]
     fn rejection(&self, backend: Backend) -> Option<RejectReason> {
@@ -234,6 +296,32 @@ mod tests {
         // Six literal characters, not a NUL.
         assert_eq!(json!({"k": "\\u0000"}).rejection(Backend::Postgres), None);
         assert_eq!(json!([1, null, true]).rejection(Backend::Postgres), None);
+    }
+
+    #[test]
+    fn length_counts_characters() {
+        let reject = Err(RejectedValue {
+            column: "code",
+            reason: RejectReason::TooLong { max: 3 },
+        });
+        assert_eq!(check_length(&"abc".to_owned(), 3, "code"), Ok(()));
+        assert_eq!(check_length(&"ééé".to_owned(), 3, "code"), Ok(()));
+        assert_eq!(check_length(&"abcd".to_owned(), 3, "code"), reject);
+        assert_eq!(check_length(&None::<String>, 3, "code"), Ok(()));
+        assert_eq!(check_length(&Some("abcd".to_owned()), 3, "code"), reject);
+    }
+
+    #[test]
+    fn arrays_check_each_element() {
+        assert_eq!(
+            vec![1.0, f64::NAN].rejection(Backend::Sqlite),
+            Some(RejectReason::NaN)
+        );
+        assert_eq!(vec![1.0, f64::NAN].rejection(Backend::Postgres), None);
+        assert_eq!(
+            vec![Some("a\0".to_owned()), None].rejection(Backend::Postgres),
+            Some(RejectReason::NulInText)
+        );
     }
 
     #[test]
