@@ -36,7 +36,9 @@ pub fn create_table_sql(table: &TableMeta, backend: Backend) -> String {
         if !column.nullable {
             def.push_str(" NOT NULL");
         }
-        if let (Some(enum_type), Backend::Sqlite) = (column.enum_type, backend) {
+        // An array of an enum is JSON text on SQLite, which a CHECK cannot look into.
+        let is_array = column.postgres_type.ends_with("[]");
+        if let (Some(enum_type), Backend::Sqlite, false) = (column.enum_type, backend, is_array) {
             def.push_str(&sqlite_enum_check(column.name, enum_type));
         }
         parts.push(def);

@@ -28,6 +28,9 @@ pub enum RejectReason {
     /// A NUL character (`\u0000`) in a JSON string or object key, which PostgreSQL `jsonb`
     /// cannot hold.
     NulInJson,
+    /// An infinite float in an array, which SQLite stores as JSON text, and JSON has no
+    /// infinity (a scalar `REAL` column keeps it).
+    InfinityInArray,
     /// Text longer than the column's `VARCHAR(max)` (`#[orm(length = max)]`), counted in
     /// characters as both backends count them. Checked on every backend, SQLite included,
     /// which does not enforce the limit itself.
@@ -49,6 +52,9 @@ impl fmt::Display for RejectReason {
             }
             RejectReason::NulInJson => {
                 "a NUL character (\\u0000) cannot be stored in a PostgreSQL jsonb column"
+            }
+            RejectReason::InfinityInArray => {
+                "an infinite float cannot be stored in an array on SQLite (JSON has no infinity)"
             }
             RejectReason::TooLong { max } => {
                 return write!(f, "the text is longer than the column's {max} characters");
@@ -82,6 +88,27 @@ pub trait CheckValues {
 pub trait CheckValue {
     /// Why `backend` would not store this value exactly, if it would not.
     fn rejection(&self, backend: Backend) -> Option<RejectReason>;
+
+    /// As [`CheckValue::rejection`], for an element of an array: on SQLite, arrays are JSON
+    /// text, which keeps `-0.0` but has neither NaN nor infinity.
+    fn rejection_in_array(&self, backend: Backend) -> Option<RejectReason> {
+        self.rejection(backend)
+    }
+}
+
+/// JSON (SQLite's arrays) keeps every finite float, `-0.0` included.
+#[inline]
+fn check_float_in_array(is_nan: bool, is_infinite: bool, backend: Backend) -> Option<RejectReason> {
+    if backend != Backend::Sqlite {
+        return None;
+    }
+    if is_nan {
+        Some(RejectReason::NaN)
+    } else if is_infinite {
+        Some(RejectReason::InfinityInArray)
+    } else {
+        None
+    }
 }
 
 /// Checks one field: what generated [`CheckValues`] impls call for each checked field.
@@ -122,6 +149,11 @@ impl CheckValue for f64 {
             backend,
         )
     }
+
+    #[inline]
+    fn rejection_in_array(&self, backend: Backend) -> Option<RejectReason> {
+        check_float_in_array(self.is_nan(), self.is_infinite(), backend)
+    }
 }
 
 impl CheckValue for f32 {
@@ -132,6 +164,11 @@ impl CheckValue for f32 {
             *self == 0.0 && self.is_sign_negative(),
             backend,
         )
+    }
+
+    #[inline]
+    fn rejection_in_array(&self, backend: Backend) -> Option<RejectReason> {
+        check_float_in_array(self.is_nan(), self.is_infinite(), backend)
     }
 }
 
@@ -172,12 +209,11 @@ fn json_has_nul(value: &serde_json::Value) -> bool {
     }
 }
 
-/// An array's elements are checked one by one: a NaN element cannot be written to SQLite's JSON
-/// text (JSON has no NaN), a NUL character cannot be in a PostgreSQL `text[]` element. A `-0.0`
-/// element is refused on SQLite too, as in a scalar column, though JSON would keep it.
+/// An array's elements are checked one by one: a NaN or infinite element cannot be written to
+/// SQLite's JSON text, a NUL character cannot be in a PostgreSQL `text[]` element.
 impl<T: CheckValue> CheckValue for Vec<T> {
     fn rejection(&self, backend: Backend) -> Option<RejectReason> {
-        self.iter().find_map(|v| v.rejection(backend))
+        self.iter().find_map(|v| v.rejection_in_array(backend))
     }
 }
 
@@ -228,6 +264,11 @@ impl<T: CheckValue> CheckValue for Option<T> {
     #[inline]
     fn rejection(&self, backend: Backend) -> Option<RejectReason> {
         self.as_ref()?.rejection(backend)
+    }
+
+    #[inline]
+    fn rejection_in_array(&self, backend: Backend) -> Option<RejectReason> {
+        self.as_ref()?.rejection_in_array(backend)
     }
 }
 
@@ -318,6 +359,12 @@ mod tests {
             Some(RejectReason::NaN)
         );
         assert_eq!(vec![1.0, f64::NAN].rejection(Backend::Postgres), None);
+        assert_eq!(
+            vec![Some(f32::INFINITY)].rejection(Backend::Sqlite),
+            Some(RejectReason::InfinityInArray)
+        );
+        // JSON keeps -0.0, which a scalar REAL column does not.
+        assert_eq!(vec![-0.0f64].rejection(Backend::Sqlite), None);
         assert_eq!(
             vec![Some("a\0".to_owned()), None].rejection(Backend::Postgres),
             Some(RejectReason::NulInText)

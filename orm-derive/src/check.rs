@@ -19,6 +19,9 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
     check_generated(cx, model);
     check_insertable(cx, model);
     check_field_types(cx, model);
+    check_sql_type_on_bound_table(cx, model);
+    check_length(cx, model);
+    check_postgres_only_types(cx, model);
     check_duplicate_columns(cx, model);
     check_column_names(cx, model);
     check_unique_lists(cx, model);
@@ -173,6 +176,68 @@ fn check_field_types(cx: &Ctxt, model: &Model<'_>) {
                 ),
             );
         }
+    }
+}
+
+/// A `table!` declares each column's SQL type; a second one on the field could only disagree
+/// with it (and once gave DDL a type the table does not have).
+fn check_sql_type_on_bound_table(cx: &Ctxt, model: &Model<'_>) {
+    let Some(table) = model.attrs.diesel_table.get() else {
+        return;
+    };
+    let table = quote::quote!(#table).to_string().replace(' ', "");
+    for field in &model.fields {
+        if let Some(span) = field.attrs.sql_type.span() {
+            cx.syn_error(syn::Error::new(
+                span,
+                format!(
+                    "`sql_type` names the SQL type of a table `#[derive(Model)]` generates; this \
+                     model is bound to `{table}`, whose `table!` gives column `{}` its SQL type: \
+                     remove `sql_type` (the field may be of any Rust type Diesel reads and \
+                     writes for that SQL type)",
+                    field.column
+                ),
+            ));
+        }
+    }
+}
+
+/// `length = n` limits text: only a `String` (or `Option<String>`) field has one.
+fn check_length(cx: &Ctxt, model: &Model<'_>) {
+    for field in &model.fields {
+        let Some(span) = field.attrs.length.span() else {
+            continue;
+        };
+        let base = types::option_inner(field.ty()).unwrap_or(field.ty());
+        if !types::is_string(base) {
+            cx.syn_error(syn::Error::new(
+                span,
+                "`length` is the most characters a text column holds (`VARCHAR(n)`); it applies \
+                 to a `String` or `Option<String>` field only",
+            ));
+        }
+    }
+}
+
+/// A PostgreSQL-only type (`PgInterval`) has no SQLite form: its model is declared for
+/// PostgreSQL, so that no SQLite row operations are generated for it.
+fn check_postgres_only_types(cx: &Ctxt, model: &Model<'_>) {
+    if matches!(
+        model.attrs.backend.get(),
+        Some(crate::attr::BackendAttr::Postgres)
+    ) {
+        return;
+    }
+    for field in model
+        .fields
+        .iter()
+        .filter(|f| types::is_postgres_only(f.ty()))
+    {
+        cx.error_spanned_by(
+            field.ty(),
+            "this type exists on PostgreSQL only; declare the model for PostgreSQL with \
+             `#[orm(backend = postgres)]` on the struct",
+        );
     }
 }
 

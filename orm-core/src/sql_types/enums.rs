@@ -15,12 +15,25 @@ use crate::meta::EnumType;
 
 /// A fieldless Rust enum stored as a database enum. Implemented by `#[derive(orm::DbEnum)]`,
 /// which also writes the enum's Diesel `ToSql`/`FromSql` impls for [`Enum<Self>`].
-pub trait DbEnum: Sized + Copy + 'static {
+///
+/// A model field of a type `orm` does not map itself is taken for such an enum, hence the
+/// message when it is not one.
+#[diagnostic::on_unimplemented(
+    message = "`orm` does not know which SQL type stores `{Self}`",
+    label = "no SQL type for this field",
+    note = "for a fieldless enum, `#[derive(orm::DbEnum)]` stores it as a database enum",
+    note = "for a type of your own, name its Diesel SQL type on the field: \
+            `#[orm(sql_type = path::to::SqlType)]`",
+    note = "supported without either: i16, i32, i64, f32, f64, bool, String, Vec<u8>, \
+            DateTime<Utc>, NaiveDateTime, NaiveDate, uuid::Uuid, serde_json::Value, \
+            Vec<T> of any of them, and Option<T>"
+)]
+pub trait DbEnum: Sized + 'static {
     /// The type's PostgreSQL name and its labels, in declaration order.
     const TYPE: &'static EnumType;
 
     /// The label this variant is stored as.
-    fn label(self) -> &'static str;
+    fn label(&self) -> &'static str;
 
     /// The variant stored as `label`, if there is one.
     fn from_label(label: &str) -> Option<Self>;
@@ -82,8 +95,8 @@ impl<E: DbEnum> HasSqlType<Enum<E>> for Sqlite {
 
 /// A label read from the database that no variant of the enum is stored as (the type was
 /// given a value the Rust enum does not know). Reads fail with
-/// [`Error::Query`](crate::Error::Query) holding Diesel's `DeserializationError`, whose source
-/// is this error.
+/// [`Error::Query`](crate::Error::Query) holding Diesel's `DeserializationError`, whose error
+/// (or its source, when Diesel names the field) is this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownEnumLabel {
     /// The enum type's name.

@@ -42,16 +42,40 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             .sql_type
             .get()
             .map_or_else(|| f.ty().span(), |t| t.span());
-        let ddl = quote_spanned!(span=> <#sql as ::orm::__private::DdlType>);
-        quote! {
-            #p::ColumnMeta::new(
-                #name,
-                #field,
-                #ddl::POSTGRES,
-                #ddl::SQLITE,
-                #nullable,
-                #generated,
-            )
+        let length = f.attrs.length.get().map(|n| quote!(.with_max_length(#n)));
+        if model.generates_table() {
+            // The derive chose the SQL type, so it must have DDL: a missing `DdlType` is a
+            // compile error on the field.
+            let ddl = quote_spanned!(span=> <#sql as ::orm::__private::DdlType>);
+            quote! {
+                #p::ColumnMeta::new(
+                    #name,
+                    #field,
+                    #ddl::POSTGRES,
+                    #ddl::SQLITE,
+                    #nullable,
+                    #generated,
+                )
+                .with_enum_type(#ddl::ENUM)
+                #length
+            }
+        } else {
+            // A `table!`'s SQL type may have no `DdlType`: the model still works, and
+            // `create_table` says the table's DDL is the user's.
+            let ddl = quote!(#p::sql_types::DdlOf::<#sql>);
+            quote! {
+                #p::ColumnMeta::new(
+                    #name,
+                    #field,
+                    { use #p::sql_types::NoDdlType as _; #ddl::POSTGRES },
+                    { use #p::sql_types::NoDdlType as _; #ddl::SQLITE },
+                    #nullable,
+                    #generated,
+                )
+                .with_ddl_known({ use #p::sql_types::NoDdlType as _; #ddl::KNOWN })
+                .with_enum_type({ use #p::sql_types::NoDdlType as _; #ddl::ENUM })
+                #length
+            }
         }
     });
     let primary_key = key_fields.iter().map(|k| sql_name(model, &k.column));
@@ -249,9 +273,16 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
     let copy = match backend {
         Backend::Postgres => quote! {
             let rows = ::std::cell::RefCell::new(rows);
+            let types = ::std::cell::RefCell::new(
+                #p::CopyTypes::prefetch(<Self as #p::Model>::TABLE, conn)?,
+            );
             #d::copy_from(#module::table)
                 .from_raw_data((#(#insert_columns_paths,)*), |sink: &mut dyn ::std::io::Write| {
-                    #p::write_binary_copy::<<Self as #p::Model>::New, _>(sink, &mut *rows.borrow_mut())
+                    #p::write_binary_copy_with::<<Self as #p::Model>::New, _>(
+                        sink,
+                        &mut *rows.borrow_mut(),
+                        &mut *types.borrow_mut(),
+                    )
                 })
                 .with_format(#d::pg::CopyFormat::Binary)
                 .execute(conn)
