@@ -461,3 +461,349 @@ fn varchar_length_is_in_ddl_and_longer_values_are_refused() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Models bound to a `table!` written by `diesel print-schema`
+
+/// As `diesel print-schema` writes it for a PostgreSQL database with two enum types.
+#[cfg(feature = "postgres")]
+pub mod schema {
+    pub mod sql_types {
+        #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+        #[diesel(postgres_type(name = "crate_kind"))]
+        pub struct CrateKind;
+
+        #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+        #[diesel(postgres_type(name = "weather"))]
+        pub struct Weather;
+    }
+
+    diesel::table! {
+        use diesel::sql_types::*;
+        use super::sql_types::CrateKind;
+        use super::sql_types::Weather;
+
+        packages (id) {
+            id -> Int4,
+            #[max_length = 64]
+            name -> Varchar,
+            keywords -> Array<Nullable<Text>>,
+            kind -> CrateKind,
+            weather -> Nullable<Weather>,
+            email -> Citext,
+            timeout -> Interval,
+            created_at -> Timestamptz,
+            downloads -> Int8,
+            meta -> Jsonb,
+        }
+    }
+
+    diesel::table! {
+        use diesel::sql_types::*;
+        use super::sql_types::CrateKind;
+
+        releases (id) {
+            id -> Int4,
+            #[max_length = 32]
+            version -> Varchar,
+            kinds -> Array<CrateKind>,
+            kind -> Nullable<CrateKind>,
+            email -> Nullable<Citext>,
+            yanked_after -> Nullable<Interval>,
+            checksums -> Array<Int8>,
+        }
+    }
+}
+
+/// The enum of `crate_kind`, through `orm`: it also reads and writes schema.rs's `CrateKind`.
+#[cfg(feature = "postgres")]
+#[derive(Debug, Clone, Copy, PartialEq, DbEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[orm(pg_type = "crate_kind", sql_type = schema::sql_types::CrateKind)]
+pub enum Kind {
+    Library,
+    Binary,
+    ProcMacro,
+}
+
+/// The enum of `weather`, mapped by hand the way Diesel's guide shows: impls for PostgreSQL
+/// only, and no DDL known to `orm`.
+#[cfg(feature = "postgres")]
+#[derive(
+    Debug, Clone, Copy, PartialEq, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = schema::sql_types::Weather)]
+pub enum Weather {
+    Sunny,
+    Rainy,
+}
+
+#[cfg(feature = "postgres")]
+impl diesel::serialize::ToSql<schema::sql_types::Weather, diesel::pg::Pg> for Weather {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+    ) -> diesel::serialize::Result {
+        use std::io::Write;
+        out.write_all(match self {
+            Weather::Sunny => b"sunny",
+            Weather::Rainy => b"rainy",
+        })?;
+        Ok(diesel::serialize::IsNull::No)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl diesel::deserialize::FromSql<schema::sql_types::Weather, diesel::pg::Pg> for Weather {
+    fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        match bytes.as_bytes() {
+            b"sunny" => Ok(Weather::Sunny),
+            b"rainy" => Ok(Weather::Rainy),
+            other => Err(format!("unknown weather {other:?}").into()),
+        }
+    }
+}
+
+/// Every field's Rust type is taken as it is: Diesel reads and writes it for the column's SQL
+/// type, which comes from the `table!` (no `sql_type`, no list of known names).
+#[cfg(feature = "postgres")]
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(
+    diesel_table = schema::packages,
+    backend = postgres,
+    partial(PackageCard = [id, name, keywords, kind])
+)]
+pub struct Package {
+    #[orm(primary_key, generated)]
+    pub id: i32,
+    #[orm(length = 64)]
+    pub name: String,
+    pub keywords: Vec<Option<String>>,
+    pub kind: Kind,
+    pub weather: Option<Weather>,
+    pub email: String,
+    pub timeout: diesel::pg::data_types::PgInterval,
+    pub created_at: DateTime<Utc>,
+    pub downloads: i64,
+    pub meta: serde_json::Value,
+}
+
+#[cfg(feature = "postgres")]
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(diesel_table = schema::releases, backend = postgres)]
+pub struct Release {
+    #[orm(primary_key, generated)]
+    pub id: i32,
+    #[orm(length = 32)]
+    pub version: String,
+    pub kinds: Vec<Kind>,
+    pub kind: Option<Kind>,
+    pub email: Option<String>,
+    pub yanked_after: Option<diesel::pg::data_types::PgInterval>,
+    pub checksums: Vec<i64>,
+}
+
+/// A PostgreSQL database for `test` that sees the `citext` extension, installed once in
+/// `public` (an extension is installed once per database).
+#[cfg(feature = "postgres")]
+fn postgres_with_citext(test: &str) -> Option<Database> {
+    let url = common::postgres_url(test)?;
+    let admin = Database::builder(&std::env::var("ORM_TEST_PG_URL").unwrap())
+        .pool(orm::PoolConfig::none())
+        .connect()
+        .unwrap();
+    // Two tests may race to create it; the loser sees it created.
+    let create = "CREATE EXTENSION IF NOT EXISTS citext SCHEMA public";
+    if admin.batch_execute(create).is_err() {
+        admin.batch_execute(create).unwrap();
+    }
+    Some(Database::connect(&format!("{url}%2Cpublic")).unwrap())
+}
+
+#[cfg(feature = "postgres")]
+fn package_row(i: i64) -> NewPackage {
+    NewPackage {
+        name: format!("package-{i}"),
+        keywords: vec![Some("orm".into()), None, Some(format!("k{i}"))],
+        kind: [Kind::Library, Kind::Binary, Kind::ProcMacro][i as usize % 3],
+        weather: (i % 2 == 0).then_some(Weather::Rainy),
+        email: format!("Owner{i}@Example.com"),
+        timeout: diesel::pg::data_types::PgInterval::new(90_000_000 + i, 2, 1),
+        created_at: Utc.timestamp_micros(1_700_000_000_000_001 + i).unwrap(),
+        downloads: i * 1_000,
+        meta: json!({"i": i}),
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn a_table_model_takes_its_types_from_the_table() {
+    let column = |name: &str| *Package::TABLE.column(name).unwrap();
+    // DDL types come from the `table!`'s SQL types, never from the Rust field.
+    assert_eq!(column("id").postgres_type, "INTEGER");
+    assert_eq!(column("keywords").postgres_type, "TEXT[]");
+    assert_eq!(column("email").postgres_type, "CITEXT");
+    assert_eq!(column("timeout").postgres_type, "INTERVAL");
+    assert_eq!(column("kind").postgres_type, "crate_kind");
+    assert_eq!(column("kind").enum_type, Some(Kind::TYPE));
+    assert_eq!(column("name").max_length, Some(64));
+    // A SQL type `orm` has no DDL for: the model still works, its table is the user's.
+    assert!(!column("weather").ddl_known);
+    assert!(column("kind").ddl_known);
+    let ddl = orm::ddl::create_table_sql(Package::TABLE, Backend::Postgres);
+    assert!(ddl.contains("\"weather\" /* no orm DdlType"), "{ddl}");
+
+    let Some(db) = postgres_with_citext("table_model_types") else {
+        return;
+    };
+    match db.create_table::<Package>().unwrap_err() {
+        Error::DdlUnknown { table, column } => assert_eq!((table, column), ("packages", "weather")),
+        other => panic!("expected DdlUnknown, got {other:?}"),
+    }
+    // The migration the team already has.
+    db.batch_execute(
+        "CREATE TYPE crate_kind AS ENUM ('library', 'binary', 'proc_macro');
+         CREATE TYPE weather AS ENUM ('sunny', 'rainy');
+         CREATE TABLE packages (
+             id SERIAL PRIMARY KEY,
+             name VARCHAR(64) NOT NULL,
+             keywords TEXT[] NOT NULL,
+             kind crate_kind NOT NULL,
+             weather weather,
+             email CITEXT NOT NULL,
+             timeout INTERVAL NOT NULL,
+             created_at TIMESTAMPTZ NOT NULL,
+             downloads BIGINT NOT NULL,
+             meta JSONB NOT NULL
+         );",
+    )
+    .unwrap();
+    let rows: Vec<_> = (0..5).map(package_row).collect();
+    every_path::<Package>(
+        &db,
+        &rows,
+        |id, r| {
+            let r = r.clone();
+            Package {
+                id,
+                name: r.name,
+                keywords: r.keywords,
+                kind: r.kind,
+                weather: r.weather,
+                email: r.email,
+                timeout: r.timeout,
+                created_at: r.created_at,
+                downloads: r.downloads,
+                meta: r.meta,
+            }
+        },
+        |p| {
+            p.weather = Some(Weather::Sunny);
+            p.kind = Kind::ProcMacro;
+            p.keywords.push(None);
+            p.timeout = diesel::pg::data_types::PgInterval::from_days(3);
+        },
+        |db| {
+            db.postgres()
+                .unwrap()
+                .load(schema::packages::table.order(schema::packages::id))
+                .unwrap()
+        },
+    );
+    let first = db.insert::<Package>(&package_row(7)).unwrap();
+    let pg = db.postgres().unwrap();
+    let card = pg.find_as::<PackageCard>(first.id).unwrap();
+    assert_eq!(
+        (card.kind, card.keywords),
+        (Kind::Binary, first.keywords.clone())
+    );
+    // citext compares without case; the Diesel DSL takes the enum and the text as they are.
+    let found: Vec<Package> = pg
+        .load(
+            schema::packages::table
+                .filter(schema::packages::email.eq("OWNER7@example.COM"))
+                .filter(schema::packages::kind.eq(Kind::Binary)),
+        )
+        .unwrap();
+    assert_eq!(found, vec![first]);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn create_table_writes_the_table_types_of_a_bound_model() {
+    let Some(db) = postgres_with_citext("bound_model_ddl") else {
+        return;
+    };
+    db.create_table::<Release>().unwrap();
+    let columns: Vec<(String, String, Option<i32>)> = db
+        .postgres()
+        .unwrap()
+        .load(diesel::dsl::sql::<(
+            diesel::sql_types::Text,
+            diesel::sql_types::Text,
+            diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+        )>(
+            "SELECT column_name::text, udt_name::text, character_maximum_length::int \
+             FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = 'releases' \
+             ORDER BY ordinal_position",
+        ))
+        .unwrap();
+    let columns: Vec<_> = columns
+        .iter()
+        .map(|(c, t, n)| (c.as_str(), t.as_str(), *n))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("id", "int4", None),
+            ("version", "varchar", Some(32)),
+            ("kinds", "_crate_kind", None),
+            ("kind", "crate_kind", None),
+            ("email", "citext", None),
+            ("yanked_after", "interval", None),
+            ("checksums", "_int8", None),
+        ]
+    );
+    let rows = vec![
+        NewRelease {
+            version: "1.0.0".into(),
+            kinds: vec![Kind::Library, Kind::ProcMacro],
+            kind: Some(Kind::Binary),
+            email: Some("A@b.c".into()),
+            yanked_after: Some(diesel::pg::data_types::PgInterval::from_microseconds(5)),
+            checksums: vec![1, -2, i64::MAX],
+        },
+        NewRelease {
+            version: "2.0.0-rc.1".into(),
+            kinds: vec![],
+            kind: None,
+            email: None,
+            yanked_after: None,
+            checksums: vec![],
+        },
+    ];
+    every_path::<Release>(
+        &db,
+        &rows,
+        |id, r| {
+            let r = r.clone();
+            Release {
+                id,
+                version: r.version,
+                kinds: r.kinds,
+                kind: r.kind,
+                email: r.email,
+                yanked_after: r.yanked_after,
+                checksums: r.checksums,
+            }
+        },
+        |r| r.kinds.push(Kind::Binary),
+        |db| {
+            db.postgres()
+                .unwrap()
+                .load(schema::releases::table.order(schema::releases::id))
+                .unwrap()
+        },
+    );
+}

@@ -315,8 +315,23 @@ fn expand(e: &DbEnum<'_>) -> TokenStream {
             }
         }
     });
+    // The user's own SQL types (from `schema.rs`) get the enum's DDL: they are local to the
+    // user's crate, so this impl is theirs to have.
+    let ddl = e.sql_types.iter().map(|st| {
+        quote! {
+            #[automatically_derived]
+            impl #p::sql_types::DdlType for #st {
+                const POSTGRES: &'static str = #type_name;
+                const SQLITE: &'static str = "TEXT";
+                const ENUM: ::std::option::Option<&'static #p::EnumType> =
+                    ::std::option::Option::Some(<#ident as #p::sql_types::DbEnum>::TYPE);
+            }
+        }
+    });
     quote! {
         const _: () = {
+            #(#ddl)*
+
             #[automatically_derived]
             impl #p::sql_types::DbEnum for #ident {
                 const TYPE: &'static #p::EnumType =
