@@ -251,8 +251,11 @@ pub enum Mood {
 pub struct Diary {
     #[orm(primary_key, generated)]
     pub id: i64,
+    #[orm(db_enum)]
     pub mood: Mood,
+    #[orm(db_enum)]
     pub before: Option<Mood>,
+    #[orm(db_enum)]
     pub history: Vec<Mood>,
     pub note: String,
 }

@@ -176,6 +176,15 @@ impl<'a> Field<'a> {
                 Some(quote!(::orm::__private::diesel::sql_types::Nullable<#explicit>))
             }
             (None, Some(explicit)) => Some(quote!(#explicit)),
+            (None, None) if attrs.db_enum.get().is_some() => {
+                types::db_enum_sql_type(base).map(|t| {
+                    if nullable {
+                        quote!(::orm::__private::diesel::sql_types::Nullable<#t>)
+                    } else {
+                        t
+                    }
+                })
+            }
             (None, None) => types::sql_type_for(base).map(|t| {
                 if nullable {
                     quote!(::orm::__private::diesel::sql_types::Nullable<#t>)
@@ -214,9 +223,7 @@ impl<'a> Field<'a> {
     /// Whether the column's SQL type names a type of the user's own: a `DbEnum` (directly or
     /// as an array's element).
     pub fn names_user_type(&self) -> bool {
-        self.sql_type
-            .as_ref()
-            .is_some_and(|t| t.to_string().contains("sql_types :: Enum <"))
+        self.attrs.db_enum.get().is_some()
     }
 
     /// The column's SQL type; only called after `check` has verified it is known.

@@ -91,12 +91,14 @@ pub struct FieldAttrs {
     pub sql_type: Once<syn::Type>,
     /// `length = 255`: a `VARCHAR(255)` column, longer values refused.
     pub length: Once<u32>,
+    /// `db_enum`: the field's type (or its array's element) is a `#[derive(DbEnum)]` enum.
+    pub db_enum: Once<()>,
 }
 
 const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
 `partial(Name = [col, …])`, `backend = postgres`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
-`sql_type = diesel::sql_types::Type`, `length = 255`";
+`sql_type = diesel::sql_types::Type`, `length = 255`, `db_enum`";
 
 /// Parse the `#[orm(...)]` attributes of the model struct.
 pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
@@ -164,6 +166,7 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
         column: Once::new("column"),
         sql_type: Once::new("sql_type"),
         length: Once::new("length"),
+        db_enum: Once::new("db_enum"),
     };
     for attr in orm_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -183,11 +186,13 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                     "give the SQL type as a type, not a string: `sql_type = diesel::sql_types::Text`",
                 )?;
                 out.sql_type.set(cx, span, ty);
+            } else if meta.path.is_ident("db_enum") {
+                out.db_enum.set(cx, span, ());
             } else if meta.path.is_ident("length") {
                 let length = length_value(&meta)?;
                 out.length.set(cx, span, length);
             } else {
-                return Err(unknown_key(&meta, "a field", FIELD_KEYS, &["primary_key", "generated", "unique", "column", "sql_type", "length"]));
+                return Err(unknown_key(&meta, "a field", FIELD_KEYS, &["primary_key", "generated", "unique", "column", "sql_type", "length", "db_enum"]));
             }
             Ok(())
         });

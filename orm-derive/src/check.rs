@@ -21,6 +21,7 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
     check_field_types(cx, model);
     check_sql_type_on_bound_table(cx, model);
     check_length(cx, model);
+    check_db_enum(cx, model);
     check_postgres_only_types(cx, model);
     check_duplicate_columns(cx, model);
     check_column_names(cx, model);
@@ -199,6 +200,29 @@ fn check_sql_type_on_bound_table(cx: &Ctxt, model: &Model<'_>) {
                 ),
             ));
         }
+    }
+}
+
+/// `db_enum` says a field's own type is a `DbEnum`: not with another source of the SQL type,
+/// and only on a type that could be one.
+fn check_db_enum(cx: &Ctxt, model: &Model<'_>) {
+    for field in &model.fields {
+        let Some(span) = field.attrs.db_enum.span() else {
+            continue;
+        };
+        let base = types::option_inner(field.ty()).unwrap_or(field.ty());
+        let problem = if model.attrs.diesel_table.get().is_some() {
+            "`db_enum` is not needed on a model bound to a `table!`: the column's SQL type comes \
+             from the table; remove it"
+        } else if field.attrs.sql_type.get().is_some() {
+            "use either `db_enum` or `sql_type`, not both"
+        } else if types::db_enum_sql_type(base).is_none() {
+            "`db_enum` marks a field whose type is a `#[derive(orm::DbEnum)]` enum (or a `Vec` of \
+             one); this field's type is not one"
+        } else {
+            continue;
+        };
+        cx.syn_error(syn::Error::new(span, problem));
     }
 }
 

@@ -7,8 +7,7 @@ use syn::{GenericArgument, PathArguments, Type};
 /// The types a model field may have without `#[orm(sql_type = …)]`, for error messages.
 pub const SUPPORTED: &str = "i16, i32, i64, f32, f64, bool, String, Vec<u8>, \
 chrono::DateTime<Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid, serde_json::Value, \
-a `#[derive(orm::DbEnum)]` enum, Vec<T> or Vec<Option<T>> of any of them (an array), \
-or Option<T> of any of them";
+Vec<T> or Vec<Option<T>> of any of them (an array), or Option<T> of any of them";
 
 /// If `ty` is `Option<T>`, returns `T`.
 pub fn option_inner(ty: &Type) -> Option<&Type> {
@@ -69,14 +68,35 @@ pub fn sql_type_for(ty: &Type) -> Option<TokenStream> {
         "Uuid" if plain => ours(quote!(Uuid)),
         "Value" | "JsonValue" if plain => ours(quote!(Json)),
         "PgInterval" if plain => diesel(quote!(Interval)),
-        _ if plain && !is_known_unsupported(&name) && segments_are_plain(ty) => {
-            // A type of the user's own: a `#[derive(DbEnum)]` enum, spanned on the field's type so
-            // that a type without the derive is reported there.
-            let span = syn::spanned::Spanned::span(ty);
-            quote::quote_spanned!(span=> ::orm::__private::sql_types::Enum<#ty>)
-        }
         _ => return None,
     })
+}
+
+/// The SQL type of a `#[orm(db_enum)]` field's (non-`Option`) type: `Enum<T>` for an enum
+/// `T`, `Array<Enum<T>>` for `Vec<T>` (`Array<Nullable<Enum<T>>>` for `Vec<Option<T>>`).
+/// `None` when `ty` is not a plain path to a type of the user's.
+pub fn db_enum_sql_type(ty: &Type) -> Option<TokenStream> {
+    let enum_of = |t: &Type| -> Option<TokenStream> {
+        let (name, _, _) = last_segment(t)?;
+        (segments_are_plain(t) && !is_known_unsupported(&name) && sql_type_for(t).is_none())
+            .then(|| quote!(::orm::__private::sql_types::Enum<#t>))
+    };
+    if let Some(st) = enum_of(ty) {
+        return Some(st);
+    }
+    let (name, args, _) = last_segment(ty)?;
+    if name != "Vec" {
+        return None;
+    }
+    let element = single_generic(args)?;
+    let st = match option_inner(element) {
+        Some(inner) => {
+            let st = enum_of(inner)?;
+            quote!(::orm::__private::diesel::sql_types::Nullable<#st>)
+        }
+        None => enum_of(element)?,
+    };
+    Some(quote!(::orm::__private::sql_types::Array<#st>))
 }
 
 /// `Array<ST>` for a `Vec` of `element` (`Array<Nullable<ST>>` for `Vec<Option<T>>`), when the
@@ -116,8 +136,7 @@ pub fn is_postgres_only(ty: &Type) -> bool {
     matches!(last_segment(ty), Some((name, PathArguments::None, _)) if name == "PgInterval")
 }
 
-/// Names of standard types a column cannot store as they are, for which the derive gives
-/// advice of its own (see [`unsupported_advice`]) rather than taking it for a `DbEnum`.
+/// Names of standard types a column cannot store as they are, which cannot be a `DbEnum`.
 fn is_known_unsupported(name: &str) -> bool {
     matches!(
         name,
@@ -241,7 +260,10 @@ pub fn unsupported_advice(ty: &Type) -> String {
     };
     match instead {
         Some(instead) => format!("use {instead}; {custom}"),
-        None => format!("supported: {SUPPORTED}; {custom}"),
+        None => format!(
+            "for a `#[derive(orm::DbEnum)]` enum, mark the field `#[orm(db_enum)]`; \
+             supported: {SUPPORTED}; {custom}"
+        ),
     }
 }
 
@@ -320,15 +342,33 @@ mod tests {
     }
 
     #[test]
-    fn user_types_map_to_enums() {
+    fn db_enum_fields_map_to_enum_types() {
+        let map = |src: &str| {
+            db_enum_sql_type(&syn::parse_str(src).unwrap()).map(|t| t.to_string().replace(' ', ""))
+        };
         assert_eq!(
             map("crate::Mood").unwrap(),
             "::orm::__private::sql_types::Enum<crate::Mood>"
         );
-        assert!(map("Vec<Mood>")
-            .unwrap()
-            .contains("Array<::orm::__private::sql_types::Enum<Mood>>"));
-        assert!(map("Wrapper<T>").is_none());
+        assert_eq!(
+            map("Vec<Option<Mood>>").unwrap(),
+            "::orm::__private::sql_types::Array<::orm::__private::diesel::sql_types::Nullable<::orm::__private::sql_types::Enum<Mood>>>"
+        );
+        for not_an_enum in [
+            "Wrapper<T>",
+            "String",
+            "Vec<String>",
+            "u64",
+            "Vec<Vec<Mood>>",
+        ] {
+            assert!(map(not_an_enum).is_none(), "{not_an_enum}");
+        }
+        // Without the attribute, such a type is unknown.
+        assert!(map_plain("Mood").is_none());
+    }
+
+    fn map_plain(src: &str) -> Option<String> {
+        map(src)
     }
 
     #[test]

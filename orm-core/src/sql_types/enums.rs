@@ -15,18 +15,11 @@ use crate::meta::EnumType;
 
 /// A fieldless Rust enum stored as a database enum. Implemented by `#[derive(orm::DbEnum)]`,
 /// which also writes the enum's Diesel `ToSql`/`FromSql` impls for [`Enum<Self>`].
-///
-/// A model field of a type `orm` does not map itself is taken for such an enum, hence the
-/// message when it is not one.
+/// A model field of such a type is marked `#[orm(db_enum)]`.
 #[diagnostic::on_unimplemented(
-    message = "`orm` does not know which SQL type stores `{Self}`",
-    label = "no SQL type for this field",
-    note = "for a fieldless enum, `#[derive(orm::DbEnum)]` stores it as a database enum",
-    note = "for a type of your own, name its Diesel SQL type on the field: \
-            `#[orm(sql_type = path::to::SqlType)]`",
-    note = "supported without either: i16, i32, i64, f32, f64, bool, String, Vec<u8>, \
-            DateTime<Utc>, NaiveDateTime, NaiveDate, uuid::Uuid, serde_json::Value, \
-            Vec<T> of any of them, and Option<T>"
+    message = "`{Self}` is not a database enum",
+    label = "marked `#[orm(db_enum)]`",
+    note = "derive it: `#[derive(orm::DbEnum)]` on a fieldless enum"
 )]
 pub trait DbEnum: Sized + 'static {
     /// The type's PostgreSQL name and its labels, in declaration order.
