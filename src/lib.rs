@@ -22,6 +22,15 @@ pub use orm_core::route;
 /// Query-result caching: stable cache keys (the cache itself is not built yet).
 pub use orm_cache as cache;
 
+/// The `bigdecimal` version whose `BigDecimal` stores `numeric` columns (feature `numeric`).
+#[cfg(feature = "numeric")]
+pub use orm_core::bigdecimal;
+
+/// The `ipnetwork` version whose `IpNetwork` stores `inet` and `cidr` columns (feature
+/// `network-address`).
+#[cfg(feature = "network-address")]
+pub use orm_core::ipnetwork;
+
 /// The Diesel version `orm` is built on; list the same version as your own `diesel` dependency.
 pub use diesel;
 

@@ -810,3 +810,186 @@ fn create_table_writes_the_table_types_of_a_bound_model() {
         },
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL-only scalars on a model whose table `orm` creates: interval, citext, inet, cidr
+
+#[cfg(feature = "postgres")]
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(table = jobs, backend = postgres, partial(JobOwner = [id, owner]))]
+pub struct Job {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub timeout: diesel::pg::data_types::PgInterval,
+    pub retry_after: Option<diesel::pg::data_types::PgInterval>,
+    #[orm(sql_type = diesel::sql_types::Citext)]
+    pub owner: String,
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn interval_and_citext_round_trip_on_every_path() {
+    use diesel::pg::data_types::PgInterval;
+    assert_eq!(
+        Job::TABLE.column("timeout").unwrap().postgres_type,
+        "INTERVAL"
+    );
+    assert_eq!(Job::TABLE.column("owner").unwrap().postgres_type, "CITEXT");
+    let Some(db) = postgres_with_citext("interval_citext") else {
+        return;
+    };
+    db.create_table::<Job>().unwrap();
+    let rows: Vec<_> = (0..4)
+        .map(|i| NewJob {
+            timeout: PgInterval::new(1_500_000 * i, i as i32, 14),
+            retry_after: (i % 2 == 0).then(|| PgInterval::from_days(-1)),
+            owner: format!("Team{i}@Example.org"),
+        })
+        .collect();
+    every_path::<Job>(
+        &db,
+        &rows,
+        |id, r| Job {
+            id,
+            timeout: r.timeout,
+            retry_after: r.retry_after,
+            owner: r.owner.clone(),
+        },
+        |j| j.retry_after = Some(PgInterval::from_microseconds(1)),
+        |db| {
+            db.postgres()
+                .unwrap()
+                .load(jobs::table.order(jobs::id))
+                .unwrap()
+        },
+    );
+    let pg = db.postgres().unwrap();
+    let owners: Vec<JobOwner> = pg
+        .load(
+            jobs::table
+                .filter(jobs::owner.eq("team1@example.ORG"))
+                .select(JobOwner::columns()),
+        )
+        .unwrap();
+    assert_eq!(owners.len(), 3, "citext matches without case: {owners:?}");
+}
+
+#[cfg(all(feature = "postgres", feature = "network-address"))]
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(table = hosts, backend = postgres)]
+pub struct Host {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub address: orm::ipnetwork::IpNetwork,
+    #[orm(sql_type = diesel::sql_types::Cidr)]
+    pub network: orm::ipnetwork::IpNetwork,
+    pub seen_from: Vec<orm::ipnetwork::IpNetwork>,
+    pub gateway: Option<orm::ipnetwork::IpNetwork>,
+}
+
+#[cfg(all(feature = "postgres", feature = "network-address"))]
+#[test]
+fn inet_and_cidr_round_trip_on_every_path() {
+    assert_eq!(Host::TABLE.column("address").unwrap().postgres_type, "INET");
+    assert_eq!(Host::TABLE.column("network").unwrap().postgres_type, "CIDR");
+    assert_eq!(
+        Host::TABLE.column("seen_from").unwrap().postgres_type,
+        "INET[]"
+    );
+    let Some(db) = common::postgres("inet_cidr") else {
+        return;
+    };
+    db.create_table::<Host>().unwrap();
+    let net = |s: &str| s.parse::<orm::ipnetwork::IpNetwork>().unwrap();
+    let rows = vec![
+        NewHost {
+            address: net("192.168.1.10/24"),
+            network: net("10.0.0.0/8"),
+            seen_from: vec![net("::1/128"), net("2001:db8::1/64")],
+            gateway: Some(net("192.168.1.1")),
+        },
+        NewHost {
+            address: net("2001:db8::42/128"),
+            network: net("2001:db8::/32"),
+            seen_from: vec![],
+            gateway: None,
+        },
+    ];
+    every_path::<Host>(
+        &db,
+        &rows,
+        |id, r| Host {
+            id,
+            address: r.address,
+            network: r.network,
+            seen_from: r.seen_from.clone(),
+            gateway: r.gateway,
+        },
+        |h| h.gateway = Some(net("127.0.0.1/32")),
+        |db| {
+            db.postgres()
+                .unwrap()
+                .load(hosts::table.order(hosts::id))
+                .unwrap()
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// numeric
+
+#[cfg(feature = "numeric")]
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(table = prices, partial(PriceAmount = [id, amount]))]
+pub struct Price {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub amount: orm::bigdecimal::BigDecimal,
+    pub discount: Option<orm::bigdecimal::BigDecimal>,
+    pub history: Vec<orm::bigdecimal::BigDecimal>,
+}
+
+#[cfg(feature = "numeric")]
+#[test]
+fn numeric_is_stored_exactly_on_every_path() {
+    use orm::bigdecimal::BigDecimal;
+    let column = Price::TABLE.column("amount").unwrap();
+    assert_eq!(
+        (column.postgres_type, column.sqlite_type),
+        ("NUMERIC", "TEXT")
+    );
+    let dec = |s: &str| s.parse::<BigDecimal>().unwrap();
+    // More digits than a double holds, tiny and huge scales, negative zero scale.
+    let rows = vec![
+        NewPrice {
+            amount: dec("12345678901234567890.123456789012345678"),
+            discount: Some(dec("0.000000000000000000000001")),
+            history: vec![dec("0.1"), dec("-0.2"), dec("1e30")],
+        },
+        NewPrice {
+            amount: dec("-0.10"),
+            discount: None,
+            history: vec![],
+        },
+    ];
+    for db in common::backends("numeric_exact") {
+        db.create_table::<Price>().unwrap();
+        every_path::<Price>(
+            &db,
+            &rows,
+            |id, r| Price {
+                id,
+                amount: r.amount.clone(),
+                discount: r.discount.clone(),
+                history: r.history.clone(),
+            },
+            |p| p.amount = dec("0.30000000000000000001"),
+            |db| db.load(prices::table.order(prices::id)).unwrap(),
+        );
+        let stored = db.insert::<Price>(&rows[0]).unwrap();
+        assert_eq!(
+            db.find_as::<PriceAmount>(stored.id).unwrap().amount,
+            rows[0].amount
+        );
+    }
+}

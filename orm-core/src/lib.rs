@@ -4,6 +4,13 @@
 //! Backends are cargo features, `postgres` and `sqlite`, both on by default.
 #![deny(missing_docs)]
 
+#[cfg(feature = "numeric")]
+#[doc(no_inline)]
+pub use bigdecimal;
+#[cfg(feature = "network-address")]
+#[doc(no_inline)]
+pub use ipnetwork;
+
 mod bind;
 pub mod bulk;
 mod conn;

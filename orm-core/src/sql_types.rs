@@ -11,6 +11,11 @@
 
 mod array;
 mod enums;
+#[cfg(feature = "numeric")]
+mod numeric;
+
+#[cfg(feature = "numeric")]
+pub use numeric::Numeric;
 
 pub use array::Array;
 #[doc(hidden)]

@@ -68,6 +68,8 @@ pub fn sql_type_for(ty: &Type) -> Option<TokenStream> {
         "Uuid" if plain => ours(quote!(Uuid)),
         "Value" | "JsonValue" if plain => ours(quote!(Json)),
         "PgInterval" if plain => diesel(quote!(Interval)),
+        "BigDecimal" if plain && cfg!(feature = "numeric") => ours(quote!(Numeric)),
+        "IpNetwork" if plain && cfg!(feature = "network-address") => diesel(quote!(Inet)),
         _ => return None,
     })
 }
@@ -133,7 +135,10 @@ fn is_array(ty: &Type) -> bool {
 /// `#[orm(backend = postgres)]`.
 pub fn is_postgres_only(ty: &Type) -> bool {
     let ty = option_inner(ty).unwrap_or(ty);
-    matches!(last_segment(ty), Some((name, PathArguments::None, _)) if name == "PgInterval")
+    matches!(
+        last_segment(ty),
+        Some((name, PathArguments::None, _)) if name == "PgInterval" || name == "IpNetwork"
+    )
 }
 
 /// Names of standard types a column cannot store as they are, which cannot be a `DbEnum`.
@@ -253,6 +258,15 @@ pub fn unsupported_advice(ty: &Type) -> String {
         "str" | "Box" | "Cow" | "Rc" | "Arc" => {
             Some("`String` (or `Vec<u8>` for bytes)".to_owned())
         }
+        "BigDecimal" => Some(
+            "it with `orm`'s `numeric` feature on (`orm = { features = [\"numeric\"] }`)"
+                .to_owned(),
+        ),
+        "IpNetwork" => Some(
+            "it with `orm`'s `network-address` feature on \
+             (`orm = { features = [\"network-address\"] }`)"
+                .to_owned(),
+        ),
         "HashMap" | "BTreeMap" | "HashSet" | "BTreeSet" => {
             Some("`serde_json::Value`, stored as JSON".to_owned())
         }
