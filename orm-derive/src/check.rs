@@ -167,7 +167,8 @@ fn check_insertable(cx: &Ctxt, model: &Model<'_>) {
 /// Each field's type must map to an SQL type, or say which one with `sql_type`.
 fn check_field_types(cx: &Ctxt, model: &Model<'_>) {
     for field in &model.fields {
-        if field.sql_type.is_none() {
+        // A `db_enum` field's type is `check_db_enum`'s to report.
+        if field.sql_type.is_none() && field.attrs.db_enum.get().is_none() {
             let base = types::option_inner(field.ty()).unwrap_or(field.ty());
             cx.error_spanned_by(
                 field.ty(),
