@@ -1,5 +1,9 @@
 //! SQL types that work the same on PostgreSQL and SQLite, and the column types used in DDL.
 //!
+//! Besides the scalars below: [`Array`] (a PostgreSQL array, JSON text on SQLite), [`Enum`]
+//! (a `#[derive(DbEnum)]` enum: a PostgreSQL enum type, checked text on SQLite) and, with the
+//! `numeric` feature, `Numeric` (exact on both).
+//!
 //! Diesel's own `Timestamptz`, `Uuid` and `Jsonb` exist only for PostgreSQL. A model must run
 //! unchanged on both backends, so `#[derive(Model)]` maps `DateTime<Utc>`, `uuid::Uuid` and
 //! `serde_json::Value` to the types below: native `timestamptz`, `uuid` and `jsonb` on

@@ -239,6 +239,13 @@ fn fingerprint(model: &Model<'_>) -> u64 {
     for f in &model.fields {
         let ty: String = f.sql_type().to_string().split_whitespace().collect();
         text.push_str(&format!("|{}:{}:{}", f.column, ty, f.nullable));
+        if !model.generates_table() {
+            // A bound table's SQL type is named by its column's path, which stays the same when
+            // schema.rs changes the type; the field's Rust type follows such a change.
+            let rust = f.ty();
+            let rust: String = quote!(#rust).to_string().split_whitespace().collect();
+            text.push_str(&format!(":{rust}"));
+        }
     }
     xxhash_rust::xxh3::xxh3_64(text.as_bytes())
 }
