@@ -222,6 +222,21 @@ mod tests {
     }
 
     #[test]
+    fn enum_types_may_name_their_schema() {
+        const APP_MOODS: EnumType = EnumType::new("app.mood", &["a"]);
+        const T: TableMeta = TableMeta::new(
+            "T",
+            "t",
+            &[ColumnMeta::new("m", "m", "app.mood", "TEXT", false, false)
+                .with_enum_type(Some(&APP_MOODS))],
+            &["m"],
+            &[],
+            0,
+        );
+        assert!(create_enum_types_sql(&T).contains("CREATE TYPE \"app\".\"mood\" AS ENUM ('a')"));
+    }
+
+    #[test]
     fn quotes_identifiers() {
         assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
     }

@@ -378,11 +378,7 @@ mod tests {
             assert!(map(not_an_enum).is_none(), "{not_an_enum}");
         }
         // Without the attribute, such a type is unknown.
-        assert!(map_plain("Mood").is_none());
-    }
-
-    fn map_plain(src: &str) -> Option<String> {
-        map(src)
+        assert!(sql_type_for(&syn::parse_str("Mood").unwrap()).is_none());
     }
 
     #[test]
