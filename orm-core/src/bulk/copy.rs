@@ -2,7 +2,12 @@
 
 use std::borrow::Borrow;
 
-use diesel::pg::{Pg, PgMetadataLookup, PgTypeMetadata};
+use std::borrow::Cow;
+
+use diesel::pg::{
+    GetPgMetadataCache, Pg, PgConnection, PgMetadataCache, PgMetadataCacheKey, PgMetadataLookup,
+    PgTypeMetadata,
+};
 use diesel::query_builder::bind_collector::RawBytesBindCollector;
 use diesel::QueryResult;
 
@@ -30,51 +35,59 @@ impl PgMetadataLookup for NoTypeLookup {
     }
 }
 
-/// The OIDs of the enum types a table's columns store, looked up before COPY starts (the
+/// The OIDs of the PostgreSQL types a COPY's values name, found before COPY starts (the
 /// connection is busy with COPY after): an array's binary form names its element type's OID,
-/// which for an enum type is known only at run time. Any other type asked for gets OID 0,
-/// as with [`NoTypeLookup`].
+/// which for an enum or an extension's type is known only at run time. Built from the
+/// connection's own type cache, after looking up every enum type of the table's columns and
+/// encoding the first row once (which looks up whatever else it names); handed back to the
+/// connection after COPY. A type no value of the first row named is answered with OID 0, which
+/// the server refuses for an array element of that type.
 #[doc(hidden)]
 pub struct CopyTypes {
-    types: Vec<(&'static str, Option<&'static str>, u32, u32)>,
+    cache: PgMetadataCache,
 }
 
 impl CopyTypes {
-    /// Look up every enum type of `table`'s columns on `conn`, through its type cache.
-    pub fn prefetch(table: &TableMeta, conn: &mut impl PgMetadataLookup) -> QueryResult<Self> {
-        let mut types = Vec::new();
+    /// Look up the types a COPY of `table`'s rows will name, starting with `first`.
+    pub fn prefetch<Row: CopyRow>(
+        table: &TableMeta,
+        conn: &mut PgConnection,
+        first: Option<&Row>,
+    ) -> QueryResult<Self> {
         for enum_type in table.columns.iter().filter_map(|c| c.enum_type) {
             let (schema, name) = match enum_type.name.split_once('.') {
                 Some((schema, name)) => (Some(schema), name),
                 None => (None, enum_type.name),
             };
-            if types.iter().any(|(n, s, _, _)| *n == name && *s == schema) {
-                continue;
-            }
-            let found = conn.lookup_type(name, schema);
-            let missing = |e: &dyn std::fmt::Display| {
+            conn.lookup_type(name, schema).oid().map_err(|e| {
                 diesel::result::Error::QueryBuilderError(
                     format!("enum type `{}`: {e}", enum_type.name).into(),
                 )
-            };
-            let oid = found.oid().map_err(|e| missing(&e))?;
-            let array_oid = found.array_oid().map_err(|e| missing(&e))?;
-            types.push((name, schema, oid, array_oid));
+            })?;
         }
-        Ok(Self { types })
+        if let Some(first) = first {
+            // Only the lookups matter: a value this row cannot encode fails again, in its
+            // place, during COPY.
+            let mut scratch = RawBytesBindCollector::<Pg>::new();
+            let _ = first.push_copy_fields(&mut scratch, conn);
+        }
+        Ok(Self {
+            cache: std::mem::take(conn.get_metadata_cache()),
+        })
+    }
+
+    /// Give the type cache back to the connection it came from.
+    pub fn restore(self, conn: &mut PgConnection) {
+        *conn.get_metadata_cache() = self.cache;
     }
 }
 
 impl PgMetadataLookup for CopyTypes {
     fn lookup_type(&mut self, type_name: &str, schema: Option<&str>) -> PgTypeMetadata {
-        match self
-            .types
-            .iter()
-            .find(|(n, s, _, _)| *n == type_name && *s == schema)
-        {
-            Some((_, _, oid, array_oid)) => PgTypeMetadata::new(*oid, *array_oid),
-            None => PgTypeMetadata::new(0, 0),
-        }
+        let key = PgMetadataCacheKey::new(schema.map(Cow::Borrowed), Cow::Borrowed(type_name));
+        self.cache
+            .lookup_type(&key)
+            .unwrap_or_else(|| PgTypeMetadata::new(0, 0))
     }
 }
 

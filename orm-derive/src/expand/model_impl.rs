@@ -279,11 +279,19 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
         .collect();
     let copy = match backend {
         Backend::Postgres => quote! {
-            let rows = ::std::cell::RefCell::new(rows);
+            let mut rows = rows.peekable();
+            let first = rows
+                .peek()
+                .map(|row| ::std::borrow::Borrow::<<Self as #p::Model>::New>::borrow(row));
             let types = ::std::cell::RefCell::new(
-                #p::CopyTypes::prefetch(<Self as #p::Model>::TABLE, conn)?,
+                #p::CopyTypes::prefetch::<<Self as #p::Model>::New>(
+                    <Self as #p::Model>::TABLE,
+                    conn,
+                    first,
+                )?,
             );
-            #d::copy_from(#module::table)
+            let rows = ::std::cell::RefCell::new(rows);
+            let result = #d::copy_from(#module::table)
                 .from_raw_data((#(#insert_columns_paths,)*), |sink: &mut dyn ::std::io::Write| {
                     #p::write_binary_copy_with::<<Self as #p::Model>::New, _>(
                         sink,
@@ -292,7 +300,9 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
                     )
                 })
                 .with_format(#d::pg::CopyFormat::Binary)
-                .execute(conn)
+                .execute(conn);
+            types.into_inner().restore(conn);
+            result
         },
         Backend::Sqlite => quote! {
             let _ = (conn, rows);
