@@ -49,7 +49,7 @@ pub mod __private {
         POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
     };
     #[cfg(feature = "postgres")]
-    pub use orm_core::bulk::{write_binary_copy, write_binary_copy_with, CopyRow, CopyTypes};
+    pub use orm_core::bulk::{write_binary_copy, CopyRow, CopyTypes};
     pub use orm_core::sql_types::{self, DdlType};
     // Generated insert structs bind through Diesel's own bound type, so that Diesel's
     // `copy_from(..).from_insertable(..)` accepts them as it accepts its own derives.

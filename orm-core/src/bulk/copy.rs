@@ -25,16 +25,6 @@ pub trait CopyRow {
     ) -> QueryResult<()>;
 }
 
-/// Binary COPY needs the bytes of each value, never the OID of a type: built-in and `orm` types
-/// never ask, and a custom type that does gets OID 0.
-struct NoTypeLookup;
-
-impl PgMetadataLookup for NoTypeLookup {
-    fn lookup_type(&mut self, _type_name: &str, _schema: Option<&str>) -> PgTypeMetadata {
-        PgTypeMetadata::new(0, 0)
-    }
-}
-
 /// The OIDs of the PostgreSQL types a COPY's values name, found before COPY starts (the
 /// connection is busy with COPY after): an array's binary form names its element type's OID,
 /// which for an enum or an extension's type is known only at run time. Built from the
@@ -97,20 +87,10 @@ const COPY_CHUNK: usize = 64 * 1024;
 
 /// Write `rows` to `sink` in PostgreSQL's binary COPY format: the signature, each row as its
 /// field count and length-prefixed fields, the trailer. Rows are encoded as the data goes out,
-/// so the encoded batch is never held whole in memory.
+/// so the encoded batch is never held whole in memory. Type lookups (the element OID of an
+/// array of an enum, say) are answered by `lookup`, a [`CopyTypes`] in generated code.
 #[doc(hidden)]
-pub fn write_binary_copy<Row, R>(sink: &mut dyn std::io::Write, rows: &mut R) -> QueryResult<()>
-where
-    Row: CopyRow,
-    R: Iterator,
-    R::Item: Borrow<Row>,
-{
-    write_binary_copy_with(sink, rows, &mut NoTypeLookup)
-}
-
-/// As [`write_binary_copy`], answering type lookups from `lookup` (see [`CopyTypes`]).
-#[doc(hidden)]
-pub fn write_binary_copy_with<Row, R>(
+pub fn write_binary_copy<Row, R>(
     sink: &mut dyn std::io::Write,
     rows: &mut R,
     lookup: &mut (dyn PgMetadataLookup + 'static),

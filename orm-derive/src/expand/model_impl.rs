@@ -293,7 +293,7 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
             let rows = ::std::cell::RefCell::new(rows);
             let result = #d::copy_from(#module::table)
                 .from_raw_data((#(#insert_columns_paths,)*), |sink: &mut dyn ::std::io::Write| {
-                    #p::write_binary_copy_with::<<Self as #p::Model>::New, _>(
+                    #p::write_binary_copy::<<Self as #p::Model>::New, _>(
                         sink,
                         &mut *rows.borrow_mut(),
                         &mut *types.borrow_mut(),
