@@ -206,71 +206,155 @@ fn check(cx: &Ctxt, e: &DbEnum<'_>) {
 }
 
 fn expand(e: &DbEnum<'_>) -> TokenStream {
-    let ident = e.ident;
-    let p = quote!(::orm::__private);
-    let d = quote!(#p::diesel);
-    let type_name = &e.type_name;
-    let idents: Vec<_> = e.variants.iter().map(|(i, _)| *i).collect();
-    let labels: Vec<_> = e.variants.iter().map(|(_, l)| l).collect();
-    let own = quote!(#p::sql_types::Enum<#ident>);
+    // `Enum<Self>`, then the user's own SQL types (`sql_type = …`).
+    let own = own_sql_type(e);
     let mut sql_types = vec![own.clone()];
     sql_types.extend(e.sql_types.iter().map(|t| quote!(#t)));
 
+    let db_enum = db_enum_impl(e);
+    let queryable = queryable_impl(e);
     let postgres = Backend::Postgres.is_enabled().then(|| {
-        let impls = sql_types.iter().map(|st| {
-            quote! {
-                #[automatically_derived]
-                impl #d::serialize::ToSql<#st, #p::Pg> for #ident {
-                    fn to_sql<'__b>(
-                        &'__b self,
-                        out: &mut #d::serialize::Output<'__b, '_, #p::Pg>,
-                    ) -> #d::serialize::Result {
-                        ::std::io::Write::write_all(
-                            out,
-                            #p::sql_types::DbEnum::label(self).as_bytes(),
-                        )?;
-                        ::std::result::Result::Ok(#d::serialize::IsNull::No)
-                    }
-                }
-
-                #[automatically_derived]
-                impl #d::deserialize::FromSql<#st, #p::Pg> for #ident {
-                    fn from_sql(value: #d::pg::PgValue<'_>) -> #d::deserialize::Result<Self> {
-                        #p::sql_types::enum_from_bytes(value.as_bytes())
-                    }
-                }
-            }
-        });
-        quote!(#(#impls)*)
+        sql_types
+            .iter()
+            .map(|st| postgres_impls(e, st))
+            .collect::<TokenStream>()
     });
-    let sqlite = Backend::Sqlite.is_enabled().then(|| {
-        quote! {
-            #[automatically_derived]
-            impl #d::serialize::ToSql<#own, #p::Sqlite> for #ident {
-                fn to_sql<'__b>(
-                    &'__b self,
-                    out: &mut #d::serialize::Output<'__b, '_, #p::Sqlite>,
-                ) -> #d::serialize::Result {
-                    out.set_value(#p::sql_types::DbEnum::label(self));
-                    ::std::result::Result::Ok(#d::serialize::IsNull::No)
+    let sqlite = Backend::Sqlite.is_enabled().then(|| sqlite_impls(e, &own));
+    let as_expression = sql_types.iter().map(|st| as_expression_impls(e, st));
+    let ddl = e.sql_types.iter().map(|st| ddl_impl(e, st));
+    quote! {
+        const _: () = {
+            #db_enum
+            #queryable
+            #postgres
+            #sqlite
+            #(#as_expression)*
+            #(#ddl)*
+        };
+    }
+}
+
+/// `orm::sql_types::Enum<Self>`.
+fn own_sql_type(e: &DbEnum<'_>) -> TokenStream {
+    let ident = e.ident;
+    quote!(::orm::__private::sql_types::Enum<#ident>)
+}
+
+/// `DbEnum`: the type's name and labels, and the variant ↔ label mapping.
+fn db_enum_impl(e: &DbEnum<'_>) -> TokenStream {
+    let (ident, type_name) = (e.ident, &e.type_name);
+    let p = quote!(::orm::__private);
+    let idents: Vec<_> = e.variants.iter().map(|(i, _)| *i).collect();
+    let labels: Vec<_> = e.variants.iter().map(|(_, l)| l).collect();
+    quote! {
+        #[automatically_derived]
+        impl #p::sql_types::DbEnum for #ident {
+            const TYPE: &'static #p::EnumType =
+                &#p::EnumType::new(#type_name, &[#(#labels),*]);
+
+            fn label(&self) -> &'static str {
+                match self {
+                    #(Self::#idents => #labels,)*
                 }
             }
 
-            #[automatically_derived]
-            impl #d::deserialize::FromSql<#own, #p::Sqlite> for #ident {
-                fn from_sql(
-                    value: #d::sqlite::SqliteValue<'_, '_, '_>,
-                ) -> #d::deserialize::Result<Self> {
-                    let text = <::std::string::String as #d::deserialize::FromSql<
-                        #d::sql_types::Text,
-                        #p::Sqlite,
-                    >>::from_sql(value)?;
-                    #p::sql_types::enum_from_bytes(text.as_bytes())
+            fn from_label(label: &str) -> ::std::option::Option<Self> {
+                match label {
+                    #(#labels => ::std::option::Option::Some(Self::#idents),)*
+                    _ => ::std::option::Option::None,
                 }
             }
         }
-    });
-    let as_expression = sql_types.iter().map(|st| {
+    }
+}
+
+/// Diesel's `Queryable` from any single-value SQL type the enum reads (what Diesel's
+/// `#[derive(FromSqlRow)]` writes).
+fn queryable_impl(e: &DbEnum<'_>) -> TokenStream {
+    let ident = e.ident;
+    let d = quote!(::orm::__private::diesel);
+    quote! {
+        #[automatically_derived]
+        impl<__DB, __ST> #d::deserialize::Queryable<__ST, __DB> for #ident
+        where
+            __DB: #d::backend::Backend,
+            __ST: #d::sql_types::SingleValue,
+            Self: #d::deserialize::FromSql<__ST, __DB>,
+        {
+            type Row = Self;
+            fn build(row: Self) -> #d::deserialize::Result<Self> {
+                ::std::result::Result::Ok(row)
+            }
+        }
+    }
+}
+
+/// `ToSql`/`FromSql` for PostgreSQL: an enum value's binary form is its label's bytes.
+fn postgres_impls(e: &DbEnum<'_>, st: &TokenStream) -> TokenStream {
+    let ident = e.ident;
+    let p = quote!(::orm::__private);
+    let d = quote!(#p::diesel);
+    quote! {
+        #[automatically_derived]
+        impl #d::serialize::ToSql<#st, #p::Pg> for #ident {
+            fn to_sql<'__b>(
+                &'__b self,
+                out: &mut #d::serialize::Output<'__b, '_, #p::Pg>,
+            ) -> #d::serialize::Result {
+                ::std::io::Write::write_all(out, #p::sql_types::DbEnum::label(self).as_bytes())?;
+                ::std::result::Result::Ok(#d::serialize::IsNull::No)
+            }
+        }
+
+        #[automatically_derived]
+        impl #d::deserialize::FromSql<#st, #p::Pg> for #ident {
+            fn from_sql(value: #d::pg::PgValue<'_>) -> #d::deserialize::Result<Self> {
+                #p::sql_types::enum_from_bytes(value.as_bytes())
+            }
+        }
+    }
+}
+
+/// `ToSql`/`FromSql` for SQLite, for `Enum<Self>` only: the label as text.
+fn sqlite_impls(e: &DbEnum<'_>, own: &TokenStream) -> TokenStream {
+    let ident = e.ident;
+    let p = quote!(::orm::__private);
+    let d = quote!(#p::diesel);
+    quote! {
+        #[automatically_derived]
+        impl #d::serialize::ToSql<#own, #p::Sqlite> for #ident {
+            fn to_sql<'__b>(
+                &'__b self,
+                out: &mut #d::serialize::Output<'__b, '_, #p::Sqlite>,
+            ) -> #d::serialize::Result {
+                out.set_value(#p::sql_types::DbEnum::label(self));
+                ::std::result::Result::Ok(#d::serialize::IsNull::No)
+            }
+        }
+
+        #[automatically_derived]
+        impl #d::deserialize::FromSql<#own, #p::Sqlite> for #ident {
+            fn from_sql(
+                value: #d::sqlite::SqliteValue<'_, '_, '_>,
+            ) -> #d::deserialize::Result<Self> {
+                let text = <::std::string::String as #d::deserialize::FromSql<
+                    #d::sql_types::Text,
+                    #p::Sqlite,
+                >>::from_sql(value)?;
+                #p::sql_types::enum_from_bytes(text.as_bytes())
+            }
+        }
+    }
+}
+
+/// `AsExpression` for the enum and a reference to it, nullable or not, so the Diesel DSL
+/// compares a column with a variant: `tickets::state.eq(TicketState::Open)`.
+fn as_expression_impls(e: &DbEnum<'_>, st: &TokenStream) -> TokenStream {
+    let ident = e.ident;
+    let p = quote!(::orm::__private);
+    let d = quote!(#p::diesel);
+    let nullable = quote!(#d::sql_types::Nullable<#st>);
+    let impls = [st, &nullable].into_iter().map(|st| {
         quote! {
             #[automatically_derived]
             impl #d::expression::AsExpression<#st> for #ident {
@@ -286,88 +370,40 @@ fn expand(e: &DbEnum<'_>) -> TokenStream {
                     #p::Bound::new(self)
                 }
             }
-            #[automatically_derived]
-            impl #d::expression::AsExpression<#d::sql_types::Nullable<#st>> for #ident {
-                type Expression = #p::Bound<#d::sql_types::Nullable<#st>, Self>;
-                fn as_expression(self) -> Self::Expression {
-                    #p::Bound::new(self)
-                }
-            }
-            #[automatically_derived]
-            impl<'__e> #d::expression::AsExpression<#d::sql_types::Nullable<#st>> for &'__e #ident {
-                type Expression = #p::Bound<#d::sql_types::Nullable<#st>, Self>;
-                fn as_expression(self) -> Self::Expression {
-                    #p::Bound::new(self)
-                }
-            }
-            #[automatically_derived]
-            impl<__DB> #d::serialize::ToSql<#d::sql_types::Nullable<#st>, __DB> for #ident
-            where
-                __DB: #d::backend::Backend,
-                Self: #d::serialize::ToSql<#st, __DB>,
-            {
-                fn to_sql<'__b>(
-                    &'__b self,
-                    out: &mut #d::serialize::Output<'__b, '_, __DB>,
-                ) -> #d::serialize::Result {
-                    #d::serialize::ToSql::<#st, __DB>::to_sql(self, out)
-                }
-            }
-        }
-    });
-    // The user's own SQL types (from `schema.rs`) get the enum's DDL: they are local to the
-    // user's crate, so this impl is theirs to have.
-    let ddl = e.sql_types.iter().map(|st| {
-        quote! {
-            #[automatically_derived]
-            impl #p::sql_types::DdlType for #st {
-                const POSTGRES: &'static str = #type_name;
-                const SQLITE: &'static str = "TEXT";
-                const ENUM: ::std::option::Option<&'static #p::EnumType> =
-                    ::std::option::Option::Some(<#ident as #p::sql_types::DbEnum>::TYPE);
-            }
         }
     });
     quote! {
-        const _: () = {
-            #(#ddl)*
+        #(#impls)*
 
-            #[automatically_derived]
-            impl #p::sql_types::DbEnum for #ident {
-                const TYPE: &'static #p::EnumType =
-                    &#p::EnumType::new(#type_name, &[#(#labels),*]);
-
-                fn label(&self) -> &'static str {
-                    match self {
-                        #(Self::#idents => #labels,)*
-                    }
-                }
-
-                fn from_label(label: &str) -> ::std::option::Option<Self> {
-                    match label {
-                        #(#labels => ::std::option::Option::Some(Self::#idents),)*
-                        _ => ::std::option::Option::None,
-                    }
-                }
+        #[automatically_derived]
+        impl<__DB> #d::serialize::ToSql<#nullable, __DB> for #ident
+        where
+            __DB: #d::backend::Backend,
+            Self: #d::serialize::ToSql<#st, __DB>,
+        {
+            fn to_sql<'__b>(
+                &'__b self,
+                out: &mut #d::serialize::Output<'__b, '_, __DB>,
+            ) -> #d::serialize::Result {
+                #d::serialize::ToSql::<#st, __DB>::to_sql(self, out)
             }
+        }
+    }
+}
 
-            #[automatically_derived]
-            impl<__DB, __ST> #d::deserialize::Queryable<__ST, __DB> for #ident
-            where
-                __DB: #d::backend::Backend,
-                __ST: #d::sql_types::SingleValue,
-                Self: #d::deserialize::FromSql<__ST, __DB>,
-            {
-                type Row = Self;
-                fn build(row: Self) -> #d::deserialize::Result<Self> {
-                    ::std::result::Result::Ok(row)
-                }
-            }
-
-            #postgres
-            #sqlite
-            #(#as_expression)*
-        };
+/// `DdlType` for a user's own SQL type (from `schema.rs`): it is local to the user's crate, so
+/// this impl is theirs to have, and gives the table's DDL the enum type.
+fn ddl_impl(e: &DbEnum<'_>, st: &syn::Type) -> TokenStream {
+    let (ident, type_name) = (e.ident, &e.type_name);
+    let p = quote!(::orm::__private);
+    quote! {
+        #[automatically_derived]
+        impl #p::sql_types::DdlType for #st {
+            const POSTGRES: &'static str = #type_name;
+            const SQLITE: &'static str = "TEXT";
+            const ENUM: ::std::option::Option<&'static #p::EnumType> =
+                ::std::option::Option::Some(<#ident as #p::sql_types::DbEnum>::TYPE);
+        }
     }
 }
 
