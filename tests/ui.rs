@@ -22,6 +22,11 @@ fn bind_mistakes() {
     trybuild::TestCases::new().compile_fail("tests/ui/bind/*.rs");
 }
 
+#[test]
+fn type_mistakes() {
+    trybuild::TestCases::new().compile_fail("tests/ui/types/*.rs");
+}
+
 /// What the mistakes above are measured against: the same code written correctly compiles.
 #[test]
 fn correct_uses_compile() {

@@ -699,8 +699,16 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
         C: ReadCatalog,
     {
         match self.conn.live_table(table.name)? {
-            // Two calls may both find no table: `IF NOT EXISTS` lets the second one pass.
-            None => self.batch_execute(&ddl::create_table_sql(table, C::BACKEND)),
+            None => {
+                if let Some(column) = table.columns.iter().find(|c| !c.ddl_known) {
+                    return Err(Error::DdlUnknown {
+                        table: table.name,
+                        column: column.name,
+                    });
+                }
+                // Two calls may both find no table: `IF NOT EXISTS` lets the second one pass.
+                self.batch_execute(&ddl::create_table_sql(table, C::BACKEND))
+            }
             Some(live) => {
                 let differences = verify::compare(table, Some(&live), C::CATALOG);
                 if differences.is_empty() {

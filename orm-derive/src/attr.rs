@@ -91,6 +91,10 @@ pub struct FieldAttrs {
     pub column: Once<Ident>,
     /// `sql_type = diesel::sql_types::Text`.
     pub sql_type: Once<syn::Type>,
+    /// `length = 255`: a `VARCHAR(255)` column, longer values refused.
+    pub length: Once<u32>,
+    /// `db_enum`: the field's type (or its array's element) is a `#[derive(DbEnum)]` enum.
+    pub db_enum: Once<()>,
     /// `default = "now()"` or `default(postgres = "now()", sqlite = "CURRENT_TIMESTAMP")`.
     pub default: Once<DefaultAttr>,
     /// `server_filled`: the database fills the column (default, trigger, generated column).
@@ -160,8 +164,9 @@ impl OnDeleteAttr {
 const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
 `partial(Name = [col, …])`, `backend = postgres`, `check(name = \"sql\")`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
-`sql_type = diesel::sql_types::Type`, `default = \"sql\"`, `server_filled`, `check = \"sql\"`, \
-`references = table(column)`, `on_delete = cascade`, `fk_name = name`";
+`sql_type = diesel::sql_types::Type`, `length = 255`, `db_enum`, `default = \"sql\"`, \
+`server_filled`, `check = \"sql\"`, `references = table(column)`, `on_delete = cascade`, \
+`fk_name = name`";
 
 /// Parse the `#[orm(...)]` attributes of the model struct.
 pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
@@ -250,6 +255,8 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
         references: Once::new("references"),
         on_delete: Once::new("on_delete"),
         fk_name: Once::new("fk_name"),
+        length: Once::new("length"),
+        db_enum: Once::new("db_enum"),
     };
     for attr in orm_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -269,6 +276,11 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                     "give the SQL type as a type, not a string: `sql_type = diesel::sql_types::Text`",
                 )?;
                 out.sql_type.set(cx, span, ty);
+            } else if meta.path.is_ident("db_enum") {
+                out.db_enum.set(cx, span, ());
+            } else if meta.path.is_ident("length") {
+                let length = length_value(&meta)?;
+                out.length.set(cx, span, length);
             } else if meta.path.is_ident("default") {
                 out.default.set(cx, span, default_attr(&meta)?);
             } else if meta.path.is_ident("server_filled") {
@@ -291,7 +303,7 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                     FIELD_KEYS,
                     &[
                         "primary_key", "generated", "unique", "column", "sql_type", "default",
-                        "server_filled", "check", "references", "on_delete", "fk_name",
+                        "server_filled", "check", "references", "on_delete", "fk_name", "length", "db_enum",
                     ],
                 ));
             }
@@ -381,6 +393,27 @@ fn default_text(input: ParseStream<'_>, example: &str) -> syn::Result<String> {
         other => Err(syn::Error::new(
             other.span(),
             format!("expected SQL text in a string, an integer or a boolean: `{example}`"),
+        )),
+    }
+}
+
+/// `length = 255`: a positive whole number of characters.
+fn length_value(meta: &ParseNestedMeta<'_>) -> syn::Result<u32> {
+    let value = meta.value()?;
+    let example = "give the most characters the column holds as a number: `length = 255`";
+    if value.peek(LitStr) {
+        let lit: LitStr = value.parse()?;
+        return Err(syn::Error::new(lit.span(), example));
+    }
+    let lit: syn::LitInt = value
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), example))?;
+    match lit.base10_parse::<u32>() {
+        Ok(n) if (1..=10_485_760).contains(&n) => Ok(n),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            "a `length` is between 1 and 10485760 characters (PostgreSQL's largest VARCHAR); \
+             leave it out for text of any length",
         )),
     }
 }

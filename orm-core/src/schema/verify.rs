@@ -282,10 +282,16 @@ fn compare_keys(table: &'static TableMeta, live: &LiveTable, out: &mut Vec<Schem
     }
 }
 
-/// The type `create_table` writes for `column` on `backend`, if `orm` knows it.
+/// The type `create_table` writes for `column` on `backend`, if `orm` knows it (a `table!`
+/// column of a type without DDL is compared by name, nullability and keys only).
 fn model_type(column: &ColumnMeta, backend: Backend) -> Option<String> {
-    let ty = column.sql_type(backend);
-    (!ty.is_empty()).then(|| ty.to_owned())
+    if !column.ddl_known {
+        return None;
+    }
+    Some(match column.max_length {
+        Some(n) => format!("VARCHAR({n})"),
+        None => column.sql_type(backend).to_owned(),
+    })
 }
 
 /// Whether the model's type and the catalog's name the same stored type: the same
