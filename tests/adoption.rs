@@ -1,7 +1,8 @@
 //! Adopting `orm` on an existing PostgreSQL database: the SQL migrations of a package
 //! registry (`tests/adoption/migrations`), the `schema.rs` that `diesel print-schema` writes
 //! for them (`tests/adoption/schema.rs`), and models bound to its tables with `diesel_table`.
-//! CRUD, partials, joins and COPY bulk inserts run against the migrated tables, triggers
+//! The tables use a PostgreSQL enum, an array, `citext` and `varchar(n)` besides the common
+//! types. CRUD, partials, joins and COPY bulk inserts run against the migrated tables, triggers
 //! fire, `verify_schema` finds no difference, and the DDL `orm` prints for the models has the
 //! migration's defaults and constraints.
 
@@ -13,7 +14,7 @@ mod schema;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use orm::{Backend, BulkOptions, Database, Model, TableMeta};
+use orm::{Backend, BulkOptions, Database, DbEnum, Model, TableMeta};
 
 const DIESEL_SETUP: &str =
     include_str!("adoption/migrations/00000000000000_diesel_initial_setup/up.sql");
@@ -29,6 +30,8 @@ pub struct User {
     pub gh_avatar: Option<String>,
     pub gh_id: i32,
     pub account_lock_reason: Option<String>,
+    /// `citext`: compared without case by the database.
+    pub email: Option<String>,
     #[orm(server_filled, default = "now()")]
     pub created_at: DateTime<Utc>,
     #[orm(server_filled, default = false)]
@@ -85,6 +88,32 @@ pub struct Version {
     pub crate_size: Option<i32>,
     #[orm(references = users(id), on_delete = set_null)]
     pub published_by: Option<i32>,
+    #[orm(default = "'{}'")]
+    pub bin_names: Vec<String>,
+}
+
+/// The `version_action` enum type of the migration.
+#[derive(Debug, Clone, Copy, PartialEq, DbEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[orm(pg_type = "version_action", sql_type = schema::sql_types::VersionAction)]
+pub enum VersionAction {
+    Publish,
+    Yank,
+    Unyank,
+}
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(diesel_table = schema::version_owner_actions, backend = postgres)]
+pub struct VersionOwnerAction {
+    #[orm(primary_key, generated)]
+    pub id: i32,
+    #[orm(references = versions(id), on_delete = cascade)]
+    pub version_id: i32,
+    #[orm(references = users(id))]
+    pub user_id: i32,
+    pub action: VersionAction,
+    #[orm(server_filled, default = "now()")]
+    pub time: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Model)]
@@ -126,7 +155,7 @@ pub struct VersionDownload {
 pub struct Keyword {
     #[orm(primary_key, generated)]
     pub id: i32,
-    #[orm(unique)]
+    #[orm(unique, length = 50)]
     pub keyword: String,
     /// Kept by the `count_crates_keywords` trigger.
     #[orm(server_filled, default = 0, check = "crates_cnt >= 0")]
@@ -145,7 +174,7 @@ pub struct CrateKeyword {
 }
 
 /// Every model's table, referenced tables first.
-const TABLES: [&TableMeta; 7] = [
+const TABLES: [&TableMeta; 8] = [
     User::TABLE,
     Crate::TABLE,
     Version::TABLE,
@@ -153,14 +182,31 @@ const TABLES: [&TableMeta; 7] = [
     VersionDownload::TABLE,
     Keyword::TABLE,
     CrateKeyword::TABLE,
+    VersionOwnerAction::TABLE,
 ];
 
 /// A database in a fresh schema, migrated with the registry's migrations.
 fn migrated(test: &str) -> Option<Database> {
-    let db = common::postgres(test)?;
+    let db = with_citext(test)?;
     db.batch_execute(DIESEL_SETUP).unwrap();
     db.batch_execute(REGISTRY).unwrap();
     Some(db)
+}
+
+/// A fresh schema whose search path also has `public`, where the `citext` extension is (an
+/// extension is installed once per database, which other tests share).
+fn with_citext(test: &str) -> Option<Database> {
+    let url = common::postgres_url(test)?;
+    let admin = Database::builder(&std::env::var("ORM_TEST_PG_URL").unwrap())
+        .pool(orm::PoolConfig::none())
+        .connect()
+        .unwrap();
+    // Two tests may race to create it; the loser sees it created.
+    let create = "CREATE EXTENSION IF NOT EXISTS citext SCHEMA public";
+    if admin.batch_execute(create).is_err() {
+        admin.batch_execute(create).unwrap();
+    }
+    Some(Database::connect(&format!("{url}%2Cpublic")).unwrap())
 }
 
 fn user(db: &Database, login: &str) -> User {
@@ -170,6 +216,7 @@ fn user(db: &Database, login: &str) -> User {
         gh_avatar: None,
         gh_id: 1,
         account_lock_reason: None,
+        email: Some(format!("{login}@example.com")),
     })
     .unwrap()
 }
@@ -195,6 +242,7 @@ fn version(db: &Database, krate: &Crate, num: &str, publisher: Option<i32>) -> V
         license: Some("MIT OR Apache-2.0".into()),
         crate_size: Some(1024),
         published_by: publisher,
+        bin_names: vec!["serde-cli".into(), "helper".into()],
     })
     .unwrap()
 }
@@ -222,7 +270,37 @@ fn crud_partials_and_joins_on_the_migrated_tables() {
     assert_eq!(serde.created_at, serde.updated_at);
     let v1 = version(&db, &serde, "1.0.0", Some(ada.id));
     assert_eq!(v1.downloads, 0);
+    assert_eq!(v1.bin_names, ["serde-cli", "helper"]);
     assert_eq!(db.find::<Version>(v1.id).unwrap(), v1);
+
+    // The enum, through INSERT and Diesel's DSL on the schema's own SQL type.
+    let published = db
+        .insert::<VersionOwnerAction>(&NewVersionOwnerAction {
+            version_id: v1.id,
+            user_id: ada.id,
+            action: VersionAction::Publish,
+        })
+        .unwrap();
+    assert_eq!(
+        db.find::<VersionOwnerAction>(published.id).unwrap().action,
+        VersionAction::Publish
+    );
+    let yanks: Vec<VersionOwnerAction> = db
+        .postgres()
+        .unwrap()
+        .load(
+            schema::version_owner_actions::table
+                .filter(schema::version_owner_actions::action.eq(VersionAction::Yank)),
+        )
+        .unwrap();
+    assert!(yanks.is_empty());
+    // citext: the database compares without case.
+    let found: Vec<User> = db
+        .postgres()
+        .unwrap()
+        .load(schema::users::table.filter(schema::users::email.eq("ADA@Example.com")))
+        .unwrap();
+    assert_eq!(found, vec![ada.clone()]);
 
     // The set_updated_at trigger moves updated_at; RETURNING brings the new value back.
     let mut changed = serde.clone();
@@ -281,6 +359,7 @@ fn crud_partials_and_joins_on_the_migrated_tables() {
         license: None,
         crate_size: None,
         published_by: None,
+        bin_names: vec![],
     });
     assert!(
         matches!(&duplicate, Err(orm::Error::UniqueViolation { constraint, .. }) if constraint == "versions_crate_id_num_key"),
@@ -289,6 +368,7 @@ fn crud_partials_and_joins_on_the_migrated_tables() {
 
     // ON DELETE SET NULL and CASCADE.
     db.delete::<CrateOwner>((serde.id, ada.id, 0)).unwrap();
+    db.delete::<VersionOwnerAction>(published.id).unwrap();
     db.delete::<User>(ada.id).unwrap();
     assert_eq!(db.find::<Version>(v1.id).unwrap().published_by, None);
     db.delete::<Crate>(serde.id).unwrap();
@@ -351,6 +431,51 @@ fn copy_bulk_insert_fires_the_counter_triggers() {
     assert_eq!(db.find::<Keyword>(kw.id).unwrap().crates_cnt, 2);
     db.delete::<CrateKeyword>((other.id, kw.id)).unwrap();
     assert_eq!(db.find::<Keyword>(kw.id).unwrap().crates_cnt, 1);
+
+    // The enum and the array through COPY.
+    let ada = user(&db, "ada");
+    let actions = [
+        VersionAction::Publish,
+        VersionAction::Yank,
+        VersionAction::Unyank,
+    ];
+    let rows: Vec<NewVersionOwnerAction> = (0..300)
+        .map(|i| NewVersionOwnerAction {
+            version_id: v1.id,
+            user_id: ada.id,
+            action: actions[i % 3],
+        })
+        .collect();
+    let report = VersionOwnerAction::bulk_insert(&db, &rows, BulkOptions::default()).unwrap();
+    assert!(report.used_copy);
+    let yanks: Vec<VersionOwnerAction> = db
+        .postgres()
+        .unwrap()
+        .load(
+            schema::version_owner_actions::table
+                .filter(schema::version_owner_actions::action.eq(VersionAction::Yank)),
+        )
+        .unwrap();
+    assert_eq!(yanks.len(), 100);
+    let versions: Vec<NewVersion> = (0..50)
+        .map(|i| NewVersion {
+            crate_id: tokio.id,
+            num: format!("2.{i}.0"),
+            features: serde_json::json!({}),
+            yanked: false,
+            license: None,
+            crate_size: None,
+            published_by: None,
+            bin_names: vec![format!("bin-{i}"), "tokio-console".into()],
+        })
+        .collect();
+    Version::bulk_insert(&db, &versions, BulkOptions::default()).unwrap();
+    let stored: Vec<Version> = db
+        .postgres()
+        .unwrap()
+        .load(schema::versions::table.filter(schema::versions::num.eq("2.7.0")))
+        .unwrap();
+    assert_eq!(stored[0].bin_names, ["bin-7", "tokio-console"]);
 }
 
 #[test]
@@ -431,7 +556,7 @@ fn catalog(db: &Database) -> (Vec<String>, Vec<String>) {
 fn the_ddl_orm_prints_has_the_migrations_defaults_and_constraints() {
     let (Some(migrated), Some(fresh)) = (
         migrated("adoption_ddl_migrated"),
-        common::postgres("adoption_ddl_orm"),
+        with_citext("adoption_ddl_orm"),
     ) else {
         return;
     };
@@ -442,9 +567,9 @@ fn the_ddl_orm_prints_has_the_migrations_defaults_and_constraints() {
     let (orm_constraints, orm_defaults) = catalog(&fresh);
     assert_eq!(orm_constraints, migration_constraints, "{ddl}");
     assert_eq!(orm_defaults, migration_defaults, "{ddl}");
-    // What the comparison covered: 20 defaults, 7 keys, 3 UNIQUE, 8 FOREIGN KEY and 5 CHECK
+    // What the comparison covered: 22 defaults, 8 keys, 3 UNIQUE, 10 FOREIGN KEY and 5 CHECK
     // constraints.
-    assert_eq!(migration_defaults.len(), 20, "{migration_defaults:#?}");
+    assert_eq!(migration_defaults.len(), 22, "{migration_defaults:#?}");
     let count = |kind: &str| {
         migration_constraints
             .iter()
@@ -453,6 +578,6 @@ fn the_ddl_orm_prints_has_the_migrations_defaults_and_constraints() {
     };
     assert_eq!(
         (count("p"), count("u"), count("f"), count("c")),
-        (7, 3, 8, 5)
+        (8, 3, 10, 5)
     );
 }

@@ -1,5 +1,11 @@
 // @generated automatically by Diesel CLI.
 
+pub mod sql_types {
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "version_action"))]
+    pub struct VersionAction;
+}
+
 diesel::table! {
     crate_owners (crate_id, owner_id, owner_kind) {
         crate_id -> Int4,
@@ -37,7 +43,8 @@ diesel::table! {
 diesel::table! {
     keywords (id) {
         id -> Int4,
-        keyword -> Text,
+        #[max_length = 50]
+        keyword -> Varchar,
         crates_cnt -> Int4,
         created_at -> Timestamptz,
     }
@@ -51,6 +58,7 @@ diesel::table! {
         gh_avatar -> Nullable<Varchar>,
         gh_id -> Int4,
         account_lock_reason -> Nullable<Varchar>,
+        email -> Nullable<Citext>,
         created_at -> Timestamptz,
         is_admin -> Bool,
     }
@@ -79,6 +87,20 @@ diesel::table! {
         license -> Nullable<Varchar>,
         crate_size -> Nullable<Int4>,
         published_by -> Nullable<Int4>,
+        bin_names -> Array<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::VersionAction;
+
+    version_owner_actions (id) {
+        id -> Int4,
+        version_id -> Int4,
+        user_id -> Int4,
+        action -> VersionAction,
+        time -> Timestamptz,
     }
 }
 
@@ -87,6 +109,8 @@ diesel::joinable!(crates_keywords -> crates (crate_id));
 diesel::joinable!(crates_keywords -> keywords (keyword_id));
 diesel::joinable!(version_downloads -> versions (version_id));
 diesel::joinable!(versions -> crates (crate_id));
+diesel::joinable!(version_owner_actions -> users (user_id));
+diesel::joinable!(version_owner_actions -> versions (version_id));
 diesel::joinable!(versions -> users (published_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -96,5 +120,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     keywords,
     users,
     version_downloads,
+    version_owner_actions,
     versions,
 );

@@ -2,6 +2,8 @@
 -- daily download counts and keywords. Counters are kept by triggers, `updated_at` by
 -- Diesel's `diesel_manage_updated_at`.
 
+CREATE EXTENSION IF NOT EXISTS citext;
+
 CREATE TABLE users (
     id SERIAL PRIMARY KEY,
     gh_login VARCHAR NOT NULL,
@@ -9,6 +11,7 @@ CREATE TABLE users (
     gh_avatar VARCHAR,
     gh_id INTEGER NOT NULL,
     account_lock_reason VARCHAR,
+    email CITEXT,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     is_admin BOOLEAN NOT NULL DEFAULT false
 );
@@ -45,6 +48,7 @@ CREATE TABLE versions (
     license VARCHAR,
     crate_size INTEGER,
     published_by INTEGER,
+    bin_names TEXT[] NOT NULL DEFAULT '{}',
     CONSTRAINT versions_crate_id_num_key UNIQUE (crate_id, num),
     CONSTRAINT versions_crate_id_fkey FOREIGN KEY (crate_id) REFERENCES crates (id) ON DELETE CASCADE,
     CONSTRAINT versions_published_by_fkey FOREIGN KEY (published_by) REFERENCES users (id) ON DELETE SET NULL,
@@ -92,7 +96,7 @@ CREATE TRIGGER count_version_downloads AFTER INSERT ON version_downloads
 
 CREATE TABLE keywords (
     id SERIAL PRIMARY KEY,
-    keyword TEXT NOT NULL,
+    keyword VARCHAR(50) NOT NULL,
     crates_cnt INTEGER NOT NULL DEFAULT 0,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT keywords_keyword_key UNIQUE (keyword),
@@ -120,3 +124,15 @@ END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER count_crates_keywords AFTER INSERT OR DELETE ON crates_keywords
     FOR EACH ROW EXECUTE PROCEDURE count_crates_keywords();
+
+CREATE TYPE version_action AS ENUM ('publish', 'yank', 'unyank');
+
+CREATE TABLE version_owner_actions (
+    id SERIAL PRIMARY KEY,
+    version_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    action version_action NOT NULL,
+    time TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CONSTRAINT version_owner_actions_version_id_fkey FOREIGN KEY (version_id) REFERENCES versions (id) ON DELETE CASCADE,
+    CONSTRAINT version_owner_actions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id)
+);
