@@ -5,6 +5,7 @@
 //! types. CRUD, partials, joins and COPY bulk inserts run against the migrated tables, triggers
 //! fire, `verify_schema` finds no difference, and the DDL `orm` prints for the models has the
 //! migration's defaults and constraints.
+#![cfg(feature = "postgres")]
 
 mod common;
 
