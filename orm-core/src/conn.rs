@@ -102,6 +102,27 @@ impl CallState {
         self.unknown_writes = true;
     }
 
+    /// What the call has written so far, to restore with [`CallState::roll_back_to`] when a
+    /// transaction started now rolls back.
+    fn writes_mark(&self) -> (usize, bool) {
+        (self.tables_written.len(), self.unknown_writes)
+    }
+
+    /// Forget the writes made since `mark`: they were rolled back. Tables are recorded once,
+    /// at their first write, so a table also written before `mark` stays.
+    fn roll_back_to(&mut self, (tables, unknown): (usize, bool)) {
+        self.tables_written.truncate(tables);
+        self.unknown_writes = unknown;
+    }
+
+    /// The writes of the call, for the database's write listeners.
+    pub(crate) fn written(&self) -> crate::listen::Written<'_> {
+        crate::listen::Written {
+            tables: &self.tables_written,
+            unknown: self.unknown_writes,
+        }
+    }
+
     pub(crate) fn info(&self, counter: &StatementCounter) -> CallInfo {
         CallInfo {
             intent: self.intent,
@@ -189,6 +210,33 @@ backend_bound!("sqlite", SqliteStream['q, U]:
     LoadQuery<'q, SqliteConnection, U, DefaultLoadingMode> + RunQueryDsl<SqliteConnection>);
 backend_bound!("postgres", PostgresExecute[]: ExecuteDsl<PgConnection> + RunQueryDsl<PgConnection>);
 backend_bound!("sqlite", SqliteExecute[]: ExecuteDsl<SqliteConnection> + RunQueryDsl<SqliteConnection>);
+
+backend_bound!("postgres", PostgresSql[]: diesel::query_builder::QueryFragment<diesel::pg::Pg>);
+backend_bound!("sqlite", SqliteSql[]: diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>);
+
+/// A Diesel query whose SQL can be written for every backend this build supports.
+#[doc(hidden)]
+pub trait SqlOnEveryBackend: PostgresSql + SqliteSql {}
+impl<T: PostgresSql + SqliteSql> SqlOnEveryBackend for T {}
+
+/// The SQL text of `query` as `backend` runs it, followed by its bound values
+/// (`SELECT … WHERE "id" = $1 -- binds: [7]`): what a query cache keys a result by. The same
+/// query and values give the same text in every process; floats print exactly (Rust's `Debug`
+/// of a float round-trips). [`Error::WrongBackend`] for a backend not compiled in.
+pub fn query_text<Q: SqlOnEveryBackend>(query: &Q, backend: Backend) -> Result<String> {
+    match backend {
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => Ok(diesel::debug_query::<diesel::pg::Pg, _>(query).to_string()),
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => Ok(diesel::debug_query::<diesel::sqlite::Sqlite, _>(query).to_string()),
+        #[allow(unreachable_patterns)]
+        other => Err(Error::WrongBackend {
+            what: "a query's SQL text".to_owned(),
+            needed: other,
+            actual: other,
+        }),
+    }
+}
 
 /// A Diesel query that loads rows of `U` on every backend this build supports. For a query
 /// only one backend can run (`ilike`, `DISTINCT ON`, jsonb operators), use the backend's
@@ -367,17 +415,27 @@ impl<'c> Conn<'c> {
     /// returns `Ok`, rolled back on `Err`.
     pub fn transaction<R>(&mut self, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
         self.call.intent = Intent::Write;
+        let mark = self.call.writes_mark();
+        let mut body_failed = false;
         let (call, counter) = (&mut *self.call, self.counter);
-        match &mut self.raw {
+        let body = |raw: RawConnection<'_>| {
+            let result = work(&mut Conn::new(raw, call, counter));
+            body_failed = result.is_err();
+            result
+        };
+        let result = match &mut self.raw {
             #[cfg(feature = "postgres")]
-            RawConnection::Postgres(c) => {
-                c.transaction(|c| work(&mut Conn::new(RawConnection::Postgres(c), call, counter)))
-            }
+            RawConnection::Postgres(c) => c.transaction(|c| body(RawConnection::Postgres(c))),
             #[cfg(feature = "sqlite")]
-            RawConnection::Sqlite(c) => {
-                c.transaction(|c| work(&mut Conn::new(RawConnection::Sqlite(c), call, counter)))
-            }
+            RawConnection::Sqlite(c) => c.transaction(|c| body(RawConnection::Sqlite(c))),
+        };
+        // A body that failed was rolled back: its writes never happened. A failed COMMIT
+        // may still have committed (the connection can drop after the server did), so
+        // those writes are kept.
+        if body_failed {
+            self.call.roll_back_to(mark);
         }
+        result
     }
 
     /// Run SQL text: one or more statements, no parameters, no results.

@@ -10,6 +10,7 @@ mod conn;
 mod database;
 pub mod ddl;
 mod error;
+mod listen;
 mod meta;
 mod model;
 mod pool;
@@ -28,11 +29,13 @@ pub use conn::PostgresConn;
 pub use conn::SqliteConn;
 pub use conn::{
     BackendConn, BackendConnection, CallInfo, Conn, ExecuteOnEveryBackend, FindAsQuery, Intent,
-    LoadAllQuery, LoadOnEveryBackend, Node, PostgresExecute, PostgresLoad, PostgresStream,
-    RawConnection, SqliteExecute, SqliteLoad, SqliteStream, StreamOnEveryBackend,
+    LoadAllQuery, LoadOnEveryBackend, Node, PostgresExecute, PostgresLoad, PostgresSql, PostgresStream,
+    RawConnection, SqlOnEveryBackend, SqliteExecute, SqliteLoad, SqliteSql, SqliteStream,
+    StreamOnEveryBackend, query_text,
 };
 pub use database::{Database, DatabaseBuilder, OnBackend};
 pub use error::{Error, Result};
+pub use listen::{WriteListener, Written};
 pub use meta::{Backend, ColumnMeta, RedactedUrl, TableMeta};
 pub use model::{Crud, Model, PostgresRows, RowsOnEveryBackend, SqliteRows};
 pub use pool::{PoolConfig, PoolState};

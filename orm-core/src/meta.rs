@@ -93,6 +93,9 @@ pub struct TableMeta {
     /// The backends the model's table can be used on: every compiled-in backend, unless the
     /// model is declared for one (`#[orm(backend = postgres)]`).
     pub backends: &'static [Backend],
+    /// How long cached results of the model are kept when a read does not say:
+    /// `#[orm(cache(ttl = 600))]`. `None`: the cache's own default.
+    pub cache_ttl: Option<std::time::Duration>,
 }
 
 /// Every backend, for models that are not declared for one.
@@ -117,7 +120,15 @@ impl TableMeta {
             unique,
             fingerprint,
             backends: ALL_BACKENDS,
+            cache_ttl: None,
         }
+    }
+
+    /// Sets how long cached results of the model are kept. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_cache_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.cache_ttl = Some(ttl);
+        self
     }
 
     /// Restricts the model to `backends`. Called by generated code.
