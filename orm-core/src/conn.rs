@@ -224,18 +224,31 @@ impl<T: PostgresSql + SqliteSql> SqlOnEveryBackend for T {}
 /// query and values give the same text in every process; floats print exactly (Rust's `Debug`
 /// of a float round-trips). [`Error::WrongBackend`] for a backend not compiled in.
 pub fn query_text<Q: SqlOnEveryBackend>(query: &Q, backend: Backend) -> Result<String> {
-    match backend {
+    use std::fmt::Write;
+    let mut text = String::new();
+    let written = match backend {
         #[cfg(feature = "postgres")]
-        Backend::Postgres => Ok(diesel::debug_query::<diesel::pg::Pg, _>(query).to_string()),
+        Backend::Postgres => write!(text, "{}", diesel::debug_query::<diesel::pg::Pg, _>(query)),
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => Ok(diesel::debug_query::<diesel::sqlite::Sqlite, _>(query).to_string()),
+        Backend::Sqlite => write!(
+            text,
+            "{}",
+            diesel::debug_query::<diesel::sqlite::Sqlite, _>(query)
+        ),
         #[allow(unreachable_patterns)]
-        other => Err(Error::WrongBackend {
-            what: "a query's SQL text".to_owned(),
-            needed: other,
-            actual: other,
-        }),
-    }
+        other => {
+            return Err(Error::WrongBackend {
+                what: "a query's SQL text".to_owned(),
+                needed: other,
+                actual: other,
+            })
+        }
+    };
+    // Diesel reports a query it cannot write as a formatting error.
+    written.map_err(|_| Error::Uncacheable {
+        reason: "Diesel could not write the query's SQL".to_owned(),
+    })?;
+    Ok(text)
 }
 
 /// A Diesel query that loads rows of `U` on every backend this build supports. For a query
