@@ -18,7 +18,8 @@ pub use orm_derive::{Model, Projection};
 #[cfg(feature = "postgres")]
 pub use orm_core::route;
 
-/// Query-result caching: stable cache keys (the cache itself is not built yet).
+/// Query-result caching: `db.cached(&cache).find::<User>(7)`, keys from the derive,
+/// invalidation by every write through the ORM, Redis and in-process backends.
 pub use orm_cache as cache;
 
 /// The Diesel version `orm` is built on; list the same version as your own `diesel` dependency.
@@ -48,5 +49,12 @@ pub mod __private {
         check_value, unknown_field, Backend, CheckValues, ColumnMeta, ConstMessage, Crud, Model,
         ModelField, Projection, RejectedValue, SameTypeAs, TableMeta,
     };
+    pub use orm_cache::{CacheKey, CacheRow};
     pub use serde;
+
+    /// What generated cache rows name.
+    pub mod cache {
+        pub use orm_cache::Result;
+        pub use orm_cache::__private::*;
+    }
 }

@@ -66,6 +66,14 @@ pub struct ModelAttrs {
     pub partials: Vec<PartialAttr>,
     /// `backend = postgres`: the only backend the model's table can be used on.
     pub backend: Once<BackendAttr>,
+    /// `cache(ttl = 600)`: how long cached results of the model are kept.
+    pub cache: Once<CacheAttr>,
+}
+
+/// `#[orm(cache(ttl = …))]`: cache settings of a model.
+pub struct CacheAttr {
+    /// The TTL in milliseconds (`ttl = 600` is seconds; `600s`, `500ms`, `10min`, `2h`).
+    pub ttl_millis: u64,
 }
 
 /// A backend named in `#[orm(backend = …)]`.
@@ -92,7 +100,7 @@ pub struct FieldAttrs {
 }
 
 const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
-`partial(Name = [col, …])`, `backend = postgres`";
+`partial(Name = [col, …])`, `backend = postgres`, `cache(ttl = seconds)`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
 `sql_type = diesel::sql_types::Type`";
 
@@ -104,6 +112,7 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
         unique: Vec::new(),
         partials: Vec::new(),
         backend: Once::new("backend"),
+        cache: Once::new("cache"),
     };
     for attr in orm_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -136,12 +145,14 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                         )),
                     };
                 out.backend.set(cx, span, backend);
+            } else if meta.path.is_ident("cache") {
+                out.cache.set(cx, span, cache_attr(&meta)?);
             } else {
                 return Err(unknown_key(
                     &meta,
                     "a model",
                     MODEL_KEYS,
-                    &["table", "diesel_table", "unique", "partial", "backend"],
+                    &["table", "diesel_table", "unique", "partial", "backend", "cache"],
                 ));
             }
             Ok(())
@@ -243,6 +254,67 @@ fn ident_value(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<Ident> 
         ));
     }
     Ident::parse_any_ident(value)
+}
+
+/// `cache(ttl = 600)`: the TTL in seconds, or with a unit: `600s`, `500ms`, `10min`, `2h`.
+fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
+    let mut ttl = None;
+    meta.parse_nested_meta(|inner| {
+        if !inner.path.is_ident("ttl") {
+            let key = path_text(&inner.path);
+            let hint = crate::check::did_you_mean(&key, std::iter::once("ttl".to_owned()))
+                .map(|k| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
+            return Err(inner.error(format!(
+                "unknown cache setting `{key}`{hint}\nexpected `cache(ttl = 600)` (seconds, or \
+                 `500ms`, `10min`, `2h`)"
+            )));
+        }
+        let value = inner.value()?;
+        if value.peek(LitStr) {
+            let lit: LitStr = value.parse()?;
+            return Err(syn::Error::new(
+                lit.span(),
+                "give the TTL as a number, not a string: `cache(ttl = 600)` (seconds) or \
+                 `cache(ttl = 10min)`",
+            ));
+        }
+        let lit: syn::LitInt = value.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected a whole number of seconds: `cache(ttl = 600)`, or with a unit: \
+                 `500ms`, `10min`, `2h`",
+            )
+        })?;
+        let amount: u64 = lit.base10_parse()?;
+        let per_unit: u64 = match lit.suffix() {
+            "" | "s" => 1000,
+            "ms" => 1,
+            "min" => 60_000,
+            "h" => 3_600_000,
+            other => {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!("unknown unit `{other}`; use `s` (the default), `ms`, `min` or `h`"),
+                ))
+            }
+        };
+        let millis = amount.checked_mul(per_unit).ok_or_else(|| {
+            syn::Error::new(lit.span(), "this TTL is too long to represent")
+        })?;
+        if millis == 0 {
+            return Err(syn::Error::new(
+                lit.span(),
+                "a TTL of 0 keeps nothing; leave `cache(…)` out to use the cache's default TTL",
+            ));
+        }
+        ttl = Some(millis);
+        Ok(())
+    })?;
+    match ttl {
+        Some(ttl_millis) => Ok(CacheAttr { ttl_millis }),
+        None => Err(meta.error("expected `cache(ttl = 600)`: how long results are kept, in seconds")),
+    }
 }
 
 /// `partial(Name = [a, b, c], derive(Hash, Eq))`.
