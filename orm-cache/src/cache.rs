@@ -16,7 +16,6 @@ use crate::stats::{CacheStats, Counters};
 
 /// How a [`Cache`] behaves. Every field documents its default.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct CacheConfig {
     /// How long an entry lives when neither the read (`.ttl(…)`) nor the model
     /// (`#[orm(cache(ttl = …))]`) says. Default 10 minutes.

@@ -23,14 +23,15 @@ pub(crate) fn tables_read(sql: &str) -> Result<Vec<String>, String> {
     let mut previous_word = "";
     while i < bytes.len() {
         match bytes[i] {
-            b'"' => {
-                // A quoted name, maybe the first of `"schema"."table"."column"`.
+            quote @ (b'"' | b'`') => {
+                // A quoted name (SQLite's builder quotes with backticks), maybe the first of
+                // `"schema"."table"."column"`.
                 let mut parts = Vec::new();
                 loop {
-                    let (name, end) = quoted(sql, i)?;
+                    let (name, end) = quoted(sql, i, quote)?;
                     parts.push(name);
                     i = end;
-                    if bytes.get(i) == Some(&b'.') && bytes.get(i + 1) == Some(&b'"') {
+                    if bytes.get(i) == Some(&b'.') && bytes.get(i + 1) == Some(&quote) {
                         i += 1;
                     } else {
                         break;
@@ -92,17 +93,18 @@ pub(crate) fn tables_read(sql: &str) -> Result<Vec<String>, String> {
     Ok(tables)
 }
 
-/// The name quoted at `start` (a `"`), with `""` unescaped, and the index after it.
-fn quoted(sql: &str, start: usize) -> Result<(String, usize), String> {
+/// The name quoted at `start` (by `quote`, doubled inside to escape it), and the index
+/// after it.
+fn quoted(sql: &str, start: usize, quote: u8) -> Result<(String, usize), String> {
     let bytes = sql.as_bytes();
     let mut name = String::new();
     let mut i = start + 1;
     let mut chunk = i;
     while i < bytes.len() {
-        if bytes[i] == b'"' {
+        if bytes[i] == quote {
             name.push_str(&sql[chunk..i]);
-            if bytes.get(i + 1) == Some(&b'"') {
-                name.push('"');
+            if bytes.get(i + 1) == Some(&quote) {
+                name.push(char::from(quote));
                 i += 2;
                 chunk = i;
                 continue;
@@ -142,6 +144,8 @@ mod tests {
         let sql = r#"SELECT "s"."users"."id" FROM "s"."users" WHERE "s"."users"."id" IN (SELECT "likes"."user_id" FROM "likes")"#;
         assert_eq!(tables_read(sql).unwrap(), vec!["users", "likes"]);
         assert_eq!(tables_read(r#"SELECT COUNT(*) FROM "users""#).unwrap(), vec!["users"]);
+        let sqlite = "SELECT `users`.`id` FROM (`users` INNER JOIN `posts` ON (`posts`.`user_id` = `users`.`id`)) -- binds: []";
+        assert_eq!(tables_read(sqlite).unwrap(), vec!["users", "posts"]);
     }
 
     #[test]

@@ -70,10 +70,11 @@ pub struct ModelAttrs {
     pub cache: Once<CacheAttr>,
 }
 
-/// `#[orm(cache(ttl = …))]`: cache settings of a model.
+/// `#[orm(cache)]` or `#[orm(cache(ttl = …))]`: the model's rows are stored in the query
+/// cache (even with fields of the user's own types, which must then implement serde).
 pub struct CacheAttr {
     /// The TTL in milliseconds (`ttl = 600` is seconds; `600s`, `500ms`, `10min`, `2h`).
-    pub ttl_millis: u64,
+    pub ttl_millis: Option<u64>,
 }
 
 /// A backend named in `#[orm(backend = …)]`.
@@ -100,7 +101,7 @@ pub struct FieldAttrs {
 }
 
 const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
-`partial(Name = [col, …])`, `backend = postgres`, `cache(ttl = seconds)`";
+`partial(Name = [col, …])`, `backend = postgres`, `cache`, `cache(ttl = seconds)`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
 `sql_type = diesel::sql_types::Type`";
 
@@ -258,6 +259,9 @@ fn ident_value(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<Ident> 
 
 /// `cache(ttl = 600)`: the TTL in seconds, or with a unit: `600s`, `500ms`, `10min`, `2h`.
 fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
+    if meta.input.is_empty() || meta.input.peek(Token![,]) {
+        return Ok(CacheAttr { ttl_millis: None });
+    }
     let mut ttl = None;
     meta.parse_nested_meta(|inner| {
         if !inner.path.is_ident("ttl") {
@@ -312,7 +316,9 @@ fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
         Ok(())
     })?;
     match ttl {
-        Some(ttl_millis) => Ok(CacheAttr { ttl_millis }),
+        Some(millis) => Ok(CacheAttr {
+            ttl_millis: Some(millis),
+        }),
         None => Err(meta.error("expected `cache(ttl = 600)`: how long results are kept, in seconds")),
     }
 }

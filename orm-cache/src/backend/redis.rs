@@ -11,7 +11,6 @@ use crate::error::{Error, Result};
 
 /// Settings of a [`Redis`] backend.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct RedisConfig {
     /// Time to open a connection (TCP connect and handshake). Default 200 ms.
     pub connect_timeout: Duration,

@@ -13,7 +13,11 @@ pub fn expand_model(model: &Model<'_>) -> TokenStream {
     let ident = model.ident();
     let fields: Vec<&Field<'_>> = model.fields.iter().collect();
     let shape = quote!(<Self as ::orm::__private::Model>::TABLE.fingerprint);
-    let row = cache_row(ident, &fields, shape);
+    let row = if cacheable(model, &fields) {
+        cache_row(ident, &fields, shape)
+    } else {
+        quote!()
+    };
     quote! {
         #row
 
@@ -37,6 +41,9 @@ pub fn expand_partial(model: &Model<'_>, partial: &PartialAttr) -> TokenStream {
         .iter()
         .filter_map(|c| model.field_named(c))
         .collect();
+    if !cacheable(model, &fields) {
+        return quote!();
+    }
     let ident = model.ident();
     let names: Vec<String> = fields.iter().map(|f| f.ident.to_string()).collect();
     let salt = xxhash_rust::xxh3::xxh3_64(format!("{}:{}", partial.name, names.join(",")).as_bytes());
@@ -47,11 +54,40 @@ pub fn expand_partial(model: &Model<'_>, partial: &PartialAttr) -> TokenStream {
     cache_row(&partial.name, &fields, shape)
 }
 
+/// Whether to store rows of `fields` in the cache: always when the model says `cache`, else
+/// only when every field is of a type `orm` maps itself (all of which serde can store). A
+/// field of the user's own type (`sql_type = …`) may not implement serde, and the derive must
+/// not make a model that compiled stop compiling; such a model opts in with `#[orm(cache)]`.
+fn cacheable(model: &Model<'_>, fields: &[&Field<'_>]) -> bool {
+    model.attrs.cache.get().is_some() || fields.iter().all(|f| is_mapped_type(f))
+}
+
+/// The SQL types `orm` maps from Rust types it knows, whose Rust types all implement serde.
+const SERDE_MAPPED: &[&str] = &[
+    "SmallInt", "Integer", "BigInt", "Float", "Double", "Bool", "Text", "Binary", "Timestamptz",
+    "Timestamp", "Date", "Uuid", "Json", "Jsonb",
+];
+
+fn is_mapped_type(field: &Field<'_>) -> bool {
+    if field.attrs.sql_type.get().is_some() {
+        return false;
+    }
+    let Some(sql_type) = &field.sql_type else {
+        return false;
+    };
+    let text: String = sql_type.to_string().chars().filter(|c| !c.is_whitespace()).collect();
+    let inner = text
+        .strip_suffix('>')
+        .and_then(|t| t.split_once("Nullable<").map(|(_, inner)| inner))
+        .unwrap_or(&text);
+    let last = inner.rsplit("::").next().unwrap_or(inner);
+    SERDE_MAPPED.contains(&last)
+}
+
 /// `.with_cache_ttl(…)` for the model's `TableMeta`, when `cache(ttl = …)` is given.
 pub fn table_meta_ttl(model: &Model<'_>) -> TokenStream {
-    match model.attrs.cache.get() {
-        Some(cache) => {
-            let millis = cache.ttl_millis;
+    match model.attrs.cache.get().and_then(|c| c.ttl_millis) {
+        Some(millis) => {
             quote!(.with_cache_ttl(::std::time::Duration::from_millis(#millis)))
         }
         None => quote!(),
