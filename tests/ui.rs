@@ -17,6 +17,11 @@ fn bind_mistakes() {
     trybuild::TestCases::new().compile_fail("tests/ui/bind/*.rs");
 }
 
+#[test]
+fn cache_mistakes() {
+    trybuild::TestCases::new().compile_fail("tests/ui/cache/*.rs");
+}
+
 /// What the mistakes above are measured against: the same code written correctly compiles.
 #[test]
 fn correct_uses_compile() {

@@ -262,6 +262,15 @@ fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
     if meta.input.is_empty() || meta.input.peek(Token![,]) {
         return Ok(CacheAttr { ttl_millis: None });
     }
+    if let Ok(group) = meta.input.fork().parse::<proc_macro2::Group>() {
+        if group.stream().is_empty() {
+            return Err(syn::Error::new(
+                group.span(),
+                "empty cache settings; write `cache(ttl = 600)` for a TTL in seconds, or \
+                 `cache` alone for the cache's default TTL",
+            ));
+        }
+    }
     let mut ttl = None;
     meta.parse_nested_meta(|inner| {
         if !inner.path.is_ident("ttl") {
