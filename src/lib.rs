@@ -45,16 +45,16 @@ pub mod __private {
     // Generated insert structs bind through Diesel's own bound type, so that Diesel's
     // `copy_from(..).from_insertable(..)` accepts them as it accepts its own derives.
     pub use diesel::internal::derives::as_expression::Bound;
+    pub use orm_cache::{CacheKey, CacheRow};
     pub use orm_core::{
         check_value, unknown_field, Backend, CheckValues, ColumnMeta, ConstMessage, Crud, Model,
         ModelField, Projection, RejectedValue, SameTypeAs, TableMeta,
     };
-    pub use orm_cache::{CacheKey, CacheRow};
     pub use serde;
 
     /// What generated cache rows name.
     pub mod cache {
-        pub use orm_cache::Result;
         pub use orm_cache::__private::*;
+        pub use orm_cache::Result;
     }
 }

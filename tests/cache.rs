@@ -98,7 +98,11 @@ fn find_hits_until_a_write_then_loads_the_new_row() {
         };
         db.update(&changed).unwrap();
         assert_eq!(db.cached(&cache).find::<Account>(ada.id).unwrap(), changed);
-        assert_eq!(cache.stats().stale, 1, "the entry from before the update was not served");
+        assert_eq!(
+            cache.stats().stale,
+            1,
+            "the entry from before the update was not served"
+        );
         assert_eq!(db.cached(&cache).find::<Account>(ada.id).unwrap(), changed);
         assert_eq!(cache.stats().hits, 2);
 
@@ -118,7 +122,9 @@ fn find_hits_until_a_write_then_loads_the_new_row() {
             Err(Error::NotFound { .. })
         ));
         // The key the derive gives is the key find stores under.
-        assert!(Account::cache_key(&ada.id).as_str().starts_with("orm:accounts:"));
+        assert!(Account::cache_key(&ada.id)
+            .as_str()
+            .starts_with("orm:accounts:"));
         assert_eq!(Account::TABLE.cache_ttl, Some(Duration::from_secs(60)));
     }
 }
@@ -131,7 +137,11 @@ fn every_kind_of_write_invalidates() {
         let assert_stale_then_hit = |expected: i64, what: &str| {
             let stale = cache.stats().stale;
             assert_eq!(read(), expected, "{what}");
-            assert_eq!(cache.stats().stale, stale + 1, "{what} made the entry stale");
+            assert_eq!(
+                cache.stats().stale,
+                stale + 1,
+                "{what} made the entry stale"
+            );
             let hits = cache.stats().hits;
             assert_eq!(read(), expected);
             assert_eq!(cache.stats().hits, hits + 1);
@@ -140,13 +150,19 @@ fn every_kind_of_write_invalidates() {
         read();
 
         // A Diesel statement: its tables are unknown, so every entry goes stale.
-        db.execute(diesel::update(accounts::table.filter(accounts::id.eq(a.id))).set(accounts::balance.eq(2)))
-            .unwrap();
+        db.execute(
+            diesel::update(accounts::table.filter(accounts::id.eq(a.id)))
+                .set(accounts::balance.eq(2)),
+        )
+        .unwrap();
         assert_stale_then_hit(2, "execute");
 
         // SQL text.
-        db.batch_execute(&format!("UPDATE accounts SET balance = 3 WHERE id = {}", a.id))
-            .unwrap();
+        db.batch_execute(&format!(
+            "UPDATE accounts SET balance = 3 WHERE id = {}",
+            a.id
+        ))
+        .unwrap();
         assert_stale_then_hit(3, "batch_execute");
 
         // A committed transaction.
@@ -169,7 +185,11 @@ fn every_kind_of_write_invalidates() {
         assert!(result.is_err());
         let hits = cache.stats().hits;
         assert_eq!(read(), 4);
-        assert_eq!(cache.stats().hits, hits + 1, "a rolled-back transaction bumps nothing");
+        assert_eq!(
+            cache.stats().hits,
+            hits + 1,
+            "a rolled-back transaction bumps nothing"
+        );
 
         // A savepoint rolled back inside a committed transaction: the outer write still bumps.
         db.transaction(|conn| {
@@ -177,7 +197,10 @@ fn every_kind_of_write_invalidates() {
             row.balance = 5;
             conn.update(&row)?;
             let _ = conn.transaction(|inner| -> orm::Result<()> {
-                inner.insert::<Note>(&NewNote { account_id: 1, body: "n".into() })?;
+                inner.insert::<Note>(&NewNote {
+                    account_id: 1,
+                    body: "n".into(),
+                })?;
                 Err(Error::NotFound { table: "notes" })
             });
             Ok(())
@@ -186,18 +209,30 @@ fn every_kind_of_write_invalidates() {
         assert_stale_then_hit(5, "transaction with a rolled-back savepoint");
 
         // Bulk insert bumps its table: a cached list of all rows sees the new ones.
-        let before = db.cached(&cache).load::<_, Account>(accounts::table).unwrap().len();
+        let before = db
+            .cached(&cache)
+            .load::<_, Account>(accounts::table)
+            .unwrap()
+            .len();
         db.bulk_insert::<Account, _>(
             vec![new_account("B", 1), new_account("C", 1)],
             orm::BulkOptions::default(),
         )
         .unwrap();
-        assert_eq!(db.cached(&cache).load::<_, Account>(accounts::table).unwrap().len(), before + 2);
+        assert_eq!(
+            db.cached(&cache)
+                .load::<_, Account>(accounts::table)
+                .unwrap()
+                .len(),
+            before + 2
+        );
 
         // A failed autocommit write (a statement may have run) still bumps.
         db.cached(&cache).find::<Account>(a.id).unwrap();
         let stale = cache.stats().stale;
-        assert!(db.batch_execute("UPDATE accounts SET balance = 6; SELECT no_such_column FROM accounts").is_err());
+        assert!(db
+            .batch_execute("UPDATE accounts SET balance = 6; SELECT no_such_column FROM accounts")
+            .is_err());
         let now = db.cached(&cache).find::<Account>(a.id).unwrap().balance;
         let actual = db.find::<Account>(a.id).unwrap().balance;
         assert_eq!(now, actual);
@@ -205,7 +240,10 @@ fn every_kind_of_write_invalidates() {
 
         // A write through a clone, a session and a pinned handle: the cache is attached to
         // the database, not to one handle.
-        for (i, handle) in [db.clone(), db.session(), db.primary()].into_iter().enumerate() {
+        for (i, handle) in [db.clone(), db.session(), db.primary()]
+            .into_iter()
+            .enumerate()
+        {
             let mut row = db.find::<Account>(a.id).unwrap();
             row.balance = 100 + i as i64;
             handle.update(&row).unwrap();
@@ -219,11 +257,24 @@ fn partials_queries_and_joins() {
     for (db, cache) in setups("cache_queries") {
         let a = db.insert::<Account>(&new_account("Ann", 5)).unwrap();
         let b = db.insert::<Account>(&new_account("Bob", 7)).unwrap();
-        db.insert::<Note>(&NewNote { account_id: a.id, body: "hello".into() }).unwrap();
+        db.insert::<Note>(&NewNote {
+            account_id: a.id,
+            body: "hello".into(),
+        })
+        .unwrap();
 
         let card: AccountCard = db.cached(&cache).find_as::<AccountCard>(a.id).unwrap();
-        assert_eq!(card, AccountCard { id: a.id, name: "Ann".into() });
-        assert_eq!(db.cached(&cache).find_as::<AccountCard>(a.id).unwrap(), card);
+        assert_eq!(
+            card,
+            AccountCard {
+                id: a.id,
+                name: "Ann".into()
+            }
+        );
+        assert_eq!(
+            db.cached(&cache).find_as::<AccountCard>(a.id).unwrap(),
+            card
+        );
         let cards: Vec<AccountCard> = db.cached(&cache).load_all::<AccountCard>().unwrap();
         assert_eq!(cards.len(), db.load_all::<AccountCard>().unwrap().len());
         assert!(cards.contains(&card));
@@ -245,7 +296,11 @@ fn partials_queries_and_joins() {
         // Another bound value is another key.
         let other = db
             .cached(&cache)
-            .load::<_, i64>(accounts::table.filter(accounts::balance.gt(100)).select(accounts::id))
+            .load::<_, i64>(
+                accounts::table
+                    .filter(accounts::balance.gt(100))
+                    .select(accounts::id),
+            )
             .unwrap();
         assert!(other.is_empty());
 
@@ -262,14 +317,25 @@ fn partials_queries_and_joins() {
         };
         let joined_before = joined().len();
         assert!(joined_before >= 1);
-        db.insert::<Note>(&NewNote { account_id: b.id, body: "again".into() }).unwrap();
-        assert_eq!(joined().len(), joined_before + 1, "a write of the joined table invalidates");
+        db.insert::<Note>(&NewNote {
+            account_id: b.id,
+            body: "again".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            joined().len(),
+            joined_before + 1,
+            "a write of the joined table invalidates"
+        );
 
         // The partial also went stale with the table.
         let mut renamed = db.find::<Account>(a.id).unwrap();
         renamed.name = "Anna".into();
         db.update(&renamed).unwrap();
-        assert_eq!(db.cached(&cache).find_as::<AccountCard>(a.id).unwrap().name, "Anna");
+        assert_eq!(
+            db.cached(&cache).find_as::<AccountCard>(a.id).unwrap().name,
+            "Anna"
+        );
     }
 }
 
@@ -284,7 +350,10 @@ fn queries_whose_tables_cannot_be_known_are_refused() {
             ))
             .select(accounts::id);
         let refused = db.cached(&cache).load::<_, i64>(hidden);
-        assert!(matches!(refused, Err(Error::Uncacheable { .. })), "{refused:?}");
+        assert!(
+            matches!(refused, Err(Error::Uncacheable { .. })),
+            "{refused:?}"
+        );
         assert_eq!(cache.stats().loads, 0, "nothing was read");
 
         // Declared, it is cached and invalidated by writes of the declared table.
@@ -296,12 +365,24 @@ fn queries_whose_tables_cannot_be_known_are_refused() {
                 .select(accounts::id)
                 .order(accounts::id)
         };
-        let declared = || db.cached(&cache).reads::<Note>().load::<_, i64>(query()).unwrap();
+        let declared = || {
+            db.cached(&cache)
+                .reads::<Note>()
+                .load::<_, i64>(query())
+                .unwrap()
+        };
         let before = declared();
         assert!(!before.contains(&a.id));
         assert_eq!(before, db.load::<_, i64>(query()).unwrap());
-        db.insert::<Note>(&NewNote { account_id: a.id, body: "n".into() }).unwrap();
-        assert!(declared().contains(&a.id), "a write of the declared table invalidates");
+        db.insert::<Note>(&NewNote {
+            account_id: a.id,
+            body: "n".into(),
+        })
+        .unwrap();
+        assert!(
+            declared().contains(&a.id),
+            "a write of the declared table invalidates"
+        );
     }
 }
 
@@ -326,7 +407,11 @@ fn one_loader_per_key_and_corrupt_values_are_misses() {
             });
         }
     });
-    assert_eq!(loads.load(Ordering::SeqCst), 1, "single-flight: one load for 8 readers");
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        1,
+        "single-flight: one load for 8 readers"
+    );
     assert_eq!(cache.stats().hits, 7);
 
     // A value of another type under the same key is a miss, not an error or a panic.
@@ -335,7 +420,8 @@ fn one_loader_per_key_and_corrupt_values_are_misses() {
         .unwrap();
     assert_eq!(other, "text");
     // A failed load is returned and not cached.
-    let failed: Result<i64, &str> = cache.get_or_load(&CacheKey::for_query::<Account>(b"f"), None, || Err("no"));
+    let failed: Result<i64, &str> =
+        cache.get_or_load(&CacheKey::for_query::<Account>(b"f"), None, || Err("no"));
     assert_eq!(failed, Err("no"));
 }
 
@@ -349,8 +435,21 @@ fn cross_process_lock_lets_one_process_load() {
     let prefix = format!("t:lock:{}:{}:", std::process::id(), unique());
     let caches: Vec<Cache> = (0..4)
         .map(|_| {
-            let redis = Redis::new(&url, RedisConfig { prefix: prefix.clone(), ..RedisConfig::default() }).unwrap();
-            Cache::new(redis, CacheConfig { lock: Some(Duration::from_secs(2)), ..CacheConfig::default() })
+            let redis = Redis::new(
+                &url,
+                RedisConfig {
+                    prefix: prefix.clone(),
+                    ..RedisConfig::default()
+                },
+            )
+            .unwrap();
+            Cache::new(
+                redis,
+                CacheConfig {
+                    lock: Some(Duration::from_secs(2)),
+                    ..CacheConfig::default()
+                },
+            )
         })
         .collect();
     let key = CacheKey::for_query::<Account>(b"locked");
@@ -382,7 +481,10 @@ fn tiered_cache_sees_other_processes_writes() {
         return;
     };
     let prefix = format!("t:tiered:{}:{}:", std::process::id(), unique());
-    let config = RedisConfig { prefix, ..RedisConfig::default() };
+    let config = RedisConfig {
+        prefix,
+        ..RedisConfig::default()
+    };
     let ours = Cache::tiered(&url, config.clone(), CacheConfig::default()).unwrap();
     let theirs = Cache::new(Redis::new(&url, config).unwrap(), CacheConfig::default());
     let db = Database::connect("sqlite::memory:").unwrap();
@@ -392,7 +494,11 @@ fn tiered_cache_sees_other_processes_writes() {
     db.cached(&ours).find::<Account>(a.id).unwrap();
     assert_eq!(ours.stats().hits, 1);
     // The other process writes (its cache bumps the table's generation in Redis).
-    db.batch_execute(&format!("UPDATE accounts SET balance = 9 WHERE id = {}", a.id)).unwrap();
+    db.batch_execute(&format!(
+        "UPDATE accounts SET balance = 9 WHERE id = {}",
+        a.id
+    ))
+    .unwrap();
     theirs.invalidate_tables(&["accounts"]);
     assert_eq!(db.cached(&ours).find::<Account>(a.id).unwrap().balance, 9);
 }
@@ -406,7 +512,15 @@ fn no_stale_reads(db: &Database, cache: &Cache) {
     const OPS: usize = 10_000;
     db.create_table::<Account>().unwrap();
     let ids: Vec<i64> = (0..ROWS)
-        .map(|i| db.insert::<Account>(&NewAccount { name: format!("r{i}"), balance: 0, doc: None }).unwrap().id)
+        .map(|i| {
+            db.insert::<Account>(&NewAccount {
+                name: format!("r{i}"),
+                balance: 0,
+                doc: None,
+            })
+            .unwrap()
+            .id
+        })
         .collect();
     // Per row: the version of the last completed write, and a lock that orders its writers
     // (so versions are the order of commits).
@@ -435,10 +549,22 @@ fn no_stale_reads(db: &Database, cache: &Cache) {
                             started[row].store(version, Ordering::SeqCst);
                             match kind {
                                 0 => {
-                                    db.update(&Account { id: ids[row], name: format!("r{row}"), balance: version, doc: None }).unwrap();
+                                    db.update(&Account {
+                                        id: ids[row],
+                                        name: format!("r{row}"),
+                                        balance: version,
+                                        doc: None,
+                                    })
+                                    .unwrap();
                                 }
                                 1 => {
-                                    db.execute(diesel::update(accounts::table.filter(accounts::id.eq(ids[row]))).set(accounts::balance.eq(version))).unwrap();
+                                    db.execute(
+                                        diesel::update(
+                                            accounts::table.filter(accounts::id.eq(ids[row])),
+                                        )
+                                        .set(accounts::balance.eq(version)),
+                                    )
+                                    .unwrap();
                                 }
                                 _ => {
                                     db.transaction(|conn| {
@@ -453,12 +579,18 @@ fn no_stale_reads(db: &Database, cache: &Cache) {
                         }
                         // Reads, 70%: one row by key, or the whole table through a query.
                         kind => {
-                            let floor: Vec<i64> = completed.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+                            let floor: Vec<i64> =
+                                completed.iter().map(|c| c.load(Ordering::SeqCst)).collect();
                             let seen: Vec<(usize, i64)> = if kind < 7 {
-                                vec![(row, db.cached(cache).find::<Account>(ids[row]).unwrap().balance)]
+                                vec![(
+                                    row,
+                                    db.cached(cache).find::<Account>(ids[row]).unwrap().balance,
+                                )]
                             } else {
                                 db.cached(cache)
-                                    .load::<_, (i64, i64)>(accounts::table.select((accounts::id, accounts::balance)))
+                                    .load::<_, (i64, i64)>(
+                                        accounts::table.select((accounts::id, accounts::balance)),
+                                    )
                                     .unwrap()
                                     .into_iter()
                                     .map(|(id, b)| (ids.iter().position(|i| *i == id).unwrap(), b))
@@ -478,7 +610,12 @@ fn no_stale_reads(db: &Database, cache: &Cache) {
         }
     });
     let stats = cache.stats();
-    assert_eq!(stale.load(Ordering::SeqCst), 0, "stale reads of {} ({stats:?})", reads.load(Ordering::SeqCst));
+    assert_eq!(
+        stale.load(Ordering::SeqCst),
+        0,
+        "stale reads of {} ({stats:?})",
+        reads.load(Ordering::SeqCst)
+    );
     assert!(stats.hits > 1000, "the cache served reads: {stats:?}");
     assert!(stats.stale > 0, "writes made entries stale: {stats:?}");
 }

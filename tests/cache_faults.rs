@@ -121,8 +121,8 @@ fn cache_on(redis: &OwnRedis) -> Cache {
 
 /// PostgreSQL when available (as the shared servers are), else SQLite in memory.
 fn database(test: &str) -> Database {
-    let db = common::postgres(test)
-        .unwrap_or_else(|| Database::connect("sqlite::memory:").unwrap());
+    let db =
+        common::postgres(test).unwrap_or_else(|| Database::connect("sqlite::memory:").unwrap());
     db.create_table::<Item>().unwrap();
     db
 }
@@ -201,12 +201,19 @@ fn redis_stopped_during_reads_fails_none_and_hits_resume() {
     });
     assert_eq!(failed, 0, "no read failed while Redis was down");
     let down = cache.stats();
-    assert!(down.errors > 0 && down.bypassed > 0, "the outage was seen: {down:?}");
+    assert!(
+        down.errors > 0 && down.bypassed > 0,
+        "the outage was seen: {down:?}"
+    );
 
     redis.restart();
     std::thread::sleep(Duration::from_millis(300)); // past the backoff
     let hits = hits_during(&db, &cache, &items, Duration::from_millis(500));
-    assert!(hits > 0, "hits resume once Redis is back: {:?}", cache.stats());
+    assert!(
+        hits > 0,
+        "hits resume once Redis is back: {:?}",
+        cache.stats()
+    );
 }
 
 #[test]
@@ -244,7 +251,9 @@ fn redis_answering_errors_fails_no_read() {
     let items = seed(&db, 4);
     // Out of memory: every write command (SET, INCR) is refused with an error reply.
     assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "1"]).trim(), "OK");
-    let failed = read_while(&db, &cache, &items, || std::thread::sleep(Duration::from_millis(600)));
+    let failed = read_while(&db, &cache, &items, || {
+        std::thread::sleep(Duration::from_millis(600))
+    });
     assert_eq!(failed, 0);
     assert!(cache.stats().errors > 0, "{:?}", cache.stats());
     assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "0"]).trim(), "OK");
@@ -261,10 +270,16 @@ fn foreign_or_corrupt_bytes_are_misses() {
     let items = seed(&db, 1);
     let item = &items[0];
     let key = Item::cache_key(&item.id);
-    let mut conn = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
     // A genuine entry, then variations of it.
     db.cached(&cache).find::<Item>(item.id).unwrap();
-    let genuine: Vec<u8> = redis::cmd("GET").arg(key.as_str()).query(&mut conn).unwrap();
+    let genuine: Vec<u8> = redis::cmd("GET")
+        .arg(key.as_str())
+        .query(&mut conn)
+        .unwrap();
     let mut flipped = genuine.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 0xff;
@@ -283,7 +298,11 @@ fn foreign_or_corrupt_bytes_are_misses() {
             .unwrap();
         let errors = cache.stats().errors;
         assert_eq!(&db.cached(&cache).find::<Item>(item.id).unwrap(), item);
-        assert_eq!(cache.stats().errors, errors + 1, "counted as unreadable: {bytes:?}");
+        assert_eq!(
+            cache.stats().errors,
+            errors + 1,
+            "counted as unreadable: {bytes:?}"
+        );
     }
     // After the bad entry was replaced by a load, it is a hit again.
     let hits = cache.stats().hits;

@@ -59,7 +59,12 @@ struct Latencies {
 }
 
 impl Latencies {
-    fn measure(name: &'static str, label: &str, n: usize, mut op: impl FnMut(usize) -> BenchResult<()>) -> BenchResult<Self> {
+    fn measure(
+        name: &'static str,
+        label: &str,
+        n: usize,
+        mut op: impl FnMut(usize) -> BenchResult<()>,
+    ) -> BenchResult<Self> {
         let mut samples = Vec::with_capacity(n);
         let start = Instant::now();
         for i in 0..n {
@@ -125,7 +130,10 @@ fn fill(db: &orm::Database, users: usize) -> BenchResult<()> {
 
 /// The article's heavy query.
 fn heavy_query() -> diesel::dsl::Filter<
-    diesel::dsl::Filter<bench_cache_users::table, diesel::dsl::ILike<bench_cache_users::email, &'static str>>,
+    diesel::dsl::Filter<
+        bench_cache_users::table,
+        diesel::dsl::ILike<bench_cache_users::email, &'static str>,
+    >,
     diesel::expression::SqlLiteral<diesel::sql_types::Bool>,
 > {
     bench_cache_users::table
@@ -186,13 +194,28 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
 
     let db = transport.database()?;
     fill(&db, users)?;
-    let prefix = format!("bench:{}:{}:", std::process::id(), Utc::now().timestamp_micros());
+    let prefix = format!(
+        "bench:{}:{}:",
+        std::process::id(),
+        Utc::now().timestamp_micros()
+    );
     let redis_cache = Cache::new(
-        Redis::new(&redis_url, RedisConfig { prefix: prefix.clone(), ..RedisConfig::default() })?,
+        Redis::new(
+            &redis_url,
+            RedisConfig {
+                prefix: prefix.clone(),
+                ..RedisConfig::default()
+            },
+        )?,
         CacheConfig::default(),
     );
     let memory_cache = Cache::in_process();
-    let ids: Vec<i64> = db.load(bench_cache_users::table.select(bench_cache_users::id).order(bench_cache_users::id).limit(KEYS))?;
+    let ids: Vec<i64> = db.load(
+        bench_cache_users::table
+            .select(bench_cache_users::id)
+            .order(bench_cache_users::id)
+            .limit(KEYS),
+    )?;
     let id = |i: usize| ids[i % ids.len()];
     // Warm both caches, and check that what they serve is what the database holds.
     for &key in &ids {
@@ -205,9 +228,15 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
         }
     }
     let mut raw = redis::Client::open(redis_url.as_str())?.get_connection()?;
-    let raw_keys: Vec<String> = ids.iter().map(|k| format!("{prefix}{}", CacheUser::cache_key(k))).collect();
+    let raw_keys: Vec<String> = ids
+        .iter()
+        .map(|k| format!("{prefix}{}", CacheUser::cache_key(k)))
+        .collect();
     let tl = transport.label();
-    println!("{reads} point reads over {} keys, one thread; PostgreSQL on {tl}", ids.len());
+    println!(
+        "{reads} point reads over {} keys, one thread; PostgreSQL on {tl}",
+        ids.len()
+    );
 
     let hits_before = redis_cache.stats().hits;
     let a = Latencies::measure("redis_hit", "(a) orm-cache Redis hit", reads, |i| {
@@ -218,42 +247,71 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
         return Err(format!("not every Redis read was a hit: {:?}", redis_cache.stats()).into());
     }
     let b = Latencies::measure("raw_get", "(b) raw redis GET of the entry", reads, |i| {
-        let bytes: Vec<u8> = redis::cmd("GET").arg(&raw_keys[i % raw_keys.len()]).query(&mut raw)?;
-        black_box(bytes);
-        Ok(())
-    })?;
-    let b2 = Latencies::measure("raw_mget3", "(b') raw MGET of entry + 2 generations", reads, |i| {
-        let bytes: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+        let bytes: Vec<u8> = redis::cmd("GET")
             .arg(&raw_keys[i % raw_keys.len()])
-            .arg(format!("{prefix}orm:gen:*"))
-            .arg(format!("{prefix}orm:gen:bench_cache_users"))
             .query(&mut raw)?;
         black_box(bytes);
         Ok(())
     })?;
-    let c = Latencies::measure("db_find", &format!("(c) uncached db.find ({tl})"), reads, |i| {
-        black_box(db.find::<CacheUser>(id(i))?);
-        Ok(())
-    })?;
+    let b2 = Latencies::measure(
+        "raw_mget3",
+        "(b') raw MGET of entry + 2 generations",
+        reads,
+        |i| {
+            let bytes: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                .arg(&raw_keys[i % raw_keys.len()])
+                .arg(format!("{prefix}orm:gen:*"))
+                .arg(format!("{prefix}orm:gen:bench_cache_users"))
+                .query(&mut raw)?;
+            black_box(bytes);
+            Ok(())
+        },
+    )?;
+    let c = Latencies::measure(
+        "db_find",
+        &format!("(c) uncached db.find ({tl})"),
+        reads,
+        |i| {
+            black_box(db.find::<CacheUser>(id(i))?);
+            Ok(())
+        },
+    )?;
     let d = Latencies::measure("inproc_hit", "(d) orm-cache in-process hit", reads, |i| {
         black_box(db.cached(&memory_cache).find::<CacheUser>(id(i))?);
         Ok(())
     })?;
 
     let heavy_rows: Vec<CacheUser> = db.postgres()?.load(heavy_query())?;
-    println!("heavy query: {} of {users} users, {heavy_reads} reads each way", heavy_rows.len());
+    println!(
+        "heavy query: {} of {users} users, {heavy_reads} reads each way",
+        heavy_rows.len()
+    );
     let cached_rows: Vec<CacheUser> = db.cached(&redis_cache).postgres()?.load(heavy_query())?;
     if cached_rows != heavy_rows {
         return Err("the cached heavy result differs from the database's".into());
     }
-    let e = Latencies::measure("heavy_hit", "(e) heavy query, cached in Redis", heavy_reads, |_| {
-        black_box(db.cached(&redis_cache).postgres()?.load::<_, CacheUser>(heavy_query())?);
-        Ok(())
-    })?;
-    let f = Latencies::measure("heavy_db", &format!("(f) heavy query, uncached ({tl})"), heavy_reads, |_| {
-        black_box(db.postgres()?.load::<_, CacheUser>(heavy_query())?);
-        Ok(())
-    })?;
+    let e = Latencies::measure(
+        "heavy_hit",
+        "(e) heavy query, cached in Redis",
+        heavy_reads,
+        |_| {
+            black_box(
+                db.cached(&redis_cache)
+                    .postgres()?
+                    .load::<_, CacheUser>(heavy_query())?,
+            );
+            Ok(())
+        },
+    )?;
+    let f = Latencies::measure(
+        "heavy_db",
+        &format!("(f) heavy query, uncached ({tl})"),
+        heavy_reads,
+        |_| {
+            black_box(db.postgres()?.load::<_, CacheUser>(heavy_query())?);
+            Ok(())
+        },
+    )?;
 
     let methods = [&a, &b, &b2, &c, &d, &e, &f];
     let rows: Vec<Vec<String>> = methods
@@ -281,12 +339,21 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
         })
         .collect();
     let codec_figures = codecs(&codec_rows)?;
-    println!("\ncodecs, {} rows encoded then decoded (median of 15):", codec_rows.len());
+    println!(
+        "\ncodecs, {} rows encoded then decoded (median of 15):",
+        codec_rows.len()
+    );
     report::print_table(
         &["codec", "bytes", "encode+decode ms"],
         &codec_figures
             .iter()
-            .map(|(n, size, t)| vec![(*n).to_owned(), size.to_string(), format!("{:.2}", report::ms(*t))])
+            .map(|(n, size, t)| {
+                vec![
+                    (*n).to_owned(),
+                    size.to_string(),
+                    format!("{:.2}", report::ms(*t)),
+                ]
+            })
             .collect::<Vec<_>>(),
     );
 
@@ -347,11 +414,17 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
         "codecs".into(),
         serde_json::json!(codec_figures
             .iter()
-            .map(|(n, size, t)| (n.to_string(), serde_json::json!({"bytes": size, "encode_decode_ms": report::ms(*t)})))
+            .map(|(n, size, t)| (
+                n.to_string(),
+                serde_json::json!({"bytes": size, "encode_decode_ms": report::ms(*t)})
+            ))
             .collect::<serde_json::Map<_, _>>()),
     );
     report::add_ratios(&mut json, &ratios);
-    let path = report::write_json(&transport.json_name("cache"), &serde_json::Value::Object(json))?;
+    let path = report::write_json(
+        &transport.json_name("cache"),
+        &serde_json::Value::Object(json),
+    )?;
     println!("\nwritten to {}", path.display());
     let _ = SCHEMA;
     Ok(())

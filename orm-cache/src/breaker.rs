@@ -58,7 +58,9 @@ impl Breaker {
     /// The backend failed doing `what`: open for the backoff, and warn unless a warning was
     /// given within the interval.
     pub fn failed(&self, what: &str, error: &crate::Error) {
-        let until = self.now().saturating_add(u64::try_from(self.backoff.as_nanos()).unwrap_or(u64::MAX));
+        let until = self
+            .now()
+            .saturating_add(u64::try_from(self.backoff.as_nanos()).unwrap_or(u64::MAX));
         self.open_until.store(until.max(1), Ordering::Release);
         let mut last = self.last_warning.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_none_or(|at| at.elapsed() >= self.warn_interval) {

@@ -104,7 +104,10 @@ impl Cache {
     /// A cache in the Redis server at `url`, with the default settings. Nothing connects
     /// here; a server that is down is bypassed until it answers.
     pub fn redis(url: &str) -> crate::Result<Self> {
-        Ok(Self::new(Redis::new(url, RedisConfig::default())?, CacheConfig::default()))
+        Ok(Self::new(
+            Redis::new(url, RedisConfig::default())?,
+            CacheConfig::default(),
+        ))
     }
 
     /// Redis at `url` when given, else the in-process cache: the embedded default.
@@ -118,7 +121,10 @@ impl Cache {
     /// Two tiers: entries in this process and in Redis at `url`, generations in Redis.
     pub fn tiered(url: &str, redis: RedisConfig, config: CacheConfig) -> crate::Result<Self> {
         let local = InProcess::new(config.memory_bytes);
-        Ok(Self::new(Tiered::new(local, Redis::new(url, redis)?), config))
+        Ok(Self::new(
+            Tiered::new(local, Redis::new(url, redis)?),
+            config,
+        ))
     }
 
     /// What the cache has done so far.
@@ -163,7 +169,8 @@ impl Cache {
         ttl: Option<Duration>,
         load: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {
-        self.fetch_or_load(key, ttl, || load().map(One)).map(|one| one.0)
+        self.fetch_or_load(key, ttl, || load().map(One))
+            .map(|one| one.0)
     }
 
     /// The core of every cached read: one lookup; on a fresh entry, decode it; otherwise load
@@ -366,10 +373,13 @@ impl CacheInner {
         if jitter == 0.0 {
             return ttl;
         }
-        let nanos = Instant::now().duration_since(self.breaker_start()).as_nanos() as u64;
+        let nanos = Instant::now()
+            .duration_since(self.breaker_start())
+            .as_nanos() as u64;
         let random = xxhash_rust::xxh3::xxh3_64_with_seed(key.as_str().as_bytes(), nanos);
         let fraction = (random >> 11) as f64 / (1u64 << 53) as f64;
-        ttl.mul_f64(1.0 - jitter * fraction).max(Duration::from_millis(1))
+        ttl.mul_f64(1.0 - jitter * fraction)
+            .max(Duration::from_millis(1))
     }
 
     fn breaker_start(&self) -> Instant {

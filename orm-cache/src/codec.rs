@@ -1,6 +1,6 @@
 //! How values are stored: [`CacheRow`] (one row: a model, a partial, a tuple, a column value)
-//! encoded with postcard, a compact non-self-describing serde format (chosen by measurement
-//! against bincode and MessagePack: see the README), inside an entry framed with the table
+//! encoded with bincode's serde support, a compact non-self-describing format (chosen by
+//! measurement against postcard and MessagePack: see the README), inside an entry framed with the table
 //! generations it was computed under and a checksum, so corrupt or foreign bytes are a miss.
 
 use serde::de::DeserializeOwned;
@@ -20,25 +20,30 @@ pub trait CacheRow: Sized {
     fn decode(input: &mut &[u8]) -> Result<Self>;
 }
 
+/// The codec's settings: bincode's standard configuration (little-endian, variable-length
+/// integers).
+const BINCODE: bincode::config::Configuration = bincode::config::standard();
+
 /// Encode `value` with the cache's serde codec, appending to `out`. Used by generated code.
 #[doc(hidden)]
 pub fn encode_serde<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    let buf = std::mem::take(out);
-    *out = postcard::to_extend(value, buf).map_err(|e| Error::Encode(e.to_string()))?;
-    Ok(())
+    bincode::serde::encode_into_std_write(value, out, BINCODE)
+        .map(drop)
+        .map_err(|e| Error::Encode(e.to_string()))
 }
 
 /// Decode one value with the cache's serde codec from the front of `input`. Used by generated
 /// code.
 #[doc(hidden)]
 pub fn decode_serde<T: DeserializeOwned>(input: &mut &[u8]) -> Result<T> {
-    let (value, rest) = postcard::take_from_bytes(input).map_err(|e| Error::Decode(e.to_string()))?;
-    *input = rest;
+    let (value, read) = bincode::serde::decode_from_slice(input, BINCODE)
+        .map_err(|e| Error::Decode(e.to_string()))?;
+    *input = &input[read..];
     Ok(value)
 }
 
 /// A serde adapter that stores a value as JSON text: for JSON columns (`serde_json::Value`
-/// needs a self-describing format, which postcard is not). Named by generated code as
+/// needs a self-describing format, which bincode is not). Named by generated code as
 /// `#[serde(with = "…::json_text")]`.
 #[doc(hidden)]
 pub mod json_text {
@@ -53,7 +58,9 @@ pub mod json_text {
     }
 
     /// Deserialize a value from its JSON text.
-    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<T, D::Error> {
         let text = String::deserialize(d)?;
         serde_json::from_str(&text).map_err(D::Error::custom)
     }
@@ -214,7 +221,9 @@ const VERSION: u8 = 1;
 /// xxh3 checksum of everything after the checksum, then the payload.
 pub(crate) fn encode_entry<P: Payload>(generations: &[u64], payload: &P) -> Result<Vec<u8>> {
     let mut body = Vec::with_capacity(64);
-    body.push(u8::try_from(generations.len()).map_err(|_| Error::Encode("too many tables".to_owned()))?);
+    body.push(
+        u8::try_from(generations.len()).map_err(|_| Error::Encode("too many tables".to_owned()))?,
+    );
     for g in generations {
         body.extend_from_slice(&g.to_le_bytes());
     }
@@ -283,7 +292,9 @@ mod tests {
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x55;
-            assert!(open_entry(&bad).and_then(|e| decode_exact::<Many<(i64, String)>>(e.payload)).is_err());
+            assert!(open_entry(&bad)
+                .and_then(|e| decode_exact::<Many<(i64, String)>>(e.payload))
+                .is_err());
         }
         assert!(open_entry(b"hello world, not an entry").is_err());
         assert!(open_entry(&bytes[..bytes.len() - 1]).is_err());

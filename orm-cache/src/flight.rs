@@ -91,7 +91,10 @@ impl Leader<'_> {
         self.finished = true;
         {
             let mut map = self.flights.map.lock().unwrap_or_else(|e| e.into_inner());
-            if map.get(&self.key).is_some_and(|f| Arc::ptr_eq(f, &self.flight)) {
+            if map
+                .get(&self.key)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+            {
                 map.remove(&self.key);
             }
         }

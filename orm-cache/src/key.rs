@@ -32,7 +32,11 @@ impl CacheKey {
 
     /// The key of a result of `shape` (a [`CacheRow::SHAPE`](crate::CacheRow::SHAPE)) read by
     /// `query_bytes` from `tables` (the first names the namespace).
-    pub(crate) fn for_tables(tables: Vec<Cow<'static, str>>, shape: u64, query_bytes: &[u8]) -> Self {
+    pub(crate) fn for_tables(
+        tables: Vec<Cow<'static, str>>,
+        shape: u64,
+        query_bytes: &[u8],
+    ) -> Self {
         let first = tables.first().map_or("*", |t| t.as_ref());
         let text = Self::text(first, shape, query_bytes);
         Self { text, tables }

@@ -92,7 +92,8 @@ impl<'a> CachedDatabase<'a> {
     {
         let text = format!("find_as:{}:{key:?}", P::COLUMNS.join(","));
         let cache_key = self.with_declared(CacheKey::for_query::<P::Model>(text.as_bytes()));
-        let cache_key = CacheKey::for_tables(cache_key.tables().to_vec(), P::SHAPE, text.as_bytes());
+        let cache_key =
+            CacheKey::for_tables(cache_key.tables().to_vec(), P::SHAPE, text.as_bytes());
         self.cache
             .fetch_or_load(&cache_key, self.ttl_for(<P::Model as Model>::TABLE), || {
                 self.db.primary().find_as::<P>(key).map(One)

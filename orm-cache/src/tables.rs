@@ -77,18 +77,22 @@ pub(crate) fn tables_read(sql: &str) -> Result<Vec<String>, String> {
             c if c.is_ascii_whitespace() => i += 1,
             _ => {
                 if after_from {
-                    return Err("a FROM/JOIN clause names no table Diesel quoted; declare the \
+                    return Err(
+                        "a FROM/JOIN clause names no table Diesel quoted; declare the \
                                 tables the query reads with `.reads::<Model>()`"
-                        .to_owned());
+                            .to_owned(),
+                    );
                 }
                 i += 1;
             }
         }
     }
     if tables.is_empty() {
-        return Err("the query names no table; declare the tables it reads with \
+        return Err(
+            "the query names no table; declare the tables it reads with \
                     `.reads::<Model>()`"
-            .to_owned());
+                .to_owned(),
+        );
     }
     Ok(tables)
 }
@@ -143,7 +147,10 @@ mod tests {
         assert_eq!(tables_read(sql).unwrap(), vec!["users", "posts"]);
         let sql = r#"SELECT "s"."users"."id" FROM "s"."users" WHERE "s"."users"."id" IN (SELECT "likes"."user_id" FROM "likes")"#;
         assert_eq!(tables_read(sql).unwrap(), vec!["users", "likes"]);
-        assert_eq!(tables_read(r#"SELECT COUNT(*) FROM "users""#).unwrap(), vec!["users"]);
+        assert_eq!(
+            tables_read(r#"SELECT COUNT(*) FROM "users""#).unwrap(),
+            vec!["users"]
+        );
         let sqlite = "SELECT `users`.`id` FROM (`users` INNER JOIN `posts` ON (`posts`.`user_id` = `users`.`id`)) -- binds: []";
         assert_eq!(tables_read(sqlite).unwrap(), vec!["users", "posts"]);
     }

@@ -297,7 +297,11 @@ impl Database {
     /// after each call that wrote, it is told which tables. Returns `false` (and attaches
     /// nothing) when this very listener (the same `Arc` allocation) is attached already.
     pub fn add_write_listener(&self, listener: Arc<dyn WriteListener>) -> bool {
-        let mut listeners = self.inner.listeners.write().unwrap_or_else(|e| e.into_inner());
+        let mut listeners = self
+            .inner
+            .listeners
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if listeners.iter().any(|l| same_listener(l, &listener)) {
             return false;
         }
@@ -307,7 +311,11 @@ impl Database {
 
     /// Whether `listener` (the same `Arc` allocation) is attached to this database.
     pub fn has_write_listener(&self, listener: &Arc<dyn WriteListener>) -> bool {
-        let listeners = self.inner.listeners.read().unwrap_or_else(|e| e.into_inner());
+        let listeners = self
+            .inner
+            .listeners
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         listeners.iter().any(|l| same_listener(l, listener))
     }
 
@@ -317,7 +325,11 @@ impl Database {
         if written.tables.is_empty() && !written.unknown {
             return;
         }
-        let listeners = self.inner.listeners.read().unwrap_or_else(|e| e.into_inner());
+        let listeners = self
+            .inner
+            .listeners
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         for listener in listeners.iter() {
             listener.tables_written(written);
         }

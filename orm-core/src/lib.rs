@@ -28,10 +28,10 @@ pub use conn::PostgresConn;
 #[cfg(feature = "sqlite")]
 pub use conn::SqliteConn;
 pub use conn::{
-    BackendConn, BackendConnection, CallInfo, Conn, ExecuteOnEveryBackend, FindAsQuery, Intent,
-    LoadAllQuery, LoadOnEveryBackend, Node, PostgresExecute, PostgresLoad, PostgresSql, PostgresStream,
-    RawConnection, SqlOnEveryBackend, SqliteExecute, SqliteLoad, SqliteSql, SqliteStream,
-    StreamOnEveryBackend, query_text,
+    query_text, BackendConn, BackendConnection, CallInfo, Conn, ExecuteOnEveryBackend, FindAsQuery,
+    Intent, LoadAllQuery, LoadOnEveryBackend, Node, PostgresExecute, PostgresLoad, PostgresSql,
+    PostgresStream, RawConnection, SqlOnEveryBackend, SqliteExecute, SqliteLoad, SqliteSql,
+    SqliteStream, StreamOnEveryBackend,
 };
 pub use database::{Database, DatabaseBuilder, OnBackend};
 pub use error::{Error, Result};

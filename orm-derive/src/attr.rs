@@ -153,7 +153,14 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                     &meta,
                     "a model",
                     MODEL_KEYS,
-                    &["table", "diesel_table", "unique", "partial", "backend", "cache"],
+                    &[
+                        "table",
+                        "diesel_table",
+                        "unique",
+                        "partial",
+                        "backend",
+                        "cache",
+                    ],
                 ));
             }
             Ok(())
@@ -312,9 +319,9 @@ fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
                 ))
             }
         };
-        let millis = amount.checked_mul(per_unit).ok_or_else(|| {
-            syn::Error::new(lit.span(), "this TTL is too long to represent")
-        })?;
+        let millis = amount
+            .checked_mul(per_unit)
+            .ok_or_else(|| syn::Error::new(lit.span(), "this TTL is too long to represent"))?;
         if millis == 0 {
             return Err(syn::Error::new(
                 lit.span(),
@@ -328,7 +335,9 @@ fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
         Some(millis) => Ok(CacheAttr {
             ttl_millis: Some(millis),
         }),
-        None => Err(meta.error("expected `cache(ttl = 600)`: how long results are kept, in seconds")),
+        None => {
+            Err(meta.error("expected `cache(ttl = 600)`: how long results are kept, in seconds"))
+        }
     }
 }
 

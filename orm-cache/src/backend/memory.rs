@@ -19,7 +19,12 @@ struct Stored {
 struct PerEntryTtl;
 
 impl moka::Expiry<String, Stored> for PerEntryTtl {
-    fn expire_after_create(&self, _key: &String, value: &Stored, _now: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &Stored,
+        _now: Instant,
+    ) -> Option<Duration> {
         Some(value.ttl)
     }
 }

@@ -54,7 +54,9 @@ impl r2d2::ManageConnection for Connector {
     type Error = redis::RedisError;
 
     fn connect(&self) -> Result<PooledRedis, redis::RedisError> {
-        let conn = self.client.get_connection_with_timeout(self.connect_timeout)?;
+        let conn = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)?;
         conn.set_read_timeout(Some(self.command_timeout))?;
         conn.set_write_timeout(Some(self.command_timeout))?;
         Ok(PooledRedis {
@@ -81,7 +83,9 @@ pub struct Redis {
 
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redis").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("Redis")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,7 +125,10 @@ impl Redis {
     }
 
     /// Run `command` on a pooled connection; a failure marks the connection broken.
-    fn with_conn<T>(&self, command: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T> {
+    fn with_conn<T>(
+        &self,
+        command: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
         let mut conn = self.pool.get().map_err(|e| backend_error(&e))?;
         let result = command(&mut conn.conn);
         if result.is_err() {
@@ -148,7 +155,11 @@ impl Redis {
             .iter()
             .map(|v| parse_generation(v.as_deref()))
             .collect();
-        let entry = if key.is_some() { values.swap_remove(0) } else { None };
+        let entry = if key.is_some() {
+            values.swap_remove(0)
+        } else {
+            None
+        };
         Ok(Lookup::new(entry, generations))
     }
 
@@ -188,7 +199,10 @@ impl CacheBackend for Redis {
     fn store(&self, key: &str, entry: &[u8], ttl: Duration) -> Result<()> {
         let millis = ttl.as_millis().clamp(1, u64::MAX as u128) as u64;
         let mut cmd = redis::cmd("SET");
-        cmd.arg(format!("{}{}", self.prefix, key)).arg(entry).arg("PX").arg(millis);
+        cmd.arg(format!("{}{}", self.prefix, key))
+            .arg(entry)
+            .arg("PX")
+            .arg(millis);
         self.with_conn(|c| cmd.query::<()>(c))
     }
 

@@ -46,7 +46,8 @@ pub fn expand_partial(model: &Model<'_>, partial: &PartialAttr) -> TokenStream {
     }
     let ident = model.ident();
     let names: Vec<String> = fields.iter().map(|f| f.ident.to_string()).collect();
-    let salt = xxhash_rust::xxh3::xxh3_64(format!("{}:{}", partial.name, names.join(",")).as_bytes());
+    let salt =
+        xxhash_rust::xxh3::xxh3_64(format!("{}:{}", partial.name, names.join(",")).as_bytes());
     let shape = quote!(::orm::__private::cache::mix_shape(
         <#ident as ::orm::__private::Model>::TABLE.fingerprint,
         #salt,
@@ -64,8 +65,20 @@ fn cacheable(model: &Model<'_>, fields: &[&Field<'_>]) -> bool {
 
 /// The SQL types `orm` maps from Rust types it knows, whose Rust types all implement serde.
 const SERDE_MAPPED: &[&str] = &[
-    "SmallInt", "Integer", "BigInt", "Float", "Double", "Bool", "Text", "Binary", "Timestamptz",
-    "Timestamp", "Date", "Uuid", "Json", "Jsonb",
+    "SmallInt",
+    "Integer",
+    "BigInt",
+    "Float",
+    "Double",
+    "Bool",
+    "Text",
+    "Binary",
+    "Timestamptz",
+    "Timestamp",
+    "Date",
+    "Uuid",
+    "Json",
+    "Jsonb",
 ];
 
 fn is_mapped_type(field: &Field<'_>) -> bool {
@@ -75,7 +88,11 @@ fn is_mapped_type(field: &Field<'_>) -> bool {
     let Some(sql_type) = &field.sql_type else {
         return false;
     };
-    let text: String = sql_type.to_string().chars().filter(|c| !c.is_whitespace()).collect();
+    let text: String = sql_type
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     let inner = text
         .strip_suffix('>')
         .and_then(|t| t.split_once("Nullable<").map(|(_, inner)| inner))
