@@ -88,9 +88,15 @@ fn find_hits_until_a_write_then_loads_the_new_row() {
         let first = db.cached(&cache).find::<Account>(ada.id).unwrap();
         assert_eq!(first, ada);
         assert_eq!((cache.stats().misses, cache.stats().hits), (1, 0));
+        let checkouts = db.pool_state()[0].checkouts;
         let second = db.cached(&cache).find::<Account>(ada.id).unwrap();
         assert_eq!(second, ada, "JSON and every column survive the codec");
         assert_eq!(cache.stats().hits, 1);
+        assert_eq!(
+            db.pool_state()[0].checkouts,
+            checkouts,
+            "a hit checks out no connection"
+        );
 
         let changed = Account {
             balance: 20,
@@ -644,6 +650,51 @@ fn no_stale_reads_under_concurrent_writes_sqlite() {
     // In memory: one connection, so the threads' database work takes turns; hits need none.
     let db = Database::connect("sqlite::memory:").unwrap();
     no_stale_reads(&db, &Cache::in_process());
+}
+
+/// With a streaming replica, a cached read never loads there: a miss right after a write must
+/// see it, and the replica may not have replayed it yet.
+#[test]
+fn misses_load_on_the_primary_not_a_lagging_replica() {
+    let Some(primary_url) = common::postgres_url("cache_replica") else {
+        return;
+    };
+    let Some(replica_url) = common::server_url("ORM_TEST_PG_REPLICA_URL", "cache_replica") else {
+        return;
+    };
+    let sep = if replica_url.contains('?') { '&' } else { '?' };
+    let replica_url = format!("{replica_url}{sep}options=-csearch_path%3Dorm_t_cache_replica");
+    let db = Database::builder(&primary_url)
+        .replica(&replica_url)
+        .connect()
+        .unwrap();
+    db.create_table::<Account>().unwrap();
+    let cache = Cache::in_process();
+    let mut row = db.insert::<Account>(&new_account("R", 0)).unwrap();
+    let replica_checkouts =
+        |db: &Database| -> u64 { db.pool_state().iter().skip(1).map(|s| s.checkouts).sum() };
+    let before = replica_checkouts(&db);
+    for i in 1..=50 {
+        row.balance = i;
+        db.update(&row).unwrap();
+        assert_eq!(
+            db.cached(&cache).find::<Account>(row.id).unwrap().balance,
+            i
+        );
+        assert_eq!(
+            db.cached(&cache)
+                .load::<_, i64>(accounts::table.select(accounts::balance))
+                .unwrap(),
+            vec![i]
+        );
+    }
+    assert_eq!(
+        replica_checkouts(&db),
+        before,
+        "no cached read went to the replica"
+    );
+    // Each write made both entries stale; the first round found none.
+    assert_eq!((cache.stats().misses, cache.stats().stale), (2, 98));
 }
 
 #[test]

@@ -110,9 +110,7 @@ impl<'a> CachedDatabase<'a> {
         LoadAllQuery<P>: LoadOnEveryBackend<'static, P>,
     {
         let text = format!("load_all:{}", P::COLUMNS.join(","));
-        let tables = self.with_declared(CacheKey::for_query::<P::Model>(text.as_bytes()));
-        let cache_key =
-            CacheKey::for_tables(tables.tables().to_vec(), Many::<P>::SHAPE, text.as_bytes());
+        let cache_key = self.projection_key::<P, Many<P>>(&text);
         self.cache
             .fetch_or_load(&cache_key, self.ttl_for(<P::Model as Model>::TABLE), || {
                 self.db.primary().load_all::<P>().map(Many)
@@ -134,7 +132,7 @@ impl<'a> CachedDatabase<'a> {
         let text = orm_core::query_text(&query, self.db.backend())?;
         let cache_key = self.query_key::<Many<U>>(&text)?;
         self.cache
-            .fetch_or_load(&cache_key, self.ttl.or(self.declared_ttl()), || {
+            .fetch_or_load(&cache_key, self.ttl, || {
                 self.db.primary().load(query).map(Many)
             })
             .map(|many| many.0)
@@ -175,6 +173,13 @@ impl<'a> CachedDatabase<'a> {
         Ok(CacheKey::for_tables(tables, P::SHAPE, text.as_bytes()))
     }
 
+    /// The key of a read of projection `P` described by `text`: in `P`'s model's namespace,
+    /// keyed by the shape of what is stored.
+    fn projection_key<P: Projection, S: Payload>(&self, text: &str) -> CacheKey {
+        let tables = self.with_declared(CacheKey::for_query::<P::Model>(text.as_bytes()));
+        CacheKey::for_tables(tables.tables().to_vec(), S::SHAPE, text.as_bytes())
+    }
+
     fn with_declared(&self, mut key: CacheKey) -> CacheKey {
         for t in &self.declared {
             key = key.also_reads_table(t);
@@ -185,12 +190,6 @@ impl<'a> CachedDatabase<'a> {
     /// The TTL for a read of `table`'s model: the read's, else the model's, else the cache's.
     fn ttl_for(&self, table: &TableMeta) -> Option<Duration> {
         self.ttl.or(table.cache_ttl)
-    }
-
-    /// For a query: the shortest TTL among declared models is unknown here (only names are
-    /// kept), so the read's own TTL or the cache's default applies.
-    fn declared_ttl(&self) -> Option<Duration> {
-        None
     }
 }
 
