@@ -85,3 +85,28 @@ impl Breaker {
         self.lost_bump.store(false, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_for_the_backoff_then_closes() {
+        let breaker = Breaker::new(Duration::from_millis(50), Duration::from_secs(60));
+        assert!(breaker.allows());
+        let error = crate::Error::Backend {
+            backend: "test",
+            message: "down".to_owned(),
+        };
+        breaker.failed("lookup", &error);
+        assert!(!breaker.allows());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(breaker.allows(), "tried again after the backoff");
+        breaker.succeeded();
+        assert!(breaker.allows());
+        breaker.lose_bump();
+        assert!(breaker.has_lost_bump());
+        breaker.recovered_bump();
+        assert!(!breaker.has_lost_bump());
+    }
+}

@@ -415,3 +415,29 @@ impl WriteListener for CacheInner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_are_jittered_within_the_fraction() {
+        let cache = Cache::new(
+            InProcess::new(1 << 20),
+            CacheConfig {
+                ttl_jitter: 0.5,
+                ..CacheConfig::default()
+            },
+        );
+        let ttl = Duration::from_secs(100);
+        let ttls: Vec<Duration> = (0..200)
+            .map(|i| {
+                let key = CacheKey::for_tables(vec!["t".into()], 0, format!("{i}").as_bytes());
+                cache.inner.jittered(&key, ttl)
+            })
+            .collect();
+        assert!(ttls.iter().all(|t| *t <= ttl && *t >= ttl / 2));
+        let distinct: std::collections::HashSet<_> = ttls.iter().collect();
+        assert!(distinct.len() > 150, "spread, not one value");
+    }
+}

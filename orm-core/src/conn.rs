@@ -60,7 +60,8 @@ pub struct CallInfo {
     /// savepoints included).
     pub statements: u64,
     /// Tables written through `orm`'s model operations (insert, update, delete, bulk insert),
-    /// each once, in the order first written.
+    /// each once, in the order first written. Writes of a transaction (or savepoint) whose body
+    /// failed, and which was therefore rolled back, are left out.
     pub tables_written: Vec<&'static str>,
     /// Whether the call may also have written tables `orm` cannot name: it ran a Diesel
     /// statement (`execute`), SQL text (`batch_execute`) or used the raw connection.

@@ -325,12 +325,14 @@ impl Database {
         if written.tables.is_empty() && !written.unknown {
             return;
         }
+        // A copy, so a listener's round trip never holds the lock `add_write_listener` takes.
         let listeners = self
             .inner
             .listeners
             .read()
-            .unwrap_or_else(|e| e.into_inner());
-        for listener in listeners.iter() {
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for listener in &listeners {
             listener.tables_written(written);
         }
     }
