@@ -22,6 +22,11 @@ fn cache_mistakes() {
     trybuild::TestCases::new().compile_fail("tests/ui/cache/*.rs");
 }
 
+#[test]
+fn type_mistakes() {
+    trybuild::TestCases::new().compile_fail("tests/ui/types/*.rs");
+}
+
 /// What the mistakes above are measured against: the same code written correctly compiles.
 #[test]
 fn correct_uses_compile() {

@@ -4,6 +4,13 @@
 //! Backends are cargo features, `postgres` and `sqlite`, both on by default.
 #![deny(missing_docs)]
 
+#[cfg(feature = "numeric")]
+#[doc(no_inline)]
+pub use bigdecimal;
+#[cfg(feature = "network-address")]
+#[doc(no_inline)]
+pub use ipnetwork;
+
 mod bind;
 pub mod bulk;
 mod conn;
@@ -36,8 +43,10 @@ pub use conn::{
 pub use database::{Database, DatabaseBuilder, OnBackend};
 pub use error::{Error, Result};
 pub use listen::{WriteListener, Written};
-pub use meta::{Backend, ColumnMeta, RedactedUrl, TableMeta};
+pub use meta::{Backend, ColumnMeta, EnumType, RedactedUrl, TableMeta};
 pub use model::{Crud, Model, PostgresRows, RowsOnEveryBackend, SqliteRows};
 pub use pool::{PoolConfig, PoolState};
 pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};
-pub use values::{check_value, CheckValue, CheckValues, RejectReason, RejectedValue};
+pub use values::{
+    check_length, check_value, CheckValue, CheckValues, RejectReason, RejectedValue, TextLength,
+};

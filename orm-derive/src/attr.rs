@@ -98,12 +98,16 @@ pub struct FieldAttrs {
     pub column: Once<Ident>,
     /// `sql_type = diesel::sql_types::Text`.
     pub sql_type: Once<syn::Type>,
+    /// `length = 255`: a `VARCHAR(255)` column, longer values refused.
+    pub length: Once<u32>,
+    /// `db_enum`: the field's type (or its array's element) is a `#[derive(DbEnum)]` enum.
+    pub db_enum: Once<()>,
 }
 
 const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
 `partial(Name = [col, …])`, `backend = postgres`, `cache`, `cache(ttl = seconds)`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
-`sql_type = diesel::sql_types::Type`";
+`sql_type = diesel::sql_types::Type`, `length = 255`, `db_enum`";
 
 /// Parse the `#[orm(...)]` attributes of the model struct.
 pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
@@ -180,6 +184,8 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
         unique: Once::new("unique"),
         column: Once::new("column"),
         sql_type: Once::new("sql_type"),
+        length: Once::new("length"),
+        db_enum: Once::new("db_enum"),
     };
     for attr in orm_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -199,8 +205,13 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                     "give the SQL type as a type, not a string: `sql_type = diesel::sql_types::Text`",
                 )?;
                 out.sql_type.set(cx, span, ty);
+            } else if meta.path.is_ident("db_enum") {
+                out.db_enum.set(cx, span, ());
+            } else if meta.path.is_ident("length") {
+                let length = length_value(&meta)?;
+                out.length.set(cx, span, length);
             } else {
-                return Err(unknown_key(&meta, "a field", FIELD_KEYS, &["primary_key", "generated", "unique", "column", "sql_type"]));
+                return Err(unknown_key(&meta, "a field", FIELD_KEYS, &["primary_key", "generated", "unique", "column", "sql_type", "length", "db_enum"]));
             }
             Ok(())
         });
@@ -338,6 +349,27 @@ fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
         None => {
             Err(meta.error("expected `cache(ttl = 600)`: how long results are kept, in seconds"))
         }
+    }
+}
+
+/// `length = 255`: a positive whole number of characters.
+fn length_value(meta: &ParseNestedMeta<'_>) -> syn::Result<u32> {
+    let value = meta.value()?;
+    let example = "give the most characters the column holds as a number: `length = 255`";
+    if value.peek(LitStr) {
+        let lit: LitStr = value.parse()?;
+        return Err(syn::Error::new(lit.span(), example));
+    }
+    let lit: syn::LitInt = value
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), example))?;
+    match lit.base10_parse::<u32>() {
+        Ok(n) if (1..=10_485_760).contains(&n) => Ok(n),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            "a `length` is between 1 and 10485760 characters (PostgreSQL's largest VARCHAR); \
+             leave it out for text of any length",
+        )),
     }
 }
 
