@@ -32,6 +32,16 @@ pub struct Note {
     pub body: String,
 }
 
+/// Array columns (PostgreSQL arrays, JSON text on SQLite) are cached like any other.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(table = tagged)]
+pub struct Tagged {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub tags: Vec<String>,
+    pub scores: Vec<Option<i32>>,
+}
+
 diesel::allow_tables_to_appear_in_same_query!(accounts, notes);
 
 /// A Redis cache under a prefix of its own, so concurrent tests never share keys.
@@ -698,6 +708,23 @@ fn misses_load_on_the_primary_not_a_lagging_replica() {
     );
     // Each write made both entries stale; the first round found none.
     assert_eq!((cache.stats().misses, cache.stats().stale), (2, 98));
+}
+
+#[test]
+fn array_columns_round_trip_through_the_cache() {
+    for db in common::backends("cache_arrays") {
+        db.create_table::<Tagged>().unwrap();
+        let cache = Cache::in_process();
+        let row = db
+            .insert::<Tagged>(&NewTagged {
+                tags: vec!["a".into(), "b,c".into(), String::new()],
+                scores: vec![Some(1), None, Some(-3)],
+            })
+            .unwrap();
+        assert_eq!(db.cached(&cache).find::<Tagged>(row.id).unwrap(), row);
+        assert_eq!(db.cached(&cache).find::<Tagged>(row.id).unwrap(), row);
+        assert_eq!(cache.stats().hits, 1);
+    }
 }
 
 #[test]

@@ -93,12 +93,25 @@ fn is_mapped_type(field: &Field<'_>) -> bool {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    let inner = text
-        .strip_suffix('>')
-        .and_then(|t| t.split_once("Nullable<").map(|(_, inner)| inner))
-        .unwrap_or(&text);
-    let last = inner.rsplit("::").next().unwrap_or(inner);
-    SERDE_MAPPED.contains(&last)
+    serde_covers(&text)
+}
+
+/// Whether values of SQL type `text` (a path, without spaces) are of a Rust type serde covers:
+/// one of [`SERDE_MAPPED`], or `Nullable` / `Array` of one (an `Option`, a `Vec`).
+fn serde_covers(text: &str) -> bool {
+    for wrapper in ["Nullable", "Array"] {
+        if let Some(inner) = generic_argument(text, wrapper) {
+            return serde_covers(inner);
+        }
+    }
+    SERDE_MAPPED.contains(&text.rsplit("::").next().unwrap_or(text))
+}
+
+/// `X` of `…::wrapper<X>`, if `text` is that type.
+fn generic_argument<'t>(text: &'t str, wrapper: &str) -> Option<&'t str> {
+    let body = text.strip_suffix('>')?;
+    let (path, inner) = body.split_once('<')?;
+    (path.rsplit("::").next() == Some(wrapper)).then_some(inner)
 }
 
 /// `.with_cache_ttl(…)` for the model's `TableMeta`, when `cache(ttl = …)` is given.
@@ -163,4 +176,25 @@ fn is_json(field: &Field<'_>) -> bool {
         .sql_type
         .as_ref()
         .is_some_and(|t| t.to_string().contains("Json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serde_covers;
+
+    #[test]
+    fn serde_covers_mapped_types_options_and_arrays_of_them() {
+        let d = "::orm::__private::diesel::sql_types::";
+        assert!(serde_covers(&format!("{d}BigInt")));
+        assert!(serde_covers(&format!("{d}Nullable<{d}Text>")));
+        let array = format!("::orm::__private::sql_types::Array<{d}Nullable<{d}Integer>>");
+        assert!(serde_covers(&array));
+        assert!(!serde_covers(&format!("{d}Interval")));
+        assert!(!serde_covers(
+            "::orm::__private::sql_types::Array<crate::schema::sql_types::Mood>"
+        ));
+        assert!(!serde_covers(&format!(
+            "{d}Nullable<::orm::__private::sql_types::Numeric>"
+        )));
+    }
 }
