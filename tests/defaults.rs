@@ -376,3 +376,27 @@ fn a_server_filled_key_comes_back_from_insert_and_bulk_insert() {
         assert_eq!(db.verify_schema::<Token>().unwrap(), vec![]);
     }
 }
+
+#[test]
+fn a_patch_invalidates_cached_reads_of_its_table() {
+    use orm::cache::{Cache, CachedReads};
+    for db in common::backends("defaults_patch_cache") {
+        setup(&db);
+        let cache = Cache::in_process();
+        let row = db.insert::<Package>(&new_package("bytes", None)).unwrap();
+        let cached = || db.cached(&cache).find::<Package>(row.id).unwrap();
+        assert_eq!(cached().description, None);
+        let hits = cache.stats().hits;
+        assert_eq!(cached().description, None);
+        assert_eq!(cache.stats().hits, hits + 1, "served from the cache");
+        db.patch::<Package>(
+            row.id,
+            &PackagePatch {
+                description: Some(Some("byte buffers".into())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(cached().description.as_deref(), Some("byte buffers"));
+    }
+}

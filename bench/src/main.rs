@@ -5,6 +5,7 @@
 //! cargo run --release -p orm-bench -- load [--rows N] [--runs R] [--tls]
 //! cargo run --release -p orm-bench -- bulk [--rows N] [--runs R] [--tls]
 //! cargo run --release -p orm-bench -- pool [--seconds N] [--runs R] [--rows N] [--tls]
+//! cargo run --release -p orm-bench -- cache [--reads N] [--users N] [--heavy-reads N] [--tls]
 //! ```
 //!
 //! The server is `ORM_BENCH_PG_URL` (default `postgres://postgres@127.0.0.1:5432/orm_test`);
@@ -14,6 +15,7 @@
 //! `<benchmark>_tls.json`).
 
 mod bulk;
+mod cache;
 mod load;
 mod pool;
 mod report;
@@ -51,6 +53,12 @@ benchmarks:
         prepared statement, SQLx's PgPool, and orm with reads on the replica; plus the cost of
         one routing decision (defaults: --seconds 10 --runs 3 --rows 10000; at least 3 runs)
 
+  cache [--reads N] [--users N] [--heavy-reads N] [--tls]
+        one thread of point reads by key: an orm-cache hit in Redis, a raw redis GET of the
+        same bytes, the uncached read through Database, an in-process hit; then the heavy
+        query (email ILIKE + last_login) cached and uncached; plus the codec comparison
+        (defaults: --reads 100000 --users 200000 --heavy-reads 100)
+
 options:
   --tls   every PostgreSQL client on TLS (libpq sslmode=require, the raw client through
           OpenSSL); by default every one is on sslmode=disable. Each client checks its
@@ -60,6 +68,8 @@ options:
 environment:
   ORM_BENCH_PG_URL   PostgreSQL server (default postgres://postgres@127.0.0.1:5432/orm_test),
                      without sslmode: the transport option sets it
+  ORM_BENCH_REDIS_URL
+                     Redis for the cache benchmark (default redis://127.0.0.1:6379)
   ORM_BENCH_PG_REPLICA_URL
                      its streaming replica, for pool's replica mode (default
                      postgres://postgres@127.0.0.1:5433/orm_test), without sslmode
@@ -76,6 +86,7 @@ fn main() -> ExitCode {
         "load" => Flags::parse(&rest).and_then(load::run),
         "bulk" => Flags::parse(&rest).and_then(bulk::run),
         "pool" => Flags::parse(&rest).and_then(pool::run),
+        "cache" => Flags::parse(&rest).and_then(cache::run),
         // Further benchmarks go here, one arm each, e.g. `"bulk" => ….and_then(bulk::run)`.
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

@@ -98,6 +98,9 @@ pub struct TableMeta {
     pub checks: &'static [CheckConstraint],
     /// FOREIGN KEY constraints: `#[orm(references = users(id))]` on a field.
     pub foreign_keys: &'static [ForeignKey],
+    /// How long cached results of the model are kept when a read does not say:
+    /// `#[orm(cache(ttl = 600))]`. `None`: the cache's own default.
+    pub cache_ttl: Option<std::time::Duration>,
 }
 
 /// Every backend, for models that are not declared for one.
@@ -124,7 +127,15 @@ impl TableMeta {
             backends: ALL_BACKENDS,
             checks: &[],
             foreign_keys: &[],
+            cache_ttl: None,
         }
+    }
+
+    /// Sets how long cached results of the model are kept. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_cache_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.cache_ttl = Some(ttl);
+        self
     }
 
     /// Declares the table's CHECK constraints. Called by generated code.

@@ -68,6 +68,15 @@ pub struct ModelAttrs {
     pub backend: Once<BackendAttr>,
     /// `check(name = "sql")`: named CHECK constraints over the table.
     pub checks: Vec<(Ident, LitStr)>,
+    /// `cache(ttl = 600)`: how long cached results of the model are kept.
+    pub cache: Once<CacheAttr>,
+}
+
+/// `#[orm(cache)]` or `#[orm(cache(ttl = …))]`: the model's rows are stored in the query
+/// cache (even with fields of the user's own types, which must then implement serde).
+pub struct CacheAttr {
+    /// The TTL in milliseconds (`ttl = 600` is seconds; `600s`, `500ms`, `10min`, `2h`).
+    pub ttl_millis: Option<u64>,
 }
 
 /// A backend named in `#[orm(backend = …)]`.
@@ -162,7 +171,8 @@ impl OnDeleteAttr {
 }
 
 const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
-`partial(Name = [col, …])`, `backend = postgres`, `check(name = \"sql\")`";
+`partial(Name = [col, …])`, `backend = postgres`, `check(name = \"sql\")`, `cache`, \
+`cache(ttl = seconds)`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
 `sql_type = diesel::sql_types::Type`, `length = 255`, `db_enum`, `default = \"sql\"`, \
 `server_filled`, `check = \"sql\"`, `references = table(column)`, `on_delete = cascade`, \
@@ -177,6 +187,7 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
         partials: Vec::new(),
         backend: Once::new("backend"),
         checks: Vec::new(),
+        cache: Once::new("cache"),
     };
     for attr in orm_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -217,6 +228,8 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                     out.checks.push((name, sql));
                     Ok(())
                 })?;
+            } else if meta.path.is_ident("cache") {
+                out.cache.set(cx, span, cache_attr(&meta)?);
             } else {
                 return Err(unknown_key(
                     &meta,
@@ -229,6 +242,7 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                         "partial",
                         "backend",
                         "check",
+                        "cache",
                     ],
                 ));
             }
@@ -394,6 +408,83 @@ fn default_text(input: ParseStream<'_>, example: &str) -> syn::Result<String> {
             other.span(),
             format!("expected SQL text in a string, an integer or a boolean: `{example}`"),
         )),
+    }
+}
+
+/// `cache(ttl = 600)`: the TTL in seconds, or with a unit: `600s`, `500ms`, `10min`, `2h`.
+fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
+    if meta.input.is_empty() || meta.input.peek(Token![,]) {
+        return Ok(CacheAttr { ttl_millis: None });
+    }
+    if let Ok(group) = meta.input.fork().parse::<proc_macro2::Group>() {
+        if group.stream().is_empty() {
+            return Err(syn::Error::new(
+                group.span(),
+                "empty cache settings; write `cache(ttl = 600)` for a TTL in seconds, or \
+                 `cache` alone for the cache's default TTL",
+            ));
+        }
+    }
+    let mut ttl = None;
+    meta.parse_nested_meta(|inner| {
+        if !inner.path.is_ident("ttl") {
+            let key = path_text(&inner.path);
+            let hint = crate::check::did_you_mean(&key, std::iter::once("ttl".to_owned()))
+                .map(|k| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
+            return Err(inner.error(format!(
+                "unknown cache setting `{key}`{hint}\nexpected `cache(ttl = 600)` (seconds, or \
+                 `500ms`, `10min`, `2h`)"
+            )));
+        }
+        let value = inner.value()?;
+        if value.peek(LitStr) {
+            let lit: LitStr = value.parse()?;
+            return Err(syn::Error::new(
+                lit.span(),
+                "give the TTL as a number, not a string: `cache(ttl = 600)` (seconds) or \
+                 `cache(ttl = 10min)`",
+            ));
+        }
+        let lit: syn::LitInt = value.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected a whole number of seconds: `cache(ttl = 600)`, or with a unit: \
+                 `500ms`, `10min`, `2h`",
+            )
+        })?;
+        let amount: u64 = lit.base10_parse()?;
+        let per_unit: u64 = match lit.suffix() {
+            "" | "s" => 1000,
+            "ms" => 1,
+            "min" => 60_000,
+            "h" => 3_600_000,
+            other => {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!("unknown unit `{other}`; use `s` (the default), `ms`, `min` or `h`"),
+                ))
+            }
+        };
+        let millis = amount
+            .checked_mul(per_unit)
+            .ok_or_else(|| syn::Error::new(lit.span(), "this TTL is too long to represent"))?;
+        if millis == 0 {
+            return Err(syn::Error::new(
+                lit.span(),
+                "a TTL of 0 keeps nothing; leave `cache(…)` out to use the cache's default TTL",
+            ));
+        }
+        ttl = Some(millis);
+        Ok(())
+    })?;
+    match ttl {
+        Some(millis) => Ok(CacheAttr {
+            ttl_millis: Some(millis),
+        }),
+        None => {
+            Err(meta.error("expected `cache(ttl = 600)`: how long results are kept, in seconds"))
+        }
     }
 }
 

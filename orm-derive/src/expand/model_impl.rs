@@ -94,6 +94,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         .into_iter()
         .map(|cols| quote!(&[#(#cols),*]));
     let fingerprint = fingerprint(model);
+    let cache_ttl = super::cache_key::table_meta_ttl(model);
 
     let (key_filter_type, key_filter) = key_filter(model);
     let model_fields = model_fields(model);
@@ -138,7 +139,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                 &[#(#primary_key),*],
                 &[#(#unique),*],
                 #fingerprint,
-            ) #backends #constraints;
+            ) #backends #cache_ttl #constraints;
             fn primary_key(&self) -> Self::PrimaryKey {
                 #key_value
             }
