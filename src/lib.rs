@@ -12,6 +12,10 @@ pub use orm_core::{
     Error, Intent, Model, Node, OnBackend, OnConflict, PoolConfig, PoolState, Projection,
     RawConnection, RedactedUrl, RejectReason, Result, TableMeta,
 };
+pub use orm_core::{
+    schema, ConcurrentRefresh, IndexMeta, IndexMethod, IndexReport, MaterializedView, PartialMeta,
+    Plan, ReadModel, RefreshStatus, Refreshed, Refresher, RefresherHandle, ViewMeta,
+};
 pub use orm_derive::{Model, Projection};
 
 /// Read replicas: routing reads to healthy, caught-up replicas (PostgreSQL).
@@ -45,8 +49,9 @@ pub mod __private {
     // `copy_from(..).from_insertable(..)` accepts them as it accepts its own derives.
     pub use diesel::internal::derives::as_expression::Bound;
     pub use orm_core::{
-        check_value, unknown_field, Backend, CheckValues, ColumnMeta, ConstMessage, Crud, Model,
-        ModelField, Projection, RejectedValue, SameTypeAs, TableMeta,
+        check_value, unknown_field, Backend, CheckValues, ColumnMeta, ConcurrentRefresh,
+        ConstMessage, Crud, IndexMeta, IndexMethod, MaterializedView, Model, ModelField,
+        PartialMeta, Projection, ReadModel, RejectedValue, SameTypeAs, TableMeta, ViewMeta,
     };
     pub use serde;
 }

@@ -88,13 +88,11 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         }
     };
 
-    quote! {
+    let schema = super::index::table_meta_builders(model);
+    let read_model = quote! {
         #[automatically_derived]
-        impl #p::Model for #ident {
+        impl #p::ReadModel for #ident {
             type Table = #module::table;
-            type PrimaryKey = #key_type;
-            type New = #new;
-            type KeyFilter = #key_filter_type;
             const TABLE: &'static #p::TableMeta = &#p::TableMeta::new(
                 #model_name,
                 #table_name,
@@ -102,7 +100,22 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                 &[#(#primary_key),*],
                 &[#(#unique),*],
                 #fingerprint,
-            ) #backends;
+            ) #backends #schema;
+        }
+    };
+    if model.is_view() {
+        let view = super::view::expand(model);
+        return quote!(#read_model #model_fields #view);
+    }
+
+    quote! {
+        #read_model
+
+        #[automatically_derived]
+        impl #p::Model for #ident {
+            type PrimaryKey = #key_type;
+            type New = #new;
+            type KeyFilter = #key_filter_type;
             fn primary_key(&self) -> Self::PrimaryKey {
                 #key_value
             }
