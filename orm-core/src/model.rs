@@ -21,6 +21,12 @@ pub trait ReadModel: Sized + Send + 'static {
 ///
 /// The model itself is checked with [`CheckValues`] before `update` writes it, and its insert
 /// struct before `insert` and `bulk_insert` do: see [`Error::ValueRejected`](crate::Error::ValueRejected).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a table model, so rows cannot be written to it",
+    label = "not a `#[derive(Model)]` table",
+    note = "a materialized view (`#[orm(materialized_view = …)]`) is read-only: read it with \
+            `db.load`, `db.first` or its partials, and recompute it with `db.refresh::<View>()`"
+)]
 pub trait Model: ReadModel + RowsOnEveryBackend + CheckValues {
     /// The primary key value: the key field's type, or a tuple of them for a composite key.
     type PrimaryKey: Clone + std::fmt::Debug;

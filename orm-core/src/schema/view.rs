@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use crate::conn::{Intent, RawConnection};
+use crate::conn::{Conn, Intent, RawConnection};
 use crate::database::Database;
 use crate::ddl::{create_table_sql, quote_ident};
 use crate::error::{Error, Result};
@@ -139,19 +139,30 @@ pub(crate) fn refresh_table(
     inside: &(dyn Fn(&Refreshed) + Sync),
 ) -> Result<Option<Refreshed>> {
     db.run(Intent::Write, |conn| {
-        let done = match conn.raw_for_runtime() {
-            #[cfg(feature = "postgres")]
-            RawConnection::Postgres(pg) => {
-                postgres::refresh_locked(pg, table, concurrently, wait, inside)?
-            }
-            #[cfg(feature = "sqlite")]
-            RawConnection::Sqlite(lite) => Some(sqlite_refresh(lite, table, inside)?),
-        };
-        if done.is_some() {
-            conn.wrote_table(table.name);
-        }
-        Ok(done)
+        refresh_on(conn, table, concurrently, wait, inside)
     })
+}
+
+/// One refresh of `table` on `conn`, which records the view's table as written.
+fn refresh_on(
+    conn: &mut Conn<'_>,
+    table: &'static TableMeta,
+    concurrently: bool,
+    wait: LockWait,
+    inside: &(dyn Fn(&Refreshed) + Sync),
+) -> Result<Option<Refreshed>> {
+    let done = match conn.raw_for_runtime() {
+        #[cfg(feature = "postgres")]
+        RawConnection::Postgres(pg) => {
+            postgres::refresh_locked(pg, table, concurrently, wait, inside)?
+        }
+        #[cfg(feature = "sqlite")]
+        RawConnection::Sqlite(lite) => Some(sqlite_refresh(lite, table, inside)?),
+    };
+    if done.is_some() {
+        conn.wrote_table(table.name);
+    }
+    Ok(done)
 }
 
 #[cfg(feature = "sqlite")]
@@ -286,12 +297,33 @@ impl Database {
     }
 
     fn refresh_view(&self, table: &'static TableMeta, concurrently: bool) -> Result<Refreshed> {
-        refresh_table(self, table, concurrently, LockWait::Wait, &|_| {})?.ok_or_else(|| {
-            Error::Model {
-                model: table.model,
-                message: "refresh did not take its lock".to_owned(),
-            }
-        })
+        refresh_table(self, table, concurrently, LockWait::Wait, &|_| {})?
+            .ok_or_else(|| not_locked(table))
+    }
+}
+
+impl Conn<'_> {
+    /// [`Database::refresh`] on this connection: the call records the view as written (see
+    /// [`CallInfo::tables_written`](crate::CallInfo::tables_written)). Not inside a
+    /// transaction on SQLite, whose refresh is a transaction of its own.
+    pub fn refresh<V: MaterializedView>(&mut self) -> Result<Refreshed> {
+        refresh_on(self, V::TABLE, false, LockWait::Wait, &|_| {})?
+            .ok_or_else(|| not_locked(V::TABLE))
+    }
+
+    /// [`Database::refresh_concurrently`] on this connection; PostgreSQL refuses it inside a
+    /// transaction.
+    pub fn refresh_concurrently<V: ConcurrentRefresh>(&mut self) -> Result<Refreshed> {
+        refresh_on(self, V::TABLE, true, LockWait::Wait, &|_| {})?
+            .ok_or_else(|| not_locked(V::TABLE))
+    }
+}
+
+/// A refresh that waited for its lock always takes it; this is never returned in practice.
+fn not_locked(table: &TableMeta) -> Error {
+    Error::Model {
+        model: table.model,
+        message: "refresh did not take its lock".to_owned(),
     }
 }
 
