@@ -17,6 +17,11 @@ fn bind_mistakes() {
     trybuild::TestCases::new().compile_fail("tests/ui/bind/*.rs");
 }
 
+#[test]
+fn index_and_view_mistakes() {
+    trybuild::TestCases::new().compile_fail("tests/ui/index/*.rs");
+}
+
 /// What the mistakes above are measured against: the same code written correctly compiles.
 #[test]
 fn correct_uses_compile() {
