@@ -5,7 +5,7 @@ mod common;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use orm::schema::{create_indexes_sql, migration_sql, IndexDdl};
-use orm::{Backend, Database, Model, ReadModel};
+use orm::{Backend, Database, Model};
 
 /// The article's user table, with its covering index for the login lookup (`id, last_login` by
 /// `email`), a plain index on `email` that the covering one makes redundant, and an index on

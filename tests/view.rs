@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use orm::{Backend, Database, Model, ReadModel, Refreshed, Refresher};
+use orm::{Backend, Database, Model, Refreshed, Refresher};
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[orm(table = orders)]

@@ -102,6 +102,12 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                 #fingerprint,
             ) #backends #schema;
         }
+
+        #[automatically_derived]
+        impl #ident {
+            /// The table metadata (`ReadModel::TABLE`), readable without importing the trait.
+            pub const TABLE: &'static #p::TableMeta = <Self as #p::ReadModel>::TABLE;
+        }
     };
     if model.is_view() {
         let view = super::view::expand(model);
