@@ -5,7 +5,9 @@ use diesel::{QueryResult, RunQueryDsl};
 
 use crate::conn::{Intent, RawConnection};
 use crate::database::Database;
-use crate::error::{Error, Result};
+#[cfg(feature = "postgres")]
+use crate::error::Error;
+use crate::error::Result;
 use crate::meta::Backend;
 
 /// The plan the database chose for a query.

@@ -187,13 +187,6 @@ fn snake_case(name: &str) -> String {
     out
 }
 
-fn split_list(list: &str) -> Vec<String> {
-    list.split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 #[cfg(feature = "postgres")]
 mod postgres {
     use diesel::pg::PgConnection;

@@ -144,6 +144,7 @@ pub(crate) fn refresh_table(
 }
 
 /// One refresh of `table` on `conn`, which records the view's table as written.
+#[cfg_attr(not(feature = "postgres"), allow(unused_variables))] // SQLite has one kind
 fn refresh_on(
     conn: &mut Conn<'_>,
     table: &'static TableMeta,
