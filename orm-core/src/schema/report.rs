@@ -222,6 +222,13 @@ mod postgres {
         stats_reset: Option<String>,
     }
 
+    fn split_list(list: &str) -> Vec<String> {
+        list.split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Key and included columns come from `pg_index.indkey` split at `indnkeyatts`.
     const INDEXES: &str = "\
         SELECT t.relname::text AS table_name, c.relname::text AS index_name, \
