@@ -157,3 +157,61 @@ fn check_view(cx: &Ctxt, model: &Model<'_>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use syn::DeriveInput;
+
+    use crate::ast::Model;
+    use crate::ctxt::Ctxt;
+
+    fn errors(input: &DeriveInput) -> Vec<String> {
+        let cx = Ctxt::default();
+        let model = Model::from_ast(&cx, input).unwrap();
+        super::check(&cx, &model);
+        match cx.check() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn reads_an_index_declaration() {
+        let input: DeriveInput = syn::parse_quote! {
+            #[orm(table = users, index(name = "user_email_cover", on(email), include(id, last_login),
+                  unique, method = btree, predicate = "active"))]
+            struct User { #[orm(primary_key)] id: i64, email: String, last_login: i64 }
+        };
+        let cx = Ctxt::default();
+        let model = Model::from_ast(&cx, &input).unwrap();
+        cx.check().unwrap();
+        let index = &model.attrs.indexes[0];
+        assert_eq!(index.name.as_ref().unwrap().value(), "user_email_cover");
+        assert_eq!(index.on.len(), 1);
+        assert_eq!(index.include.len(), 2);
+        assert!(index.unique.is_some());
+        assert_eq!(index.predicate.as_ref().unwrap().value(), "active");
+        assert!(errors(&input).is_empty());
+    }
+
+    #[test]
+    fn a_view_needs_no_key_but_a_query_and_a_unique_index_to_refresh_concurrently() {
+        let fine: DeriveInput = syn::parse_quote! {
+            #[orm(materialized_view = "totals", query = "SELECT 1 AS n",
+                  index(name = "totals_n", on(n), unique), refresh_concurrently)]
+            struct Totals { n: i64 }
+        };
+        assert!(errors(&fine).is_empty());
+        let no_unique: DeriveInput = syn::parse_quote! {
+            #[orm(materialized_view = "totals", query = "SELECT 1 AS n", refresh_concurrently)]
+            struct Totals { n: i64 }
+        };
+        let found = errors(&no_unique);
+        assert!(found[0].contains("needs a unique index"), "{found:?}");
+        let stray: DeriveInput = syn::parse_quote! {
+            #[orm(table = totals, query = "SELECT 1 AS n")]
+            struct Totals { #[orm(primary_key)] n: i64 }
+        };
+        assert!(errors(&stray)[0].contains("materialized_view"));
+    }
+}
