@@ -344,6 +344,99 @@ fn two_refreshers_never_refresh_at_once() {
     }
 }
 
+/// When a refresh held the lock, in nanoseconds since the Unix epoch: comparable between
+/// processes on one machine, as `Instant`s are not.
+fn wall_clock(done: &Refreshed) -> (u128, u128) {
+    let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+    let epoch = |at: Instant| {
+        (wall - (now - at))
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    };
+    (epoch(done.started), epoch(done.finished))
+}
+
+/// Run a refresher of `SalesSummary` on `db` for `time`, as often as it can; the intervals its
+/// refreshes held the lock, and its status.
+fn refresh_for(db: &Database, time: Duration) -> (Vec<(u128, u128)>, orm::RefreshStatus) {
+    let runs: Arc<Mutex<Vec<(u128, u128)>>> = Arc::default();
+    let record = Arc::clone(&runs);
+    let refresher = Refresher::every(Duration::from_millis(5))
+        .view::<SalesSummary>()
+        .on_refresh(move |_, done| record.lock().unwrap().push(wall_clock(done)))
+        .start(db)
+        .unwrap();
+    std::thread::sleep(time);
+    let status = refresher.status()[0].clone();
+    refresher.stop();
+    let runs = runs.lock().unwrap().clone();
+    (runs, status)
+}
+
+/// The second process of `two_processes_never_refresh_at_once`: this test binary, started
+/// again with `ORM_VIEW_CHILD_URL` set, runs only this function. Without that variable (a plain
+/// test run) it has nothing to do.
+#[test]
+fn child_process_refresher() {
+    let (Ok(url), Ok(out)) = (
+        std::env::var("ORM_VIEW_CHILD_URL"),
+        std::env::var("ORM_VIEW_CHILD_OUT"),
+    ) else {
+        return;
+    };
+    let db = Database::connect(&url).unwrap();
+    let (runs, status) = refresh_for(&db, Duration::from_secs(3));
+    let lines: Vec<String> = runs.iter().map(|(a, b)| format!("{a} {b}")).collect();
+    std::fs::write(&out, format!("{}\n{}", status.skipped, lines.join("\n"))).unwrap();
+}
+
+/// Two processes, each with a refresher of the same view: PostgreSQL's advisory lock keeps
+/// their refreshes apart.
+#[test]
+fn two_processes_never_refresh_at_once() {
+    let Some(url) = common::postgres_url("view_two_processes") else {
+        return;
+    };
+    let db = Database::connect(&url).unwrap();
+    db.create_table::<Order>().unwrap();
+    fill_orders(&db, 20_000, 1);
+    db.create_view::<SalesSummary>().unwrap();
+    let out = std::env::temp_dir().join(format!("orm_view_child_{}.txt", std::process::id()));
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["child_process_refresher", "--exact", "--test-threads=1"])
+        .env("ORM_VIEW_CHILD_URL", &url)
+        .env("ORM_VIEW_CHILD_OUT", &out)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut runs, status) = refresh_for(&db, Duration::from_secs(3));
+    assert!(child.wait().unwrap().success(), "the child process failed");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let mut lines = text.lines();
+    let child_skipped: u64 = lines.next().unwrap().parse().unwrap();
+    let child_runs: Vec<(u128, u128)> = lines
+        .map(|l| {
+            let (a, b) = l.split_once(' ').unwrap();
+            (a.parse().unwrap(), b.parse().unwrap())
+        })
+        .collect();
+    assert!(
+        !runs.is_empty() && !child_runs.is_empty(),
+        "both processes refreshed"
+    );
+    assert!(status.skipped + child_skipped > 0, "the lock was contended");
+    runs.extend(child_runs);
+    runs.sort();
+    for pair in runs.windows(2) {
+        assert!(
+            pair[1].0 >= pair[0].1,
+            "refreshes of two processes overlapped: {pair:?}"
+        );
+    }
+}
+
 /// A failing refresh is recorded and retried; the refresher recovers when the cause goes
 /// away, reports its last success, failure and duration, and stops on drop.
 #[test]
