@@ -369,18 +369,21 @@ impl Database {
     /// partial struct of those models is covered by an index:
     /// `db.index_report(&[User::TABLE, SalesSummary::TABLE])`. Reads the statistics views of
     /// PostgreSQL (`pg_stat_user_indexes`, `pg_index`, `pg_relation_size`) in the current
-    /// schema, SQLite's `index_list`/`index_xinfo` pragmas (which count no scans).
+    /// schema of the primary (a replica counts the scans it serves in its own statistics),
+    /// SQLite's `index_list`/`index_xinfo` pragmas (which count no scans).
     #[track_caller]
     pub fn index_report(&self, tables: &[&'static TableMeta]) -> Result<IndexReport> {
         let names: Vec<&str> = tables.iter().map(|t| t.name).collect();
         let backend = self.backend();
+        // The primary's statistics: each replica counts the scans it serves itself.
         let (stats_since, mut indexes) =
-            self.run(Intent::Read, |conn| match conn.raw_for_runtime() {
-                #[cfg(feature = "postgres")]
-                RawConnection::Postgres(pg) => postgres::indexes(pg, &names),
-                #[cfg(feature = "sqlite")]
-                RawConnection::Sqlite(lite) => Ok((None, sqlite::indexes(lite, &names)?)),
-            })?;
+            self.primary()
+                .run(Intent::Read, |conn| match conn.raw_for_runtime() {
+                    #[cfg(feature = "postgres")]
+                    RawConnection::Postgres(pg) => postgres::indexes(pg, &names),
+                    #[cfg(feature = "sqlite")]
+                    RawConnection::Sqlite(lite) => Ok((None, sqlite::indexes(lite, &names)?)),
+                })?;
         mark_duplicates(&mut indexes);
         let partials = partial_coverage(tables, &indexes, backend);
         Ok(IndexReport {
