@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub use orm_core::sql_types::DbEnum;
 #[cfg(feature = "postgres")]
 pub use orm_core::PostgresConn;
 #[cfg(feature = "sqlite")]
@@ -9,14 +10,14 @@ pub use orm_core::SqliteConn;
 pub use orm_core::{
     bind, ddl, sql_types, Backend, BackendConn, BackendConnection, BatchFailure, Bind, BulkOptions,
     BulkProgress, BulkReport, CallInfo, ColumnMeta, CommitMode, Conn, Database, DatabaseBuilder,
-    Error, Intent, Model, Node, OnBackend, OnConflict, PoolConfig, PoolState, Projection,
+    EnumType, Error, Intent, Model, Node, OnBackend, OnConflict, PoolConfig, PoolState, Projection,
     RawConnection, RedactedUrl, RejectReason, Result, TableMeta,
 };
 pub use orm_core::{
     schema, ConcurrentRefresh, IndexMeta, IndexMethod, IndexReport, MaterializedView, PartialMeta,
     Plan, ReadModel, RefreshStatus, Refreshed, Refresher, RefresherHandle, ViewMeta,
 };
-pub use orm_derive::{Model, Projection};
+pub use orm_derive::{DbEnum, Model, Projection};
 
 /// Read replicas: routing reads to healthy, caught-up replicas (PostgreSQL).
 #[cfg(feature = "postgres")]
@@ -24,6 +25,15 @@ pub use orm_core::route;
 
 /// Query-result caching: stable cache keys (the cache itself is not built yet).
 pub use orm_cache as cache;
+
+/// The `bigdecimal` version whose `BigDecimal` stores `numeric` columns (feature `numeric`).
+#[cfg(feature = "numeric")]
+pub use orm_core::bigdecimal;
+
+/// The `ipnetwork` version whose `IpNetwork` stores `inet` and `cidr` columns (feature
+/// `network-address`).
+#[cfg(feature = "network-address")]
+pub use orm_core::ipnetwork;
 
 /// The Diesel version `orm` is built on; list the same version as your own `diesel` dependency.
 pub use diesel;
@@ -37,21 +47,22 @@ pub mod __private {
     #[cfg(feature = "postgres")]
     pub use diesel::query_builder::bind_collector::RawBytesBindCollector;
     #[cfg(feature = "sqlite")]
-    pub use diesel::sqlite::SqliteConnection;
+    pub use diesel::sqlite::{Sqlite, SqliteConnection};
     pub use orm_core::bulk::{
         rows_per_statement, BindRow, ConflictClause, KeyedBySql, MultiRowInsert, StatementKind,
         POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
     };
     #[cfg(feature = "postgres")]
-    pub use orm_core::bulk::{write_binary_copy, CopyRow};
+    pub use orm_core::bulk::{write_binary_copy, CopyRow, CopyTypes};
     pub use orm_core::sql_types::{self, DdlType};
     // Generated insert structs bind through Diesel's own bound type, so that Diesel's
     // `copy_from(..).from_insertable(..)` accepts them as it accepts its own derives.
     pub use diesel::internal::derives::as_expression::Bound;
     pub use orm_core::{
-        check_value, unknown_field, Backend, CheckValues, ColumnMeta, ConcurrentRefresh,
-        ConstMessage, Crud, IndexMeta, IndexMethod, MaterializedView, Model, ModelField,
-        PartialMeta, Projection, ReadModel, RejectedValue, SameTypeAs, TableMeta, ViewMeta,
+        check_length, check_value, unknown_field, Backend, CheckValues, ColumnMeta,
+        ConcurrentRefresh, ConstMessage, Crud, EnumType, IndexMeta, IndexMethod, MaterializedView,
+        Model, ModelField, PartialMeta, Projection, ReadModel, RejectedValue, SameTypeAs,
+        TableMeta, ViewMeta,
     };
     pub use serde;
 }

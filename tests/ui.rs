@@ -22,6 +22,11 @@ fn index_and_view_mistakes() {
     trybuild::TestCases::new().compile_fail("tests/ui/index/*.rs");
 }
 
+#[test]
+fn type_mistakes() {
+    trybuild::TestCases::new().compile_fail("tests/ui/types/*.rs");
+}
+
 /// What the mistakes above are measured against: the same code written correctly compiles.
 #[test]
 fn correct_uses_compile() {

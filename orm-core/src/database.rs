@@ -578,6 +578,12 @@ impl Database {
     /// primary key, named UNIQUE constraints.
     #[track_caller]
     pub fn create_table<M: Model>(&self) -> Result<()> {
+        if let Some(column) = M::TABLE.columns.iter().find(|c| !c.ddl_known) {
+            return Err(Error::DdlUnknown {
+                table: M::TABLE.name,
+                column: column.name,
+            });
+        }
         self.batch_execute(&ddl::create_table_sql(M::TABLE, self.backend()))
     }
 

@@ -141,6 +141,21 @@ pub enum Error {
         backend: Backend,
     },
 
+    /// `create_table` was asked for a table one of whose columns has an SQL type `orm` has no
+    /// DDL for (a model bound to a `table!` whose SQL type has no
+    /// [`DdlType`](crate::sql_types::DdlType) impl). The model reads and writes that column;
+    /// the table itself is created by your own migrations. Nothing was sent.
+    #[error(
+        "`orm` has no DDL for the SQL type of `{table}.{column}` (no `orm::sql_types::DdlType` \
+         impl): create this table with your own migration; the model reads and writes it as is"
+    )]
+    DdlUnknown {
+        /// The table.
+        table: &'static str,
+        /// The first column whose type has no DDL.
+        column: &'static str,
+    },
+
     /// A bulk insert failed in one batch. `failure.row` is the input offset of the row that
     /// failed, when it could be determined. Exactly `failure.committed_rows` rows were
     /// committed before it (none in [`crate::CommitMode::AllOrNothing`]).

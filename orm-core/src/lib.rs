@@ -4,6 +4,13 @@
 //! Backends are cargo features, `postgres` and `sqlite`, both on by default.
 #![deny(missing_docs)]
 
+#[cfg(feature = "numeric")]
+#[doc(no_inline)]
+pub use bigdecimal;
+#[cfg(feature = "network-address")]
+#[doc(no_inline)]
+pub use ipnetwork;
+
 mod bind;
 pub mod bulk;
 mod conn;
@@ -35,7 +42,8 @@ pub use conn::{
 pub use database::{Database, DatabaseBuilder, OnBackend};
 pub use error::{Error, Result};
 pub use meta::{
-    Backend, ColumnMeta, IndexMeta, IndexMethod, PartialMeta, RedactedUrl, TableMeta, ViewMeta,
+    Backend, ColumnMeta, EnumType, IndexMeta, IndexMethod, PartialMeta, RedactedUrl, TableMeta,
+    ViewMeta,
 };
 pub use model::{Crud, Model, PostgresRows, ReadModel, RowsOnEveryBackend, SqliteRows};
 pub use pool::{PoolConfig, PoolState};
@@ -44,4 +52,6 @@ pub use schema::{
     ConcurrentRefresh, IndexReport, MaterializedView, Plan, RefreshStatus, Refreshed, Refresher,
     RefresherHandle,
 };
-pub use values::{check_value, CheckValue, CheckValues, RejectReason, RejectedValue};
+pub use values::{
+    check_length, check_value, CheckValue, CheckValues, RejectReason, RejectedValue, TextLength,
+};

@@ -201,6 +201,34 @@ pub struct ColumnMeta {
     pub nullable: bool,
     /// Whether the database assigns the value (an identity / rowid key).
     pub generated: bool,
+    /// Whether `orm` knows the column's DDL type. `false` for a column of a `table!` whose SQL
+    /// type has no [`DdlType`](crate::sql_types::DdlType) impl: the model reads and writes it,
+    /// but its table is created by the user's own migrations, and `create_table` refuses it.
+    pub ddl_known: bool,
+    /// The enum type the column stores, for a field of a `#[derive(DbEnum)]` type:
+    /// `CREATE TYPE … AS ENUM` on PostgreSQL, a `CHECK (… IN (…))` on SQLite.
+    pub enum_type: Option<&'static EnumType>,
+    /// The most characters the column holds (`#[orm(length = n)]`): `VARCHAR(n)` in DDL, and
+    /// longer values are refused before they are sent, on every backend.
+    pub max_length: Option<u32>,
+}
+
+/// A database enum type: its name on PostgreSQL and its labels, in declaration order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EnumType {
+    /// The PostgreSQL type name (`mood`).
+    pub name: &'static str,
+    /// The labels as stored, in declaration order.
+    pub labels: &'static [&'static str],
+}
+
+impl EnumType {
+    /// An enum type. Called by generated code.
+    #[doc(hidden)]
+    pub const fn new(name: &'static str, labels: &'static [&'static str]) -> Self {
+        Self { name, labels }
+    }
 }
 
 impl ColumnMeta {
@@ -221,7 +249,31 @@ impl ColumnMeta {
             sqlite_type,
             nullable,
             generated,
+            ddl_known: true,
+            enum_type: None,
+            max_length: None,
         }
+    }
+
+    /// Marks whether `orm` knows the column's DDL type. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_ddl_known(mut self, known: bool) -> Self {
+        self.ddl_known = known;
+        self
+    }
+
+    /// The enum type the column stores, if any. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_enum_type(mut self, enum_type: Option<&'static EnumType>) -> Self {
+        self.enum_type = enum_type;
+        self
+    }
+
+    /// The column's length limit, `VARCHAR(n)`. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_max_length(mut self, max_length: u32) -> Self {
+        self.max_length = Some(max_length);
+        self
     }
 
     /// The column's type in `CREATE TABLE` on `backend`.

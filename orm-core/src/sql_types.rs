@@ -1,5 +1,9 @@
 //! SQL types that work the same on PostgreSQL and SQLite, and the column types used in DDL.
 //!
+//! Besides the scalars below: [`Array`] (a PostgreSQL array, JSON text on SQLite), [`Enum`]
+//! (a `#[derive(DbEnum)]` enum: a PostgreSQL enum type, checked text on SQLite) and, with the
+//! `numeric` feature, `Numeric` (exact on both).
+//!
 //! Diesel's own `Timestamptz`, `Uuid` and `Jsonb` exist only for PostgreSQL. A model must run
 //! unchanged on both backends, so `#[derive(Model)]` maps `DateTime<Utc>`, `uuid::Uuid` and
 //! `serde_json::Value` to the types below: native `timestamptz`, `uuid` and `jsonb` on
@@ -9,6 +13,22 @@
 //! themselves, so compare a column of these types with a value wrapped in [`crate::bind`]:
 //! `users::last_login.gt(orm::bind(cutoff))`.
 
+mod array;
+mod enums;
+#[cfg(feature = "numeric")]
+mod numeric;
+
+#[cfg(feature = "numeric")]
+pub use numeric::Numeric;
+
+pub use array::Array;
+#[doc(hidden)]
+pub use enums::enum_from_bytes;
+pub use enums::{DbEnum, Enum, UnknownEnumLabel};
+
+use std::marker::PhantomData;
+
+use crate::meta::EnumType;
 use diesel::deserialize::{self, FromSql};
 #[cfg(feature = "postgres")]
 use diesel::pg::{Pg, PgValue};
@@ -206,13 +226,21 @@ impl ToSql<Json, Sqlite> for serde_json::Value {
 
 /// The column type to write in `CREATE TABLE` for a Diesel SQL type, per backend.
 ///
-/// Implemented for every SQL type `#[derive(Model)]` maps to. To use your own SQL type with
-/// `#[orm(sql_type = path::to::MyType)]`, implement this trait for it.
+/// Implemented for every SQL type `#[derive(Model)]` maps to, for Diesel's PostgreSQL types
+/// that `diesel print-schema` writes (`Citext`, `Interval`, `Inet`, `Cidr`, `Numeric`,
+/// `Array<…>`, …), and by `#[derive(DbEnum)]`. To use your own SQL type with
+/// `#[orm(sql_type = path::to::MyType)]`, implement this trait for it. A model bound to a
+/// `table!` (`diesel_table = …`) needs no impl: without one, the model still reads and writes
+/// the column, and `create_table` refuses the table with
+/// [`Error::DdlUnknown`](crate::Error::DdlUnknown): its DDL is the user's.
 pub trait DdlType {
     /// Type name on PostgreSQL, e.g. `BIGINT`.
     const POSTGRES: &'static str;
     /// Type name on SQLite, e.g. `BIGINT` (SQLite maps it to its storage class).
     const SQLITE: &'static str;
+    /// The enum type behind the column, for `CREATE TYPE` and a SQLite `CHECK`; `None` for
+    /// anything but a `#[derive(DbEnum)]` type.
+    const ENUM: Option<&'static EnumType> = None;
 }
 
 macro_rules! ddl_types {
@@ -242,14 +270,148 @@ ddl_types! {
 }
 
 // Diesel's own PostgreSQL types, for models bound to a `table!` written by `diesel print-schema`.
-#[cfg(feature = "postgres")]
+// Their SQLite names only matter to DDL printed for SQLite: Diesel reads and writes them on
+// PostgreSQL only.
 ddl_types! {
     diesel::sql_types::Timestamptz => "TIMESTAMPTZ", "TIMESTAMPTZ";
     diesel::sql_types::Jsonb => "JSONB", "TEXT";
+    diesel::sql_types::Json => "JSON", "TEXT";
     diesel::sql_types::Uuid => "UUID", "BLOB";
+    diesel::sql_types::Interval => "INTERVAL", "TEXT";
+    diesel::sql_types::Numeric => "NUMERIC", "TEXT";
+    diesel::sql_types::Citext => "CITEXT", "TEXT";
+    diesel::sql_types::Inet => "INET", "TEXT";
+    diesel::sql_types::Cidr => "CIDR", "TEXT";
+    diesel::sql_types::MacAddr => "MACADDR", "TEXT";
+    diesel::sql_types::Money => "MONEY", "BIGINT";
+    diesel::sql_types::Oid => "OID", "BIGINT";
 }
 
 impl<T: DdlType> DdlType for diesel::sql_types::Nullable<T> {
     const POSTGRES: &'static str = T::POSTGRES;
     const SQLITE: &'static str = T::SQLITE;
+    const ENUM: Option<&'static EnumType> = T::ENUM;
+}
+
+/// `T[]` on PostgreSQL; JSON text on SQLite.
+impl<T: DdlType> DdlType for Array<T> {
+    const POSTGRES: &'static str = ArrayName::<T>::POSTGRES;
+    const SQLITE: &'static str = "TEXT";
+    const ENUM: Option<&'static EnumType> = T::ENUM;
+}
+
+/// Diesel's own array type, which `diesel print-schema` writes for `T[]` columns (and which
+/// Rust's orphan rule keeps users from implementing `DdlType` for).
+impl<T: DdlType> DdlType for diesel::sql_types::Array<T> {
+    const POSTGRES: &'static str = ArrayName::<T>::POSTGRES;
+    const SQLITE: &'static str = "TEXT";
+    const ENUM: Option<&'static EnumType> = T::ENUM;
+}
+
+/// The enum type `E::TYPE.name` on PostgreSQL (created before the table); text with a
+/// `CHECK` of its labels on SQLite.
+impl<E: DbEnum> DdlType for Enum<E> {
+    const POSTGRES: &'static str = E::TYPE.name;
+    const SQLITE: &'static str = "TEXT";
+    const ENUM: Option<&'static EnumType> = Some(E::TYPE);
+}
+
+/// The longest type name an array type's name is built from.
+const MAX_TYPE_NAME: usize = 120;
+
+/// `{T::POSTGRES}[]`, built at compile time.
+struct ArrayName<T>(PhantomData<T>);
+
+impl<T: DdlType> ArrayName<T> {
+    const BYTES: ([u8; MAX_TYPE_NAME], usize) = with_suffix(T::POSTGRES, "[]");
+    const POSTGRES: &'static str = text_of(&Self::BYTES);
+}
+
+const fn with_suffix(name: &str, suffix: &str) -> ([u8; MAX_TYPE_NAME], usize) {
+    let (name, suffix) = (name.as_bytes(), suffix.as_bytes());
+    assert!(
+        name.len() + suffix.len() <= MAX_TYPE_NAME,
+        "type name too long for an array type"
+    );
+    let mut out = [0u8; MAX_TYPE_NAME];
+    let mut i = 0;
+    while i < name.len() {
+        out[i] = name[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < suffix.len() {
+        out[i + j] = suffix[j];
+        j += 1;
+    }
+    (out, i + j)
+}
+
+const fn text_of(bytes: &'static ([u8; MAX_TYPE_NAME], usize)) -> &'static str {
+    match std::str::from_utf8(bytes.0.split_at(bytes.1).0) {
+        Ok(text) => text,
+        Err(_) => panic!("a type name is UTF-8"),
+    }
+}
+
+/// The DDL of a column's SQL type `ST`, whether or not `ST` implements [`DdlType`]: generated
+/// code for a model bound to a `table!` reads `DdlOf::<ST>::POSTGRES` with [`NoDdlType`] in
+/// scope. When `ST: DdlType`, these inherent constants win; otherwise the trait's do.
+#[doc(hidden)]
+pub struct DdlOf<ST>(PhantomData<ST>);
+
+impl<ST: DdlType> DdlOf<ST> {
+    /// `ST::POSTGRES`.
+    pub const POSTGRES: &'static str = ST::POSTGRES;
+    /// `ST::SQLITE`.
+    pub const SQLITE: &'static str = ST::SQLITE;
+    /// `ST::ENUM`.
+    pub const ENUM: Option<&'static EnumType> = ST::ENUM;
+    /// `orm` knows this type's DDL.
+    pub const KNOWN: bool = true;
+}
+
+/// The fallback of [`DdlOf`] for an SQL type without a [`DdlType`] impl.
+#[doc(hidden)]
+pub trait NoDdlType {
+    /// What DDL printed for the table shows in place of the type.
+    const POSTGRES: &'static str = "/* no orm DdlType: this column's type is yours */";
+    /// As `POSTGRES`.
+    const SQLITE: &'static str = "/* no orm DdlType: this column's type is yours */";
+    /// None.
+    const ENUM: Option<&'static EnumType> = None;
+    /// `orm` does not know this type's DDL.
+    const KNOWN: bool = false;
+}
+
+impl<ST> NoDdlType for DdlOf<ST> {}
+
+#[cfg(test)]
+mod ddl_tests {
+    use super::*;
+    use diesel::sql_types::{Nullable, Text};
+
+    #[test]
+    fn array_types_name_their_element() {
+        assert_eq!(<Array<Text> as DdlType>::POSTGRES, "TEXT[]");
+        assert_eq!(<Array<Nullable<Uuid>> as DdlType>::POSTGRES, "UUID[]");
+        assert_eq!(
+            <diesel::sql_types::Array<diesel::sql_types::BigInt> as DdlType>::POSTGRES,
+            "BIGINT[]"
+        );
+        assert_eq!(<Array<Text> as DdlType>::SQLITE, "TEXT");
+    }
+
+    struct NoImpl;
+
+    #[test]
+    fn ddl_of_falls_back_without_an_impl() {
+        use super::NoDdlType as _;
+        const KNOWN: (bool, bool, &str) = (
+            DdlOf::<Text>::KNOWN,
+            DdlOf::<NoImpl>::KNOWN,
+            DdlOf::<Array<diesel::sql_types::Integer>>::POSTGRES,
+        );
+        assert_eq!(KNOWN, (true, false, "INTEGER[]"));
+    }
 }

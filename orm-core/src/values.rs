@@ -28,6 +28,16 @@ pub enum RejectReason {
     /// A NUL character (`\u0000`) in a JSON string or object key, which PostgreSQL `jsonb`
     /// cannot hold.
     NulInJson,
+    /// An infinite float in an array, which SQLite stores as JSON text, and JSON has no
+    /// infinity (a scalar `REAL` column keeps it).
+    InfinityInArray,
+    /// Text longer than the column's `VARCHAR(max)` (`#[orm(length = max)]`), counted in
+    /// characters as both backends count them. Checked on every backend, SQLite included,
+    /// which does not enforce the limit itself.
+    TooLong {
+        /// The column's limit, in characters.
+        max: u32,
+    },
 }
 
 impl fmt::Display for RejectReason {
@@ -42,6 +52,12 @@ impl fmt::Display for RejectReason {
             }
             RejectReason::NulInJson => {
                 "a NUL character (\\u0000) cannot be stored in a PostgreSQL jsonb column"
+            }
+            RejectReason::InfinityInArray => {
+                "an infinite float cannot be stored in an array on SQLite (JSON has no infinity)"
+            }
+            RejectReason::TooLong { max } => {
+                return write!(f, "the text is longer than the column's {max} characters");
             }
         })
     }
@@ -72,6 +88,27 @@ pub trait CheckValues {
 pub trait CheckValue {
     /// Why `backend` would not store this value exactly, if it would not.
     fn rejection(&self, backend: Backend) -> Option<RejectReason>;
+
+    /// As [`CheckValue::rejection`], for an element of an array: on SQLite, arrays are JSON
+    /// text, which keeps `-0.0` but has neither NaN nor infinity.
+    fn rejection_in_array(&self, backend: Backend) -> Option<RejectReason> {
+        self.rejection(backend)
+    }
+}
+
+/// JSON (SQLite's arrays) keeps every finite float, `-0.0` included.
+#[inline]
+fn check_float_in_array(is_nan: bool, is_infinite: bool, backend: Backend) -> Option<RejectReason> {
+    if backend != Backend::Sqlite {
+        return None;
+    }
+    if is_nan {
+        Some(RejectReason::NaN)
+    } else if is_infinite {
+        Some(RejectReason::InfinityInArray)
+    } else {
+        None
+    }
 }
 
 /// Checks one field: what generated [`CheckValues`] impls call for each checked field.
@@ -112,6 +149,11 @@ impl CheckValue for f64 {
             backend,
         )
     }
+
+    #[inline]
+    fn rejection_in_array(&self, backend: Backend) -> Option<RejectReason> {
+        check_float_in_array(self.is_nan(), self.is_infinite(), backend)
+    }
 }
 
 impl CheckValue for f32 {
@@ -122,6 +164,11 @@ impl CheckValue for f32 {
             *self == 0.0 && self.is_sign_negative(),
             backend,
         )
+    }
+
+    #[inline]
+    fn rejection_in_array(&self, backend: Backend) -> Option<RejectReason> {
+        check_float_in_array(self.is_nan(), self.is_infinite(), backend)
     }
 }
 
@@ -162,10 +209,66 @@ fn json_has_nul(value: &serde_json::Value) -> bool {
     }
 }
 
+/// An array's elements are checked one by one: a NaN or infinite element cannot be written to
+/// SQLite's JSON text, a NUL character cannot be in a PostgreSQL `text[]` element.
+impl<T: CheckValue> CheckValue for Vec<T> {
+    fn rejection(&self, backend: Backend) -> Option<RejectReason> {
+        self.iter().find_map(|v| v.rejection_in_array(backend))
+    }
+}
+
+/// Checks the length of a `#[orm(length = max)]` text field: what generated [`CheckValues`]
+/// impls call for it.
+#[doc(hidden)]
+#[inline]
+pub fn check_length<T: TextLength + ?Sized>(
+    value: &T,
+    max: u32,
+    column: &'static str,
+) -> Result<(), RejectedValue> {
+    let max_chars = max as usize;
+    // A character takes at least one byte: text of at most `max` bytes is never counted.
+    match value.text() {
+        Some(text) if text.len() > max_chars && text.chars().count() > max_chars => {
+            Err(RejectedValue {
+                column,
+                reason: RejectReason::TooLong { max },
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Text whose length `#[orm(length = n)]` limits.
+#[doc(hidden)]
+pub trait TextLength {
+    /// The text, or `None` for NULL.
+    fn text(&self) -> Option<&str>;
+}
+
+impl TextLength for String {
+    #[inline]
+    fn text(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl<T: TextLength> TextLength for Option<T> {
+    #[inline]
+    fn text(&self) -> Option<&str> {
+        self.as_ref()?.text()
+    }
+}
+
 impl<T: CheckValue> CheckValue for Option<T> {
     #[inline]
     fn rejection(&self, backend: Backend) -> Option<RejectReason> {
         self.as_ref()?.rejection(backend)
+    }
+
+    #[inline]
+    fn rejection_in_array(&self, backend: Backend) -> Option<RejectReason> {
+        self.as_ref()?.rejection_in_array(backend)
     }
 }
 
@@ -234,6 +337,38 @@ mod tests {
         // Six literal characters, not a NUL.
         assert_eq!(json!({"k": "\\u0000"}).rejection(Backend::Postgres), None);
         assert_eq!(json!([1, null, true]).rejection(Backend::Postgres), None);
+    }
+
+    #[test]
+    fn length_counts_characters() {
+        let reject = Err(RejectedValue {
+            column: "code",
+            reason: RejectReason::TooLong { max: 3 },
+        });
+        assert_eq!(check_length(&"abc".to_owned(), 3, "code"), Ok(()));
+        assert_eq!(check_length(&"ééé".to_owned(), 3, "code"), Ok(()));
+        assert_eq!(check_length(&"abcd".to_owned(), 3, "code"), reject);
+        assert_eq!(check_length(&None::<String>, 3, "code"), Ok(()));
+        assert_eq!(check_length(&Some("abcd".to_owned()), 3, "code"), reject);
+    }
+
+    #[test]
+    fn arrays_check_each_element() {
+        assert_eq!(
+            vec![1.0, f64::NAN].rejection(Backend::Sqlite),
+            Some(RejectReason::NaN)
+        );
+        assert_eq!(vec![1.0, f64::NAN].rejection(Backend::Postgres), None);
+        assert_eq!(
+            vec![Some(f32::INFINITY)].rejection(Backend::Sqlite),
+            Some(RejectReason::InfinityInArray)
+        );
+        // JSON keeps -0.0, which a scalar REAL column does not.
+        assert_eq!(vec![-0.0f64].rejection(Backend::Sqlite), None);
+        assert_eq!(
+            vec![Some("a\0".to_owned()), None].rejection(Backend::Postgres),
+            Some(RejectReason::NulInText)
+        );
     }
 
     #[test]

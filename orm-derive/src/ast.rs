@@ -67,7 +67,12 @@ impl<'a> Model<'a> {
                 return None;
             }
         };
-        let fields = named.named.iter().map(|f| Field::from_ast(cx, f)).collect();
+        let table = attrs.diesel_table.get();
+        let fields = named
+            .named
+            .iter()
+            .map(|f| Field::from_ast(cx, f, table))
+            .collect();
         Some(Self {
             input,
             attrs,
@@ -157,7 +162,8 @@ impl<'a> Model<'a> {
 }
 
 impl<'a> Field<'a> {
-    fn from_ast(cx: &Ctxt, original: &'a syn::Field) -> Self {
+    /// `table` is the `diesel_table` the model is bound to, whose columns give their SQL types.
+    fn from_ast(cx: &Ctxt, original: &'a syn::Field, table: Option<&syn::Path>) -> Self {
         let ident = original.ident.as_ref().expect("named field");
         let attrs = attr::field_attrs(cx, &original.attrs);
         let column = attrs.column.get().cloned().unwrap_or_else(|| {
@@ -171,12 +177,26 @@ impl<'a> Field<'a> {
         let inner = types::option_inner(&original.ty);
         let nullable = inner.is_some();
         let base: &Type = inner.unwrap_or(&original.ty);
-        let sql_type = match attrs.sql_type.get() {
-            Some(explicit) if nullable => {
+        let sql_type = match (table, attrs.sql_type.get()) {
+            // A `table!` says each column's SQL type (`Nullable` included): the field may be of
+            // any Rust type Diesel reads and writes for it.
+            (Some(table), _) => Some(quote!(
+                <#table::#column as ::orm::__private::diesel::Expression>::SqlType
+            )),
+            (None, Some(explicit)) if nullable => {
                 Some(quote!(::orm::__private::diesel::sql_types::Nullable<#explicit>))
             }
-            Some(explicit) => Some(quote!(#explicit)),
-            None => types::sql_type_for(base).map(|t| {
+            (None, Some(explicit)) => Some(quote!(#explicit)),
+            (None, None) if attrs.db_enum.get().is_some() => {
+                types::db_enum_sql_type(base).map(|t| {
+                    if nullable {
+                        quote!(::orm::__private::diesel::sql_types::Nullable<#t>)
+                    } else {
+                        t
+                    }
+                })
+            }
+            (None, None) => types::sql_type_for(base).map(|t| {
                 if nullable {
                     quote!(::orm::__private::diesel::sql_types::Nullable<#t>)
                 } else {
@@ -209,6 +229,12 @@ impl<'a> Field<'a> {
     /// Whether the database generates the value (left out of the insert struct).
     pub fn is_generated(&self) -> bool {
         self.attrs.generated.get().is_some()
+    }
+
+    /// Whether the column's SQL type names a type of the user's own: a `DbEnum` (directly or
+    /// as an array's element).
+    pub fn names_user_type(&self) -> bool {
+        self.attrs.db_enum.get().is_some()
     }
 
     /// The column's SQL type; only called after `check` has verified it is known.

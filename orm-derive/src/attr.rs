@@ -128,6 +128,10 @@ pub struct FieldAttrs {
     pub column: Once<Ident>,
     /// `sql_type = diesel::sql_types::Text`.
     pub sql_type: Once<syn::Type>,
+    /// `length = 255`: a `VARCHAR(255)` column, longer values refused.
+    pub length: Once<u32>,
+    /// `db_enum`: the field's type (or its array's element) is a `#[derive(DbEnum)]` enum.
+    pub db_enum: Once<()>,
 }
 
 const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
@@ -136,7 +140,7 @@ const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `uni
 const INDEX_KEYS: &str = "`name = \"…\"`, `on(col, …)`, `include(col, …)`, `unique`, \
 `method = btree | hash | gin | brin`, `predicate = \"SQL\"`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
-`sql_type = diesel::sql_types::Type`";
+`sql_type = diesel::sql_types::Type`, `length = 255`, `db_enum`";
 
 /// Parse the `#[orm(...)]` attributes of the model struct.
 pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
@@ -227,6 +231,8 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
         unique: Once::new("unique"),
         column: Once::new("column"),
         sql_type: Once::new("sql_type"),
+        length: Once::new("length"),
+        db_enum: Once::new("db_enum"),
     };
     for attr in orm_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -246,8 +252,13 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                     "give the SQL type as a type, not a string: `sql_type = diesel::sql_types::Text`",
                 )?;
                 out.sql_type.set(cx, span, ty);
+            } else if meta.path.is_ident("db_enum") {
+                out.db_enum.set(cx, span, ());
+            } else if meta.path.is_ident("length") {
+                let length = length_value(&meta)?;
+                out.length.set(cx, span, length);
             } else {
-                return Err(unknown_key(&meta, "a field", FIELD_KEYS, &["primary_key", "generated", "unique", "column", "sql_type"]));
+                return Err(unknown_key(&meta, "a field", FIELD_KEYS, &["primary_key", "generated", "unique", "column", "sql_type", "length", "db_enum"]));
             }
             Ok(())
         });
@@ -400,6 +411,27 @@ fn index_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<IndexAttr> {
         Ok(())
     })?;
     Ok(index)
+}
+
+/// `length = 255`: a positive whole number of characters.
+fn length_value(meta: &ParseNestedMeta<'_>) -> syn::Result<u32> {
+    let value = meta.value()?;
+    let example = "give the most characters the column holds as a number: `length = 255`";
+    if value.peek(LitStr) {
+        let lit: LitStr = value.parse()?;
+        return Err(syn::Error::new(lit.span(), example));
+    }
+    let lit: syn::LitInt = value
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), example))?;
+    match lit.base10_parse::<u32>() {
+        Ok(n) if (1..=10_485_760).contains(&n) => Ok(n),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            "a `length` is between 1 and 10485760 characters (PostgreSQL's largest VARCHAR); \
+             leave it out for text of any length",
+        )),
+    }
 }
 
 /// `partial(Name = [a, b, c], derive(Hash, Eq))`.

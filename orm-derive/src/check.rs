@@ -19,6 +19,10 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
     check_generated(cx, model);
     check_insertable(cx, model);
     check_field_types(cx, model);
+    check_sql_type_on_bound_table(cx, model);
+    check_length(cx, model);
+    check_db_enum(cx, model);
+    check_postgres_only_types(cx, model);
     check_duplicate_columns(cx, model);
     check_column_names(cx, model);
     check_unique_lists(cx, model);
@@ -165,7 +169,8 @@ fn check_insertable(cx: &Ctxt, model: &Model<'_>) {
 /// Each field's type must map to an SQL type, or say which one with `sql_type`.
 fn check_field_types(cx: &Ctxt, model: &Model<'_>) {
     for field in &model.fields {
-        if field.sql_type.is_none() {
+        // A `db_enum` field's type is `check_db_enum`'s to report.
+        if field.sql_type.is_none() && field.attrs.db_enum.get().is_none() {
             let base = types::option_inner(field.ty()).unwrap_or(field.ty());
             cx.error_spanned_by(
                 field.ty(),
@@ -175,6 +180,91 @@ fn check_field_types(cx: &Ctxt, model: &Model<'_>) {
                 ),
             );
         }
+    }
+}
+
+/// A `table!` declares each column's SQL type; a second one on the field could only disagree
+/// with it (and once gave DDL a type the table does not have).
+fn check_sql_type_on_bound_table(cx: &Ctxt, model: &Model<'_>) {
+    let Some(table) = model.attrs.diesel_table.get() else {
+        return;
+    };
+    let table = quote::quote!(#table).to_string().replace(' ', "");
+    for field in &model.fields {
+        if let Some(span) = field.attrs.sql_type.span() {
+            cx.syn_error(syn::Error::new(
+                span,
+                format!(
+                    "`sql_type` names the SQL type of a table `#[derive(Model)]` generates; this \
+                     model is bound to `{table}`, whose `table!` gives column `{}` its SQL type: \
+                     remove `sql_type` (the field may be of any Rust type Diesel reads and \
+                     writes for that SQL type)",
+                    field.column
+                ),
+            ));
+        }
+    }
+}
+
+/// `db_enum` says a field's own type is a `DbEnum`: not with another source of the SQL type,
+/// and only on a type that could be one.
+fn check_db_enum(cx: &Ctxt, model: &Model<'_>) {
+    for field in &model.fields {
+        let Some(span) = field.attrs.db_enum.span() else {
+            continue;
+        };
+        let base = types::option_inner(field.ty()).unwrap_or(field.ty());
+        let problem = if model.attrs.diesel_table.get().is_some() {
+            "`db_enum` is not needed on a model bound to a `table!`: the column's SQL type comes \
+             from the table; remove it"
+        } else if field.attrs.sql_type.get().is_some() {
+            "use either `db_enum` or `sql_type`, not both"
+        } else if types::db_enum_sql_type(base).is_none() {
+            "`db_enum` marks a field whose type is a `#[derive(orm::DbEnum)]` enum (or a `Vec` of \
+             one); this field's type is not one"
+        } else {
+            continue;
+        };
+        cx.syn_error(syn::Error::new(span, problem));
+    }
+}
+
+/// `length = n` limits text: only a `String` (or `Option<String>`) field has one.
+fn check_length(cx: &Ctxt, model: &Model<'_>) {
+    for field in &model.fields {
+        let Some(span) = field.attrs.length.span() else {
+            continue;
+        };
+        let base = types::option_inner(field.ty()).unwrap_or(field.ty());
+        if !types::is_string(base) {
+            cx.syn_error(syn::Error::new(
+                span,
+                "`length` is the most characters a text column holds (`VARCHAR(n)`); it applies \
+                 to a `String` or `Option<String>` field only",
+            ));
+        }
+    }
+}
+
+/// A PostgreSQL-only type (`PgInterval`) has no SQLite form: its model is declared for
+/// PostgreSQL, so that no SQLite row operations are generated for it.
+fn check_postgres_only_types(cx: &Ctxt, model: &Model<'_>) {
+    if matches!(
+        model.attrs.backend.get(),
+        Some(crate::attr::BackendAttr::Postgres)
+    ) {
+        return;
+    }
+    for field in model
+        .fields
+        .iter()
+        .filter(|f| types::is_postgres_only(f.ty()))
+    {
+        cx.error_spanned_by(
+            field.ty(),
+            "this type exists on PostgreSQL only; declare the model for PostgreSQL with \
+             `#[orm(backend = postgres)]` on the struct",
+        );
     }
 }
 

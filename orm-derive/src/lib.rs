@@ -9,6 +9,7 @@ mod attr;
 mod check;
 mod check_schema;
 mod ctxt;
+mod db_enum;
 mod expand;
 mod types;
 
@@ -31,4 +32,15 @@ pub fn derive_model(input: TokenStream) -> TokenStream {
 pub fn derive_projection(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     expand::derive_projection(&input).into()
+}
+
+/// Derives `orm::sql_types::DbEnum` for a fieldless enum: stored as the PostgreSQL enum type
+/// `#[orm(pg_type = "name")]` (default: the enum's name in snake_case), created before a table
+/// that uses it, and as text with a `CHECK` of the labels on SQLite. Each variant is stored as
+/// its name in snake_case, or `#[orm(rename = "label")]`. `#[orm(sql_type = path)]` also reads
+/// and writes the enum as a Diesel SQL type of your own (the one `diesel print-schema` wrote).
+#[proc_macro_derive(DbEnum, attributes(orm))]
+pub fn derive_db_enum(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    db_enum::derive(&input).into()
 }

@@ -7,7 +7,7 @@ use syn::{GenericArgument, PathArguments, Type};
 /// The types a model field may have without `#[orm(sql_type = …)]`, for error messages.
 pub const SUPPORTED: &str = "i16, i32, i64, f32, f64, bool, String, Vec<u8>, \
 chrono::DateTime<Utc>, chrono::NaiveDateTime, chrono::NaiveDate, uuid::Uuid, serde_json::Value, \
-or Option<T> of any of them";
+Vec<T> or Vec<Option<T>> of any of them (an array), or Option<T> of any of them";
 
 /// If `ty` is `Option<T>`, returns `T`.
 pub fn option_inner(ty: &Type) -> Option<&Type> {
@@ -60,15 +60,121 @@ pub fn sql_type_for(ty: &Type) -> Option<TokenStream> {
         "String" if plain => diesel(quote!(Text)),
         "Vec" => match single_generic(args)? {
             Type::Path(i) if i.qself.is_none() && i.path.is_ident("u8") => diesel(quote!(Binary)),
-            _ => return None,
+            element => array_of(element)?,
         },
         "NaiveDateTime" if plain => diesel(quote!(Timestamp)),
         "NaiveDate" if plain => diesel(quote!(Date)),
         "DateTime" if is_utc(single_generic(args)?) => ours(quote!(Timestamptz)),
         "Uuid" if plain => ours(quote!(Uuid)),
         "Value" | "JsonValue" if plain => ours(quote!(Json)),
+        "PgInterval" if plain => diesel(quote!(Interval)),
+        "BigDecimal" if plain && cfg!(feature = "numeric") => ours(quote!(Numeric)),
+        "IpNetwork" if plain && cfg!(feature = "network-address") => diesel(quote!(Inet)),
         _ => return None,
     })
+}
+
+/// The SQL type of a `#[orm(db_enum)]` field's (non-`Option`) type: `Enum<T>` for an enum
+/// `T`, `Array<Enum<T>>` for `Vec<T>` (`Array<Nullable<Enum<T>>>` for `Vec<Option<T>>`).
+/// `None` when `ty` is not a plain path to a type of the user's.
+pub fn db_enum_sql_type(ty: &Type) -> Option<TokenStream> {
+    let enum_of = |t: &Type| -> Option<TokenStream> {
+        let (name, _, _) = last_segment(t)?;
+        (segments_are_plain(t) && !is_known_unsupported(&name) && sql_type_for(t).is_none())
+            .then(|| quote!(::orm::__private::sql_types::Enum<#t>))
+    };
+    if let Some(st) = enum_of(ty) {
+        return Some(st);
+    }
+    let (name, args, _) = last_segment(ty)?;
+    if name != "Vec" {
+        return None;
+    }
+    let element = single_generic(args)?;
+    let st = match option_inner(element) {
+        Some(inner) => {
+            let st = enum_of(inner)?;
+            quote!(::orm::__private::diesel::sql_types::Nullable<#st>)
+        }
+        None => enum_of(element)?,
+    };
+    Some(quote!(::orm::__private::sql_types::Array<#st>))
+}
+
+/// `Array<ST>` for a `Vec` of `element` (`Array<Nullable<ST>>` for `Vec<Option<T>>`), when the
+/// element is a scalar `orm` maps: arrays are one-dimensional.
+fn array_of(element: &Type) -> Option<TokenStream> {
+    let (inner, nullable) = match option_inner(element) {
+        Some(inner) => (inner, true),
+        None => (element, false),
+    };
+    if is_array(inner) {
+        return None;
+    }
+    let st = sql_type_for(inner)?;
+    let st = if nullable {
+        quote!(::orm::__private::diesel::sql_types::Nullable<#st>)
+    } else {
+        st
+    };
+    Some(quote!(::orm::__private::sql_types::Array<#st>))
+}
+
+/// Whether `ty` is a `Vec` other than `Vec<u8>`, which would be an array.
+fn is_array(ty: &Type) -> bool {
+    match last_segment(ty) {
+        Some((name, args, _)) if name == "Vec" => !matches!(
+            single_generic(args),
+            Some(Type::Path(i)) if i.qself.is_none() && i.path.is_ident("u8")
+        ),
+        _ => false,
+    }
+}
+
+/// Whether a PostgreSQL-only Rust type: a model with such a field is declared
+/// `#[orm(backend = postgres)]`.
+pub fn is_postgres_only(ty: &Type) -> bool {
+    let ty = option_inner(ty).unwrap_or(ty);
+    matches!(
+        last_segment(ty),
+        Some((name, PathArguments::None, _)) if name == "PgInterval" || name == "IpNetwork"
+    )
+}
+
+/// Names of standard types a column cannot store as they are, which cannot be a `DbEnum`.
+fn is_known_unsupported(name: &str) -> bool {
+    matches!(
+        name,
+        "u8" | "i8"
+            | "u16"
+            | "u32"
+            | "u64"
+            | "usize"
+            | "isize"
+            | "u128"
+            | "i128"
+            | "char"
+            | "str"
+            | "DateTime"
+            | "Utc"
+            | "Local"
+            | "Vec"
+            | "Box"
+            | "Cow"
+            | "Rc"
+            | "Arc"
+            | "HashMap"
+            | "BTreeMap"
+            | "HashSet"
+            | "BTreeSet"
+            | "Option"
+    )
+}
+
+/// A path with no generic arguments on any segment (`Mood`, `crate::types::Mood`).
+fn segments_are_plain(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none()
+        && p.path.segments.iter().all(|s| matches!(s.arguments, PathArguments::None)))
 }
 
 /// Whether a value of the non-`Option` type `ty` may be one some backend does not store
@@ -82,8 +188,21 @@ pub fn needs_value_check(ty: &Type) -> bool {
     match name.as_str() {
         "f32" | "f64" => segments == 1,
         "String" | "Value" | "JsonValue" => plain,
+        // An array's elements are checked one by one.
+        "Vec" => match single_generic(args) {
+            Some(element) => {
+                let element = option_inner(element).unwrap_or(element);
+                !is_array(element) && needs_value_check(element)
+            }
+            None => false,
+        },
         _ => false,
     }
+}
+
+/// Whether `ty` (a non-`Option` type) is `String`, the one type `#[orm(length = n)]` limits.
+pub fn is_string(ty: &Type) -> bool {
+    matches!(last_segment(ty), Some((name, PathArguments::None, _)) if name == "String")
 }
 
 /// The last segment of a plain type path: its name, its generic arguments and how many
@@ -131,12 +250,23 @@ pub fn unsupported_advice(ty: &Type) -> String {
              on PostgreSQL)"
                 .to_owned(),
         ),
-        "Vec" => {
-            Some("`Vec<u8>` for bytes, or `serde_json::Value` for a list stored as JSON".to_owned())
-        }
+        "Vec" => Some(
+            "`Vec<T>` or `Vec<Option<T>>` of a supported scalar (a one-dimensional array), \
+             `Vec<u8>` for bytes, or `serde_json::Value` for nested lists stored as JSON"
+                .to_owned(),
+        ),
         "str" | "Box" | "Cow" | "Rc" | "Arc" => {
             Some("`String` (or `Vec<u8>` for bytes)".to_owned())
         }
+        "BigDecimal" => Some(
+            "it with `orm`'s `numeric` feature on (`orm = { features = [\"numeric\"] }`)"
+                .to_owned(),
+        ),
+        "IpNetwork" => Some(
+            "it with `orm`'s `network-address` feature on \
+             (`orm = { features = [\"network-address\"] }`)"
+                .to_owned(),
+        ),
         "HashMap" | "BTreeMap" | "HashSet" | "BTreeSet" => {
             Some("`serde_json::Value`, stored as JSON".to_owned())
         }
@@ -144,7 +274,10 @@ pub fn unsupported_advice(ty: &Type) -> String {
     };
     match instead {
         Some(instead) => format!("use {instead}; {custom}"),
-        None => format!("supported: {SUPPORTED}; {custom}"),
+        None => format!(
+            "for a `#[derive(orm::DbEnum)]` enum, mark the field `#[orm(db_enum)]`; \
+             supported: {SUPPORTED}; {custom}"
+        ),
     }
 }
 
@@ -194,7 +327,8 @@ mod tests {
     fn rejects_unknown_types() {
         for t in [
             "u64",
-            "Vec<String>",
+            "Vec<Vec<String>>",
+            "Vec<HashMap<String, i32>>",
             "DateTime<Local>",
             "Value<T>",
             "HashMap<String, i32>",
@@ -202,6 +336,49 @@ mod tests {
         ] {
             assert!(map(t).is_none(), "{t}");
         }
+    }
+
+    #[test]
+    fn maps_arrays_of_scalars() {
+        assert_eq!(
+            map("Vec<String>").unwrap(),
+            "::orm::__private::sql_types::Array<::orm::__private::diesel::sql_types::Text>"
+        );
+        assert_eq!(
+            map("Vec<Option<i64>>").unwrap(),
+            "::orm::__private::sql_types::Array<::orm::__private::diesel::sql_types::Nullable<::orm::__private::diesel::sql_types::BigInt>>"
+        );
+        assert_eq!(
+            map("Vec<Vec<u8>>").unwrap(),
+            "::orm::__private::sql_types::Array<::orm::__private::diesel::sql_types::Binary>"
+        );
+        assert!(map("Vec<Vec<i32>>").is_none());
+    }
+
+    #[test]
+    fn db_enum_fields_map_to_enum_types() {
+        let map = |src: &str| {
+            db_enum_sql_type(&syn::parse_str(src).unwrap()).map(|t| t.to_string().replace(' ', ""))
+        };
+        assert_eq!(
+            map("crate::Mood").unwrap(),
+            "::orm::__private::sql_types::Enum<crate::Mood>"
+        );
+        assert_eq!(
+            map("Vec<Option<Mood>>").unwrap(),
+            "::orm::__private::sql_types::Array<::orm::__private::diesel::sql_types::Nullable<::orm::__private::sql_types::Enum<Mood>>>"
+        );
+        for not_an_enum in [
+            "Wrapper<T>",
+            "String",
+            "Vec<String>",
+            "u64",
+            "Vec<Vec<Mood>>",
+        ] {
+            assert!(map(not_an_enum).is_none(), "{not_an_enum}");
+        }
+        // Without the attribute, such a type is unknown.
+        assert!(sql_type_for(&syn::parse_str("Mood").unwrap()).is_none());
     }
 
     #[test]
@@ -226,7 +403,7 @@ mod tests {
         let advice = |src: &str| unsupported_advice(&syn::parse_str(src).unwrap());
         assert!(advice("u64").starts_with("use `i64`"));
         assert!(advice("DateTime<Local>").starts_with("use `DateTime<Utc>`"));
-        assert!(advice("Vec<String>").contains("serde_json::Value"));
+        assert!(advice("Vec<Vec<String>>").contains("serde_json::Value"));
         assert!(advice("MyType").contains("sql_type = path::to::SqlType"));
         assert!(!advice("MyType").contains("Text"));
     }
@@ -245,9 +422,13 @@ mod tests {
             assert!(checked(t), "{t}");
             assert!(map(t).is_some(), "{t}");
         }
+        for t in ["Vec<f64>", "Vec<Option<String>>", "Vec<serde_json::Value>"] {
+            assert!(checked(t), "{t}");
+        }
         for t in [
             "i64",
             "bool",
+            "Vec<i64>",
             "Vec<u8>",
             "uuid::Uuid",
             "DateTime<Utc>",

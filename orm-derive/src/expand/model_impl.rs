@@ -42,16 +42,40 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             .sql_type
             .get()
             .map_or_else(|| f.ty().span(), |t| t.span());
-        let ddl = quote_spanned!(span=> <#sql as ::orm::__private::DdlType>);
-        quote! {
-            #p::ColumnMeta::new(
-                #name,
-                #field,
-                #ddl::POSTGRES,
-                #ddl::SQLITE,
-                #nullable,
-                #generated,
-            )
+        let length = f.attrs.length.get().map(|n| quote!(.with_max_length(#n)));
+        if model.generates_table() {
+            // The derive chose the SQL type, so it must have DDL: a missing `DdlType` is a
+            // compile error on the field.
+            let ddl = quote_spanned!(span=> <#sql as ::orm::__private::DdlType>);
+            quote! {
+                #p::ColumnMeta::new(
+                    #name,
+                    #field,
+                    #ddl::POSTGRES,
+                    #ddl::SQLITE,
+                    #nullable,
+                    #generated,
+                )
+                .with_enum_type(#ddl::ENUM)
+                #length
+            }
+        } else {
+            // A `table!`'s SQL type may have no `DdlType`: the model still works, and
+            // `create_table` says the table's DDL is the user's.
+            let ddl = quote!(#p::sql_types::DdlOf::<#sql>);
+            quote! {
+                #p::ColumnMeta::new(
+                    #name,
+                    #field,
+                    { use #p::sql_types::NoDdlType as _; #ddl::POSTGRES },
+                    { use #p::sql_types::NoDdlType as _; #ddl::SQLITE },
+                    #nullable,
+                    #generated,
+                )
+                .with_ddl_known({ use #p::sql_types::NoDdlType as _; #ddl::KNOWN })
+                .with_enum_type({ use #p::sql_types::NoDdlType as _; #ddl::ENUM })
+                #length
+            }
         }
     });
     let primary_key = key_fields.iter().map(|k| sql_name(model, &k.column));
@@ -234,6 +258,13 @@ fn fingerprint(model: &Model<'_>) -> u64 {
     for f in &model.fields {
         let ty: String = f.sql_type().to_string().split_whitespace().collect();
         text.push_str(&format!("|{}:{}:{}", f.column, ty, f.nullable));
+        if !model.generates_table() {
+            // A bound table's SQL type is named by its column's path, which stays the same when
+            // schema.rs changes the type; the field's Rust type follows such a change.
+            let rust = f.ty();
+            let rust: String = quote!(#rust).to_string().split_whitespace().collect();
+            text.push_str(&format!(":{rust}"));
+        }
     }
     xxhash_rust::xxh3::xxh3_64(text.as_bytes())
 }
@@ -267,13 +298,30 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
         .collect();
     let copy = match backend {
         Backend::Postgres => quote! {
+            let mut rows = rows.peekable();
+            let first = rows
+                .peek()
+                .map(|row| ::std::borrow::Borrow::<<Self as #p::Model>::New>::borrow(row));
+            let types = ::std::cell::RefCell::new(
+                #p::CopyTypes::prefetch::<<Self as #p::Model>::New>(
+                    <Self as #p::ReadModel>::TABLE,
+                    conn,
+                    first,
+                )?,
+            );
             let rows = ::std::cell::RefCell::new(rows);
-            #d::copy_from(#module::table)
+            let result = #d::copy_from(#module::table)
                 .from_raw_data((#(#insert_columns_paths,)*), |sink: &mut dyn ::std::io::Write| {
-                    #p::write_binary_copy::<<Self as #p::Model>::New, _>(sink, &mut *rows.borrow_mut())
+                    #p::write_binary_copy::<<Self as #p::Model>::New, _>(
+                        sink,
+                        &mut *rows.borrow_mut(),
+                        &mut *types.borrow_mut(),
+                    )
                 })
                 .with_format(#d::pg::CopyFormat::Binary)
-                .execute(conn)
+                .execute(conn);
+            types.into_inner().restore(conn);
+            result
         },
         Backend::Sqlite => quote! {
             let _ = (conn, rows);

@@ -24,17 +24,20 @@ fn check_values<'m, 'a: 'm>(
 ) -> TokenStream {
     let p = quote!(::orm::__private);
     let checks: Vec<_> = fields
-        .filter(|f| f.value_checked)
+        .filter(|f| f.value_checked || f.attrs.length.get().is_some())
         .map(|f| {
             let column = column_path(model, &f.column);
+            let name = quote!(<#column as #p::diesel::Column>::NAME);
             let field = f.ident;
-            quote! {
-                #p::check_value(
-                    &self.#field,
-                    backend,
-                    <#column as #p::diesel::Column>::NAME,
-                )?;
-            }
+            let value = f
+                .value_checked
+                .then(|| quote!(#p::check_value(&self.#field, backend, #name)?;));
+            let length = f
+                .attrs
+                .length
+                .get()
+                .map(|n| quote!(#p::check_length(&self.#field, #n, #name)?;));
+            quote!(#value #length)
         })
         .collect();
     // A row with nothing to check ignores the backend; the impl compiles to nothing.

@@ -1,0 +1,8 @@
+use orm::DbEnum;
+
+#[derive(Debug, DbEnum)]
+pub struct Mood {
+    pub happy: bool,
+}
+
+fn main() {}
