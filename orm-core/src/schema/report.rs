@@ -397,9 +397,13 @@ impl Database {
 impl fmt::Display for IndexReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let opt = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+        let widest =
+            |names: &mut dyn Iterator<Item = usize>, least: usize| names.fold(least, usize::max);
+        let tw = widest(&mut self.indexes.iter().map(|i| i.table.len()), 5);
+        let nw = widest(&mut self.indexes.iter().map(|i| i.name.len()), 5);
         writeln!(
             f,
-            "{:<20} {:<28} {:>8} {:>10}  notes",
+            "{:<tw$} {:<nw$} {:>8} {:>10}  key, notes",
             "table", "index", "scans", "bytes"
         )?;
         for i in &self.indexes {
@@ -417,7 +421,7 @@ impl fmt::Display for IndexReport {
             }
             writeln!(
                 f,
-                "{:<20} {:<28} {:>8} {:>10}  ({}){}{} {}",
+                "{:<tw$} {:<nw$} {:>8} {:>10}  ({}){}{} {}",
                 i.table,
                 i.name,
                 opt(i.scans),
