@@ -13,6 +13,10 @@ pub use orm_core::{
     EnumType, Error, Intent, Model, Node, OnBackend, OnConflict, PoolConfig, PoolState, Projection,
     RawConnection, RedactedUrl, RejectReason, Result, TableMeta,
 };
+pub use orm_core::{
+    schema, ConcurrentRefresh, IndexMeta, IndexMethod, IndexReport, MaterializedView, PartialMeta,
+    Plan, ReadModel, RefreshStatus, Refreshed, Refresher, RefresherHandle, ViewMeta,
+};
 pub use orm_derive::{DbEnum, Model, Projection};
 
 /// Read replicas: routing reads to healthy, caught-up replicas (PostgreSQL).
@@ -57,8 +61,10 @@ pub mod __private {
     pub use diesel::internal::derives::as_expression::Bound;
     pub use orm_cache::{CacheKey, CacheRow};
     pub use orm_core::{
-        check_length, check_value, unknown_field, Backend, CheckValues, ColumnMeta, ConstMessage,
-        Crud, EnumType, Model, ModelField, Projection, RejectedValue, SameTypeAs, TableMeta,
+        check_length, check_value, unknown_field, Backend, CheckValues, ColumnMeta,
+        ConcurrentRefresh, ConstMessage, Crud, EnumType, IndexMeta, IndexMethod, MaterializedView,
+        Model, ModelField, PartialMeta, Projection, ReadModel, RejectedValue, SameTypeAs,
+        TableMeta, ViewMeta,
     };
     pub use serde;
 

@@ -14,7 +14,7 @@ use diesel::{Connection, RunQueryDsl};
 use crate::bulk::{self, BulkOptions, BulkReport};
 use crate::error::{Error, Result};
 use crate::meta::Backend;
-use crate::model::{Crud, Model};
+use crate::model::{Crud, Model, ReadModel};
 use crate::pool::StatementCounter;
 use crate::projection::Projection;
 use crate::values::CheckValues;
@@ -273,7 +273,7 @@ impl<T: PostgresExecute + SqliteExecute> ExecuteOnEveryBackend for T {}
 pub type FindAsQuery<P> = Limit<
     Select<
         Filter<
-            <<P as Projection>::Model as Model>::Table,
+            <<P as Projection>::Model as ReadModel>::Table,
             <<P as Projection>::Model as Model>::KeyFilter,
         >,
         <P as Projection>::Columns,
@@ -282,7 +282,7 @@ pub type FindAsQuery<P> = Limit<
 
 /// The query `load_all` runs: `SELECT P's columns FROM table`.
 pub type LoadAllQuery<P> =
-    Select<<<P as Projection>::Model as Model>::Table, <P as Projection>::Columns>;
+    Select<<<P as Projection>::Model as ReadModel>::Table, <P as Projection>::Columns>;
 
 /// A checked-out connection and what this call is: the whole model and query API, on
 /// whichever backend the database is.
@@ -397,6 +397,22 @@ impl<'c> Conn<'c> {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => RawConnection::Sqlite(c),
         }
+    }
+
+    /// The backend's connection for the runtime's own statements, which record what they
+    /// write themselves ([`Conn::wrote_table`]): not counted as a write of unknown tables.
+    pub(crate) fn raw_for_runtime(&mut self) -> RawConnection<'_> {
+        match &mut self.raw {
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(c) => RawConnection::Postgres(c),
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(c) => RawConnection::Sqlite(c),
+        }
+    }
+
+    /// Records that this call wrote `table` (a view's refresh, say), as model writes do.
+    pub(crate) fn wrote_table(&mut self, table: &'static str) {
+        self.call.wrote(table);
     }
 
     /// This connection as backend `C`'s, or [`Error::WrongBackend`].
@@ -544,9 +560,11 @@ impl<'c> Conn<'c> {
     pub fn find_as<P>(&mut self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
     where
         P: Projection,
-        <P::Model as Model>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
-        Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
-        Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
+        P::Model: Model,
+        <P::Model as ReadModel>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
+        Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>:
+            SelectDsl<P::Columns>,
+        Select<Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
             LimitDsl,
         FindAsQuery<P>: LoadOnEveryBackend<'static, P>,
     {
@@ -558,7 +576,7 @@ impl<'c> Conn<'c> {
     pub fn load_all<P>(&mut self) -> Result<Vec<P>>
     where
         P: Projection,
-        <P::Model as Model>::Table: SelectDsl<P::Columns>,
+        <P::Model as ReadModel>::Table: SelectDsl<P::Columns>,
         LoadAllQuery<P>: LoadOnEveryBackend<'static, P>,
     {
         self.check_model::<P::Model>()?;
@@ -566,7 +584,7 @@ impl<'c> Conn<'c> {
     }
 
     /// [`Error::WrongBackend`] unless model `M` can be used on this connection's backend.
-    fn check_model<M: Model>(&self) -> Result<()> {
+    fn check_model<M: ReadModel>(&self) -> Result<()> {
         let backend = self.call.backend;
         if M::TABLE.supports(backend) {
             return Ok(());
@@ -650,20 +668,22 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
     pub fn find_as<P>(&mut self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
     where
         P: Projection,
-        <P::Model as Model>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
-        Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
-        Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
+        P::Model: Model,
+        <P::Model as ReadModel>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
+        Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>:
+            SelectDsl<P::Columns>,
+        Select<Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
             LimitDsl,
         FindAsQuery<P>: LoadQuery<'static, C, P>,
     {
-        let table = <P::Model as Model>::Table::default();
+        let table = <P::Model as ReadModel>::Table::default();
         let query = table
             .filter(<P::Model as Model>::key_filter(key))
             .select(P::columns())
             .limit(1);
         let rows: Vec<P> = query.load(self.conn)?;
         rows.into_iter().next().ok_or(Error::NotFound {
-            table: <P::Model as Model>::TABLE.name,
+            table: <P::Model as ReadModel>::TABLE.name,
         })
     }
 
@@ -671,10 +691,10 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
     pub fn load_all<P>(&mut self) -> Result<Vec<P>>
     where
         P: Projection,
-        <P::Model as Model>::Table: SelectDsl<P::Columns>,
+        <P::Model as ReadModel>::Table: SelectDsl<P::Columns>,
         LoadAllQuery<P>: LoadQuery<'static, C, P>,
     {
-        self.load(<P::Model as Model>::Table::default().select(P::columns()))
+        self.load(<P::Model as ReadModel>::Table::default().select(P::columns()))
     }
 
     fn batch_execute(&mut self, sql: &str) -> Result<()> {

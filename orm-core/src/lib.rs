@@ -24,6 +24,7 @@ mod pool;
 mod projection;
 #[cfg(feature = "postgres")]
 pub mod route;
+pub mod schema;
 pub mod sql_types;
 mod url;
 mod values;
@@ -43,10 +44,17 @@ pub use conn::{
 pub use database::{Database, DatabaseBuilder, OnBackend};
 pub use error::{Error, Result};
 pub use listen::{WriteListener, Written};
-pub use meta::{Backend, ColumnMeta, EnumType, RedactedUrl, TableMeta};
-pub use model::{Crud, Model, PostgresRows, RowsOnEveryBackend, SqliteRows};
+pub use meta::{
+    Backend, ColumnMeta, EnumType, IndexMeta, IndexMethod, PartialMeta, RedactedUrl, TableMeta,
+    ViewMeta,
+};
+pub use model::{Crud, Model, PostgresRows, ReadModel, RowsOnEveryBackend, SqliteRows};
 pub use pool::{PoolConfig, PoolState};
 pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};
+pub use schema::{
+    ConcurrentRefresh, IndexReport, MaterializedView, Plan, RefreshStatus, Refreshed, Refresher,
+    RefresherHandle,
+};
 pub use values::{
     check_length, check_value, CheckValue, CheckValues, RejectReason, RejectedValue, TextLength,
 };

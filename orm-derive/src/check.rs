@@ -27,6 +27,7 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
     check_column_names(cx, model);
     check_unique_lists(cx, model);
     check_partials(cx, model);
+    crate::check_schema::check(cx, model);
 }
 
 /// A generated `table!` is Diesel's own macro, whose expansion names `::diesel`: the crate
@@ -94,9 +95,9 @@ fn check_table_source(cx: &Ctxt, model: &Model<'_>) {
     }
 }
 
-/// Every model needs a primary key to find, update and delete rows by.
+/// Every model needs a primary key to find, update and delete rows by (a view is only read).
 fn check_primary_key(cx: &Ctxt, model: &Model<'_>) {
-    if model.key_fields().next().is_none() {
+    if model.key_fields().next().is_none() && !model.is_view() {
         cx.error_spanned_by(
             model.ident(),
             format!(
@@ -156,7 +157,8 @@ fn check_generated(cx: &Ctxt, model: &Model<'_>) {
 
 /// The insert struct needs at least one column to write.
 fn check_insertable(cx: &Ctxt, model: &Model<'_>) {
-    if !model.fields.is_empty() && model.fields.iter().all(|f| f.is_generated()) {
+    if !model.is_view() && !model.fields.is_empty() && model.fields.iter().all(|f| f.is_generated())
+    {
         cx.error_spanned_by(
             model.ident(),
             "a model needs a column besides its generated key: there is nothing to insert",

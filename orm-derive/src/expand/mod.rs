@@ -2,12 +2,14 @@
 
 mod cache_key;
 mod diesel_impls;
+mod index;
 mod insert;
 mod model_impl;
 mod partial;
 mod projection;
 mod table;
 mod values;
+mod view;
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -58,6 +60,9 @@ pub fn derive_model(input: &DeriveInput) -> TokenStream {
 }
 
 fn expand(model: &Model<'_>) -> TokenStream {
+    if model.is_view() {
+        return view::expand_read_only(model);
+    }
     let table = table::expand(model);
     let insert_struct = insert::expand_struct(model);
     let diesel_impls = diesel_impls::expand(model);

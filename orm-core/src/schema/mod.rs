@@ -1,0 +1,18 @@
+//! Indexes and materialized views: their DDL per backend, `db.create_indexes::<M>()`,
+//! `db.create_view::<V>()`, refreshes (also `CONCURRENTLY`, never two at once), the scheduled
+//! [`Refresher`], query plans ([`Plan`]) and the [`IndexReport`].
+
+mod explain;
+mod index;
+mod refresh;
+mod report;
+mod view;
+
+pub use explain::{ExplainOnEveryBackend, Plan, PlanNode};
+pub use index::{create_index_sql, create_indexes_sql, drop_index_sql, migration_sql, IndexDdl};
+pub use refresh::{RefreshStatus, Refresher, RefresherHandle};
+pub use report::{IndexReport, IndexUsage, PartialCoverage};
+pub use view::{
+    create_view_sql, drop_view_sql, refresh_view_sql, view_lock_key, ConcurrentRefresh,
+    MaterializedView, Refreshed,
+};
