@@ -19,7 +19,14 @@ use orm::{BulkOptions, Database, Model};
 
 /// A user of the article's examples.
 #[derive(Debug, Clone, PartialEq, Model)]
-#[orm(table = quickstart_users, partial(UserCard = [id, name]))]
+#[orm(
+    table = quickstart_users,
+    partial(UserCard = [id, name]),
+    partial(UserLogin = [id, email, last_login]),
+    // The article's covering index: the login lookup is answered from the index alone.
+    index(name = "quickstart_user_email_cover", on(email), include(id, last_login)),
+    index(name = "quickstart_user_name_cover", on(name), include(score)),
+)]
 pub struct User {
     #[orm(primary_key, generated)]
     pub id: i64,
@@ -29,6 +36,32 @@ pub struct User {
     pub bio: Option<String>,
     pub last_login: Option<DateTime<Utc>>,
     pub score: i32,
+}
+
+/// An order line, summed up by the view below.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(table = quickstart_orders)]
+pub struct Order {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub product_id: i64,
+    pub quantity: i32,
+    pub unit_price: f64,
+}
+
+/// The article's dashboard aggregate as a materialized view: a read-only model.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(
+    materialized_view = "quickstart_sales_summary",
+    query = "SELECT product_id, SUM(quantity) AS total_sold, AVG(unit_price) AS avg_price \
+             FROM quickstart_orders GROUP BY product_id",
+    index(name = "quickstart_sales_summary_product", on(product_id), unique),
+    refresh_concurrently
+)]
+pub struct SalesSummary {
+    pub product_id: i64,
+    pub total_sold: i64,
+    pub avg_price: f64,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -181,6 +214,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
+    covering_index(&db)?;
+    materialized_view(&db)?;
+
     match db.insert::<User>(&NewUser {
         email: "ada@example.com".into(),
         name: "Ada again".into(),
@@ -193,5 +229,86 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => return Err(format!("expected a unique violation, got {other:?}").into()),
     }
+    Ok(())
+}
+
+/// The covering index: created from the model, then the plan of the login lookup.
+fn covering_index(db: &Database) -> Result<(), Box<dyn std::error::Error>> {
+    db.create_indexes::<User>()?;
+    // Statistics for the planner (and, on PostgreSQL, the current visibility map an
+    // index-only scan needs).
+    db.batch_execute(match db.backend() {
+        orm::Backend::Postgres => "VACUUM ANALYZE quickstart_users",
+        _ => "ANALYZE quickstart_users",
+    })?;
+    let lookup = quickstart_users::table
+        .filter(quickstart_users::email.eq("bulk42@example.com"))
+        .select(UserLogin::columns());
+    let plan = db.explain(lookup)?;
+    let login: UserLogin = db.first(lookup)?;
+    let steps: Vec<String> = plan.nodes.iter().map(|n| n.node_type.clone()).collect();
+    println!(
+        "login lookup of {}: {steps:?}; index-only scan: {}",
+        login.email,
+        plan.is_index_only_scan()
+    );
+    if db.backend() == orm::Backend::Sqlite {
+        // SQLite takes a UNIQUE column's own index for an equality lookup, before any other.
+        println!("  (SQLite looks up a UNIQUE column through its unique index; by name:)");
+        let by_name = quickstart_users::table
+            .filter(quickstart_users::name.eq("Bulk 42"))
+            .select((quickstart_users::id, quickstart_users::score));
+        let plan = db.explain(by_name)?;
+        println!(
+            "  lookup by name: index-only scan: {}",
+            plan.is_index_only_scan()
+        );
+    }
+    print!("{}", db.index_report(&[User::TABLE])?);
+    Ok(())
+}
+
+/// A materialized view: created from its query, refreshed by hand and on a schedule.
+fn materialized_view(db: &Database) -> Result<(), Box<dyn std::error::Error>> {
+    db.drop_view::<SalesSummary>()?;
+    db.drop_table::<Order>()?;
+    db.create_table::<Order>()?;
+    for (product_id, quantity, unit_price) in [(1, 2, 10.0), (1, 3, 20.0), (2, 5, 7.5)] {
+        db.insert::<Order>(&NewOrder {
+            product_id,
+            quantity,
+            unit_price,
+        })?;
+    }
+    db.create_view::<SalesSummary>()?;
+    let summary: Vec<SalesSummary> = db.load(quickstart_sales_summary::table)?;
+    println!("sales summary: {summary:?}");
+
+    db.insert::<Order>(&NewOrder {
+        product_id: 2,
+        quantity: 1,
+        unit_price: 9.5,
+    })?;
+    let refreshed = db.refresh_concurrently::<SalesSummary>()?;
+    let two: SalesSummary = db.first(
+        quickstart_sales_summary::table.filter(quickstart_sales_summary::product_id.eq(2)),
+    )?;
+    println!(
+        "after a refresh ({:.2?}): product 2 sold {}",
+        refreshed.duration(),
+        two.total_sold
+    );
+
+    // On a schedule: never two refreshes of one view at once, failures retried with backoff.
+    let refresher = orm::Refresher::every(std::time::Duration::from_millis(50))
+        .view::<SalesSummary>()
+        .start(db)?;
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let status = &refresher.status()[0];
+    println!(
+        "refresher: {} refreshes, {} failures, last took {:?}",
+        status.refreshes, status.failures, status.last_duration
+    );
+    refresher.stop();
     Ok(())
 }

@@ -14,6 +14,10 @@ pub use orm_core::{
     PoolConfig, PoolState, Projection, RawConnection, RedactedUrl, ReferentialAction, RejectReason,
     Result, SchemaDifference, TableMeta,
 };
+pub use orm_core::{
+    schema, ConcurrentRefresh, IndexMeta, IndexMethod, IndexReport, MaterializedView, PartialMeta,
+    Plan, ReadModel, RefreshStatus, Refreshed, Refresher, RefresherHandle, ViewMeta,
+};
 pub use orm_derive::{DbEnum, Model, Projection};
 
 /// Read replicas: routing reads to healthy, caught-up replicas (PostgreSQL).
@@ -59,8 +63,9 @@ pub mod __private {
     pub use orm_cache::{CacheKey, CacheRow};
     pub use orm_core::{
         check_length, check_value, unknown_field, Backend, CheckConstraint, CheckValues,
-        ColumnMeta, ConstMessage, Crud, EnumType, ForeignKey, Model, ModelField, PatchValues,
-        Projection, ReferentialAction, RejectedValue, SameTypeAs, TableMeta,
+        ColumnMeta, ConcurrentRefresh, ConstMessage, Crud, EnumType, ForeignKey, IndexMeta,
+        IndexMethod, MaterializedView, Model, ModelField, PartialMeta, PatchValues, Projection,
+        ReadModel, ReferentialAction, RejectedValue, SameTypeAs, TableMeta, ViewMeta,
     };
     pub use serde;
 

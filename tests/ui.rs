@@ -28,6 +28,11 @@ fn cache_mistakes() {
 }
 
 #[test]
+fn index_and_view_mistakes() {
+    trybuild::TestCases::new().compile_fail("tests/ui/index/*.rs");
+}
+
+#[test]
 fn type_mistakes() {
     trybuild::TestCases::new().compile_fail("tests/ui/types/*.rs");
 }

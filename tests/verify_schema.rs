@@ -213,3 +213,39 @@ fn postgres_tables_are_found_through_the_search_path() {
     db.batch_execute("DROP SCHEMA orm_t_verify_search_path_old CASCADE")
         .unwrap();
 }
+
+/// A unique index declared on the model is one of its UNIQUE column lists; a partial one is
+/// not a column list.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(
+    table = handles,
+    index(name = "handles_login_unique", on(login), unique),
+    index(name = "handles_active_email", on(email), unique, predicate = "active")
+)]
+pub struct Handle {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub login: String,
+    pub email: String,
+    pub active: bool,
+}
+
+#[test]
+fn declared_unique_indexes_count_as_unique_constraints() {
+    for db in common::backends("verify_unique_indexes") {
+        db.create_table::<Handle>().unwrap();
+        assert_eq!(
+            db.verify_schema::<Handle>().unwrap(),
+            vec![SchemaDifference::MissingUnique {
+                table: "handles",
+                columns: vec!["login".into()]
+            }]
+        );
+        // create_table does not make indexes, so their absence does not stop it.
+        db.create_table::<Handle>().unwrap();
+        db.create_indexes::<Handle>().unwrap();
+        assert_eq!(db.verify_schema::<Handle>().unwrap(), vec![]);
+        let ddl = orm::ddl::migration_sql(&[Handle::TABLE], db.backend());
+        assert!(ddl.contains("handles_login_unique"), "{ddl}");
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use orm_core::Model;
+use orm_core::{Model, ReadModel};
 
 /// A stable cache key, and the tables whose writes make an entry under it stale.
 ///
@@ -20,7 +20,7 @@ impl CacheKey {
     /// The key for `query_bytes` (for example the SQL text and its bound values) on model `M`:
     /// `orm:{table}:{fingerprint}:{hash}`. An entry under it is stale once `M`'s table is
     /// written.
-    pub fn for_query<M: Model>(query_bytes: &[u8]) -> Self {
+    pub fn for_query<M: ReadModel>(query_bytes: &[u8]) -> Self {
         Self::in_namespace(M::TABLE.name, M::TABLE.fingerprint, query_bytes)
     }
 

@@ -9,7 +9,7 @@ use diesel::query_builder::{AsQuery, QueryFragment};
 use diesel::query_dsl::methods::{FilterDsl, LimitDsl, LoadQuery, SelectDsl};
 use orm_core::{
     BackendConnection, Database, Error, FindAsQuery, LoadAllQuery, LoadOnEveryBackend, Model,
-    Projection, Result, SqlOnEveryBackend, TableMeta,
+    Projection, ReadModel, Result, SqlOnEveryBackend, TableMeta,
 };
 
 use crate::cache::Cache;
@@ -61,7 +61,7 @@ impl<'a> CachedDatabase<'a> {
     /// Declare that the reads also depend on model `M`'s table: for a query whose SQL names
     /// tables Diesel does not quote (`sql_query`, `sql()` fragments), or that reads a table
     /// through a view or a function. Declared tables are added to those found in the SQL.
-    pub fn reads<M: Model>(mut self) -> Self {
+    pub fn reads<M: ReadModel>(mut self) -> Self {
         if !self.declared.contains(&M::TABLE.name) {
             self.declared.push(M::TABLE.name);
         }
@@ -84,9 +84,11 @@ impl<'a> CachedDatabase<'a> {
     pub fn find_as<P>(&self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
     where
         P: Projection + CacheRow,
-        <P::Model as Model>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
-        Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
-        Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
+        P::Model: Model,
+        <P::Model as ReadModel>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
+        Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>:
+            SelectDsl<P::Columns>,
+        Select<Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
             LimitDsl,
         FindAsQuery<P>: LoadOnEveryBackend<'static, P>,
     {
@@ -95,9 +97,11 @@ impl<'a> CachedDatabase<'a> {
         let cache_key =
             CacheKey::for_tables(cache_key.tables().to_vec(), P::SHAPE, text.as_bytes());
         self.cache
-            .fetch_or_load(&cache_key, self.ttl_for(<P::Model as Model>::TABLE), || {
-                self.db.primary().find_as::<P>(key).map(One)
-            })
+            .fetch_or_load(
+                &cache_key,
+                self.ttl_for(<P::Model as ReadModel>::TABLE),
+                || self.db.primary().find_as::<P>(key).map(One),
+            )
             .map(|one| one.0)
     }
 
@@ -106,15 +110,17 @@ impl<'a> CachedDatabase<'a> {
     pub fn load_all<P>(&self) -> Result<Vec<P>>
     where
         P: Projection + CacheRow,
-        <P::Model as Model>::Table: SelectDsl<P::Columns>,
+        <P::Model as ReadModel>::Table: SelectDsl<P::Columns>,
         LoadAllQuery<P>: LoadOnEveryBackend<'static, P>,
     {
         let text = format!("load_all:{}", P::COLUMNS.join(","));
         let cache_key = self.projection_key::<P, Many<P>>(&text);
         self.cache
-            .fetch_or_load(&cache_key, self.ttl_for(<P::Model as Model>::TABLE), || {
-                self.db.primary().load_all::<P>().map(Many)
-            })
+            .fetch_or_load(
+                &cache_key,
+                self.ttl_for(<P::Model as ReadModel>::TABLE),
+                || self.db.primary().load_all::<P>().map(Many),
+            )
             .map(|many| many.0)
     }
 

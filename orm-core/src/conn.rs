@@ -15,7 +15,7 @@ use crate::bulk::{self, BulkOptions, BulkReport};
 use crate::ddl;
 use crate::error::{Error, Result};
 use crate::meta::{Backend, TableMeta};
-use crate::model::{Crud, Model, PatchValues};
+use crate::model::{Crud, Model, PatchValues, ReadModel};
 use crate::pool::StatementCounter;
 use crate::projection::Projection;
 use crate::schema::verify::{self, ReadCatalog};
@@ -276,7 +276,7 @@ impl<T: PostgresExecute + SqliteExecute> ExecuteOnEveryBackend for T {}
 pub type FindAsQuery<P> = Limit<
     Select<
         Filter<
-            <<P as Projection>::Model as Model>::Table,
+            <<P as Projection>::Model as ReadModel>::Table,
             <<P as Projection>::Model as Model>::KeyFilter,
         >,
         <P as Projection>::Columns,
@@ -285,7 +285,7 @@ pub type FindAsQuery<P> = Limit<
 
 /// The query `load_all` runs: `SELECT P's columns FROM table`.
 pub type LoadAllQuery<P> =
-    Select<<<P as Projection>::Model as Model>::Table, <P as Projection>::Columns>;
+    Select<<<P as Projection>::Model as ReadModel>::Table, <P as Projection>::Columns>;
 
 /// A checked-out connection and what this call is: the whole model and query API, on
 /// whichever backend the database is.
@@ -400,6 +400,22 @@ impl<'c> Conn<'c> {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => RawConnection::Sqlite(c),
         }
+    }
+
+    /// The backend's connection for the runtime's own statements, which record what they
+    /// write themselves ([`Conn::wrote_table`]): not counted as a write of unknown tables.
+    pub(crate) fn raw_for_runtime(&mut self) -> RawConnection<'_> {
+        match &mut self.raw {
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(c) => RawConnection::Postgres(c),
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(c) => RawConnection::Sqlite(c),
+        }
+    }
+
+    /// Records that this call wrote `table` (a view's refresh, say), as model writes do.
+    pub(crate) fn wrote_table(&mut self, table: &'static str) {
+        self.call.wrote(table);
     }
 
     /// This connection as backend `C`'s, or [`Error::WrongBackend`].
@@ -580,9 +596,11 @@ impl<'c> Conn<'c> {
     pub fn find_as<P>(&mut self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
     where
         P: Projection,
-        <P::Model as Model>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
-        Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
-        Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
+        P::Model: Model,
+        <P::Model as ReadModel>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
+        Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>:
+            SelectDsl<P::Columns>,
+        Select<Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
             LimitDsl,
         FindAsQuery<P>: LoadOnEveryBackend<'static, P>,
     {
@@ -594,7 +612,7 @@ impl<'c> Conn<'c> {
     pub fn load_all<P>(&mut self) -> Result<Vec<P>>
     where
         P: Projection,
-        <P::Model as Model>::Table: SelectDsl<P::Columns>,
+        <P::Model as ReadModel>::Table: SelectDsl<P::Columns>,
         LoadAllQuery<P>: LoadOnEveryBackend<'static, P>,
     {
         self.check_model::<P::Model>()?;
@@ -602,7 +620,7 @@ impl<'c> Conn<'c> {
     }
 
     /// [`Error::WrongBackend`] unless model `M` can be used on this connection's backend.
-    fn check_model<M: Model>(&self) -> Result<()> {
+    fn check_model<M: ReadModel>(&self) -> Result<()> {
         let backend = self.call.backend;
         if M::TABLE.supports(backend) {
             return Ok(());
@@ -686,20 +704,22 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
     pub fn find_as<P>(&mut self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
     where
         P: Projection,
-        <P::Model as Model>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
-        Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
-        Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
+        P::Model: Model,
+        <P::Model as ReadModel>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
+        Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>:
+            SelectDsl<P::Columns>,
+        Select<Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
             LimitDsl,
         FindAsQuery<P>: LoadQuery<'static, C, P>,
     {
-        let table = <P::Model as Model>::Table::default();
+        let table = <P::Model as ReadModel>::Table::default();
         let query = table
             .filter(<P::Model as Model>::key_filter(key))
             .select(P::columns())
             .limit(1);
         let rows: Vec<P> = query.load(self.conn)?;
         rows.into_iter().next().ok_or(Error::NotFound {
-            table: <P::Model as Model>::TABLE.name,
+            table: <P::Model as ReadModel>::TABLE.name,
         })
     }
 
@@ -707,10 +727,10 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
     pub fn load_all<P>(&mut self) -> Result<Vec<P>>
     where
         P: Projection,
-        <P::Model as Model>::Table: SelectDsl<P::Columns>,
+        <P::Model as ReadModel>::Table: SelectDsl<P::Columns>,
         LoadAllQuery<P>: LoadQuery<'static, C, P>,
     {
-        self.load(<P::Model as Model>::Table::default().select(P::columns()))
+        self.load(<P::Model as ReadModel>::Table::default().select(P::columns()))
     }
 
     fn batch_execute(&mut self, sql: &str) -> Result<()> {
@@ -782,7 +802,7 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
                 self.batch_execute(&ddl::create_table_sql(table, C::BACKEND))
             }
             Some(live) => {
-                let differences = verify::compare(table, Some(&live), C::CATALOG);
+                let differences = verify::compare_for_create(table, &live, C::CATALOG);
                 if differences.is_empty() {
                     return Ok(());
                 }

@@ -22,7 +22,7 @@ use crate::ddl;
 use crate::error::{Error, Result};
 use crate::listen::WriteListener;
 use crate::meta::{Backend, RedactedUrl, TableMeta};
-use crate::model::Model;
+use crate::model::{Model, ReadModel};
 use crate::pool::{node_pool, BackendPool, Checkout, NodePool, PoolConfig, PoolState};
 use crate::projection::Projection;
 #[cfg(feature = "postgres")]
@@ -426,7 +426,11 @@ impl Database {
     /// and on every public method that leads here makes [`Location::caller`] the user's call,
     /// which leak detection reports.
     #[track_caller]
-    fn run<R>(&self, intent: Intent, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
+    pub(crate) fn run<R>(
+        &self,
+        intent: Intent,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
+    ) -> Result<R> {
         let at = Location::caller();
         #[cfg(feature = "postgres")]
         if let Some((replicas, index)) = self.route(intent)? {
@@ -771,9 +775,11 @@ impl Database {
     pub fn find_as<P>(&self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
     where
         P: Projection,
-        <P::Model as Model>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
-        Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
-        Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
+        P::Model: Model,
+        <P::Model as ReadModel>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
+        Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>:
+            SelectDsl<P::Columns>,
+        Select<Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
             LimitDsl,
         FindAsQuery<P>: LoadOnEveryBackend<'static, P>,
     {
@@ -786,7 +792,7 @@ impl Database {
     pub fn load_all<P>(&self) -> Result<Vec<P>>
     where
         P: Projection,
-        <P::Model as Model>::Table: SelectDsl<P::Columns>,
+        <P::Model as ReadModel>::Table: SelectDsl<P::Columns>,
         LoadAllQuery<P>: LoadOnEveryBackend<'static, P>,
     {
         self.run_read(|conn| conn.load_all::<P>())
@@ -930,9 +936,11 @@ impl<C: BackendConnection> OnBackend<'_, C> {
     pub fn find_as<P>(&self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
     where
         P: Projection,
-        <P::Model as Model>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
-        Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>: SelectDsl<P::Columns>,
-        Select<Filter<<P::Model as Model>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
+        P::Model: Model,
+        <P::Model as ReadModel>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
+        Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>:
+            SelectDsl<P::Columns>,
+        Select<Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
             LimitDsl,
         FindAsQuery<P>: LoadQuery<'static, C, P>,
     {
@@ -944,7 +952,7 @@ impl<C: BackendConnection> OnBackend<'_, C> {
     pub fn load_all<P>(&self) -> Result<Vec<P>>
     where
         P: Projection,
-        <P::Model as Model>::Table: SelectDsl<P::Columns>,
+        <P::Model as ReadModel>::Table: SelectDsl<P::Columns>,
         LoadAllQuery<P>: LoadQuery<'static, C, P>,
     {
         self.run(Intent::Read, |conn| conn.load_all::<P>())

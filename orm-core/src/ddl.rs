@@ -14,8 +14,9 @@ pub fn create_table_sql(table: &TableMeta, backend: Backend) -> String {
     create_table(table, backend, "CREATE TABLE IF NOT EXISTS")
 }
 
-/// The DDL of `tables` on `backend` as one migration file: a `CREATE TABLE` statement per
-/// table, in the order given (list a referenced table before the tables referencing it).
+/// The DDL of `tables` on `backend` as one migration file: per table, in the order given (list
+/// a referenced table before the tables referencing it), its enum types, its `CREATE TABLE`
+/// and its declared indexes.
 ///
 /// ```
 /// # use orm_core::{ddl, Backend, Model};
@@ -27,7 +28,12 @@ pub fn migration_sql(tables: &[&TableMeta], backend: Backend) -> String {
     let mut out = String::new();
     for table in tables {
         out.push_str(&create_table(table, backend, "CREATE TABLE"));
-        out.push_str(";\n\n");
+        out.push_str(";\n");
+        for index in crate::schema::create_indexes_sql(table, backend, Default::default()) {
+            out.push_str(&index);
+            out.push_str(";\n");
+        }
+        out.push('\n');
     }
     out
 }

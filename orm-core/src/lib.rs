@@ -45,13 +45,18 @@ pub use database::{Database, DatabaseBuilder, OnBackend};
 pub use error::{Error, Result};
 pub use listen::{WriteListener, Written};
 pub use meta::{
-    Backend, CheckConstraint, ColumnMeta, EnumType, ForeignKey, RedactedUrl, ReferentialAction,
-    TableMeta,
+    Backend, CheckConstraint, ColumnMeta, EnumType, ForeignKey, IndexMeta, IndexMethod,
+    PartialMeta, RedactedUrl, ReferentialAction, TableMeta, ViewMeta,
 };
-pub use model::{Crud, Model, PatchValues, PostgresRows, RowsOnEveryBackend, SqliteRows};
+pub use model::{
+    Crud, Model, PatchValues, PostgresRows, ReadModel, RowsOnEveryBackend, SqliteRows,
+};
 pub use pool::{PoolConfig, PoolState};
 pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};
-pub use schema::SchemaDifference;
+pub use schema::{
+    ConcurrentRefresh, IndexReport, MaterializedView, Plan, RefreshStatus, Refreshed, Refresher,
+    RefresherHandle, SchemaDifference,
+};
 pub use values::{
     check_length, check_value, CheckValue, CheckValues, RejectReason, RejectedValue, TextLength,
 };

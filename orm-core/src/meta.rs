@@ -101,6 +101,12 @@ pub struct TableMeta {
     /// How long cached results of the model are kept when a read does not say:
     /// `#[orm(cache(ttl = 600))]`. `None`: the cache's own default.
     pub cache_ttl: Option<std::time::Duration>,
+    /// Indexes declared with `#[orm(index(…))]`, in declaration order.
+    pub indexes: &'static [IndexMeta],
+    /// The partial structs declared with `#[orm(partial(…))]`.
+    pub partials: &'static [PartialMeta],
+    /// Set when the model is a materialized view (`#[orm(materialized_view = "…")]`).
+    pub view: Option<ViewMeta>,
 }
 
 /// Every backend, for models that are not declared for one.
@@ -128,6 +134,9 @@ impl TableMeta {
             checks: &[],
             foreign_keys: &[],
             cache_ttl: None,
+            indexes: &[],
+            partials: &[],
+            view: None,
         }
     }
 
@@ -149,6 +158,27 @@ impl TableMeta {
     #[doc(hidden)]
     pub const fn with_foreign_keys(mut self, foreign_keys: &'static [ForeignKey]) -> Self {
         self.foreign_keys = foreign_keys;
+        self
+    }
+
+    /// Declares the model's indexes. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_indexes(mut self, indexes: &'static [IndexMeta]) -> Self {
+        self.indexes = indexes;
+        self
+    }
+
+    /// Declares the model's partial structs. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_partials(mut self, partials: &'static [PartialMeta]) -> Self {
+        self.partials = partials;
+        self
+    }
+
+    /// Marks the model as a materialized view. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_view(mut self, view: ViewMeta) -> Self {
+        self.view = Some(view);
         self
     }
 
@@ -413,6 +443,145 @@ impl ReferentialAction {
             ReferentialAction::Cascade => "CASCADE",
             ReferentialAction::SetNull => "SET NULL",
             ReferentialAction::SetDefault => "SET DEFAULT",
+        }
+    }
+}
+
+/// The access method of an index (`USING …` on PostgreSQL). SQLite has B-trees only, and
+/// builds every index as one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum IndexMethod {
+    /// B-tree: equality, ranges, ordering; the only method with `INCLUDE` and index-only
+    /// scans of every kind. The default.
+    #[default]
+    BTree,
+    /// Hash: equality only.
+    Hash,
+    /// GIN: arrays, jsonb, full-text search.
+    Gin,
+    /// BRIN: block ranges of large, naturally ordered tables.
+    Brin,
+}
+
+impl IndexMethod {
+    /// The name in `USING …`: `btree`, `hash`, `gin`, `brin`.
+    pub const fn sql(self) -> &'static str {
+        match self {
+            IndexMethod::BTree => "btree",
+            IndexMethod::Hash => "hash",
+            IndexMethod::Gin => "gin",
+            IndexMethod::Brin => "brin",
+        }
+    }
+}
+
+/// An index declared on a model: `#[orm(index(name = "user_email_cover", on(email),
+/// include(id, last_login)))]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexMeta {
+    /// The index name, unique in the schema.
+    pub name: &'static str,
+    /// The key columns, in key order.
+    pub columns: &'static [&'static str],
+    /// Columns stored in the index besides the key (`INCLUDE` on PostgreSQL), so a query
+    /// reading only key and included columns can be answered from the index alone.
+    pub include: &'static [&'static str],
+    /// Whether the key is unique.
+    pub unique: bool,
+    /// The access method.
+    pub method: IndexMethod,
+    /// The `WHERE` predicate of a partial index, as SQL.
+    pub predicate: Option<&'static str>,
+}
+
+impl IndexMeta {
+    /// A non-unique B-tree index over `columns`. Called by generated code.
+    #[doc(hidden)]
+    pub const fn new(name: &'static str, columns: &'static [&'static str]) -> Self {
+        Self {
+            name,
+            columns,
+            include: &[],
+            unique: false,
+            method: IndexMethod::BTree,
+            predicate: None,
+        }
+    }
+
+    /// Stores `include` in the index too. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_include(mut self, include: &'static [&'static str]) -> Self {
+        self.include = include;
+        self
+    }
+
+    /// Makes the key unique. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+
+    /// Sets the access method. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_method(mut self, method: IndexMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Makes the index partial: only rows matching `predicate` are indexed. Called by
+    /// generated code.
+    #[doc(hidden)]
+    pub const fn with_predicate(mut self, predicate: &'static str) -> Self {
+        self.predicate = Some(predicate);
+        self
+    }
+
+    /// Whether every one of `columns` is in the index (key or included).
+    pub fn covers(&self, columns: &[&str]) -> bool {
+        columns
+            .iter()
+            .all(|c| self.columns.contains(c) || self.include.contains(c))
+    }
+}
+
+/// A partial struct of a model and the columns it loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PartialMeta {
+    /// The struct name (`UserCard`).
+    pub name: &'static str,
+    /// The SQL names of the columns it loads, in field order.
+    pub columns: &'static [&'static str],
+}
+
+impl PartialMeta {
+    /// Metadata of one partial. Called by generated code.
+    #[doc(hidden)]
+    pub const fn new(name: &'static str, columns: &'static [&'static str]) -> Self {
+        Self { name, columns }
+    }
+}
+
+/// What makes a model a materialized view: its defining query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ViewMeta {
+    /// The defining `SELECT`; its output columns carry the model's column names.
+    pub query: &'static str,
+    /// Whether the view is declared for `REFRESH … CONCURRENTLY` (it then has a unique index).
+    pub concurrent_refresh: bool,
+}
+
+impl ViewMeta {
+    /// A view defined by `query`. Called by generated code.
+    #[doc(hidden)]
+    pub const fn new(query: &'static str, concurrent_refresh: bool) -> Self {
+        Self {
+            query,
+            concurrent_refresh,
         }
     }
 }

@@ -5,14 +5,29 @@ use diesel::QueryResult;
 use crate::meta::TableMeta;
 use crate::values::CheckValues;
 
+/// Rows that can be read: every [`Model`], and a materialized view, which implements this
+/// trait alone. Reads (`load`, `first`, `load_all` of a partial) take a `ReadModel`; writes
+/// (`insert`, `update`, `delete`, `bulk_insert`) take a [`Model`], so a view has no write API.
+/// Implemented by `#[derive(Model)]`.
+pub trait ReadModel: Sized + Send + 'static {
+    /// The Diesel table (`users::table`) the rows are read from (and, for a model, written to).
+    type Table: diesel::Table + Default + Copy;
+    /// Table metadata: name, columns, keys, indexes, fingerprint; for a view, its query.
+    const TABLE: &'static TableMeta;
+}
+
 /// A table-backed struct. Implemented by `#[derive(Model)]`; everything the runtime knows
 /// about a model comes from this impl, never from parsing strings.
 ///
 /// The model itself is checked with [`CheckValues`] before `update` writes it, and its insert
 /// struct before `insert` and `bulk_insert` do: see [`Error::ValueRejected`](crate::Error::ValueRejected).
-pub trait Model: Sized + Send + 'static + RowsOnEveryBackend + CheckValues {
-    /// The Diesel table (`users::table`) the model reads and writes.
-    type Table: diesel::Table + Default + Copy;
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a table model, so rows cannot be written to it",
+    label = "not a `#[derive(Model)]` table",
+    note = "a materialized view (`#[orm(materialized_view = …)]`) is read-only: read it with \
+            `db.load`, `db.first` or its partials, and recompute it with `db.refresh::<View>()`"
+)]
+pub trait Model: ReadModel + RowsOnEveryBackend + CheckValues {
     /// The primary key value: the key field's type, or a tuple of them for a composite key.
     type PrimaryKey: Clone + std::fmt::Debug;
     /// The insert struct (`NewUser` for `User`): every field but those the database fills
@@ -23,9 +38,6 @@ pub trait Model: Sized + Send + 'static + RowsOnEveryBackend + CheckValues {
     type Patch: PatchValues;
     /// The Diesel filter expression that selects one row by primary key.
     type KeyFilter;
-
-    /// Table metadata: name, columns, keys, fingerprint.
-    const TABLE: &'static TableMeta;
 
     /// This row's primary key value.
     fn primary_key(&self) -> Self::PrimaryKey;

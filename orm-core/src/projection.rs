@@ -1,6 +1,6 @@
 //! Partial loading: structs that select only some columns of a model's table.
 
-use crate::model::Model;
+use crate::model::ReadModel;
 
 /// A struct that loads a subset of a model's columns: a generated partial
 /// (`#[orm(partial(UserCard = [id, name]))]`) or a `#[derive(Projection)]` struct.
@@ -10,7 +10,7 @@ use crate::model::Model;
 /// is a compile error.
 pub trait Projection: Sized + 'static {
     /// The model whose table is read.
-    type Model: Model;
+    type Model: ReadModel;
     /// The Diesel select expression: a tuple of the table's column types.
     type Columns: Copy + diesel::Expression;
     /// The SQL names of the selected columns, in field order.
@@ -27,7 +27,7 @@ pub trait Projection: Sized + 'static {
     label = "not a field of `{Self}`",
     note = "a projection's fields must be fields of its model; to load a field under another name write `#[orm(column = model_field)]`"
 )]
-pub trait ModelField<const NAME_HASH: u64>: Model {
+pub trait ModelField<const NAME_HASH: u64>: ReadModel {
     /// The Diesel column.
     type Column: Default + Copy;
     /// The field's Rust type.
@@ -122,7 +122,7 @@ impl ConstMessage {
 /// `suggest_column`, how to load one under another name). `#[derive(Projection)]` evaluates it
 /// once per field, so a misspelt field is one error on the misspelt name.
 #[doc(hidden)]
-pub const fn unknown_field<M: Model>(name: &str, suggest_column: bool) -> Option<ConstMessage> {
+pub const fn unknown_field<M: ReadModel>(name: &str, suggest_column: bool) -> Option<ConstMessage> {
     let name = without_raw_prefix(name);
     let columns = M::TABLE.columns;
     let mut i = 0;

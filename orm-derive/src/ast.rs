@@ -91,10 +91,16 @@ impl<'a> Model<'a> {
     }
 
     /// The SQL table name: `table = …`, the last segment of `diesel_table = …`, or the
-    /// snake-cased struct name with an `s` (`UserProfile` → `user_profiles`).
+    /// snake-cased struct name with an `s` (`UserProfile` → `user_profiles`); a view's
+    /// `materialized_view = "…"` name.
     pub fn table_name(&self) -> Ident {
         if let Some(t) = self.attrs.table.get() {
             return t.clone();
+        }
+        if let Some(view) = self.attrs.materialized_view.get() {
+            if let Ok(name) = view.parse::<Ident>() {
+                return name;
+            }
         }
         if let Some(p) = self.attrs.diesel_table.get() {
             if let Some(last) = p.segments.last() {
@@ -125,6 +131,11 @@ impl<'a> Model<'a> {
             Some(crate::attr::BackendAttr::Sqlite) => backend == Backend::Sqlite,
         };
         declared && backend.is_enabled()
+    }
+
+    /// Whether the model is a materialized view (read-only: no insert struct, no writes).
+    pub fn is_view(&self) -> bool {
+        self.attrs.materialized_view.get().is_some()
     }
 
     pub fn generates_table(&self) -> bool {

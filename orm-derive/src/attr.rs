@@ -70,6 +70,14 @@ pub struct ModelAttrs {
     pub checks: Vec<(Ident, LitStr)>,
     /// `cache(ttl = 600)`: how long cached results of the model are kept.
     pub cache: Once<CacheAttr>,
+    /// `index(name = "…", on(a), include(b), unique, method = gin, predicate = "…")`.
+    pub indexes: Vec<IndexAttr>,
+    /// `materialized_view = "name"`: the model is a materialized view of that name.
+    pub materialized_view: Once<LitStr>,
+    /// `query = "SELECT …"`: the view's defining query.
+    pub query: Once<LitStr>,
+    /// `refresh_concurrently`: the view is refreshed `CONCURRENTLY`.
+    pub refresh_concurrently: Once<()>,
 }
 
 /// `#[orm(cache)]` or `#[orm(cache(ttl = …))]`: the model's rows are stored in the query
@@ -77,6 +85,37 @@ pub struct ModelAttrs {
 pub struct CacheAttr {
     /// The TTL in milliseconds (`ttl = 600` is seconds; `600s`, `500ms`, `10min`, `2h`).
     pub ttl_millis: Option<u64>,
+}
+
+/// An index declared with `#[orm(index(…))]`.
+pub struct IndexAttr {
+    /// The `index` keyword, for errors about the whole declaration.
+    pub span: Span,
+    /// `name = "…"`.
+    pub name: Option<LitStr>,
+    /// `on(a, b)`: the key columns.
+    pub on: Vec<Ident>,
+    /// `include(c, d)`: stored, non-key columns.
+    pub include: Vec<Ident>,
+    /// `unique`.
+    pub unique: Option<Span>,
+    /// `method = btree | hash | gin | brin`.
+    pub method: Option<(Ident, IndexMethodAttr)>,
+    /// `predicate = "deleted_at IS NULL"`: a partial index's `WHERE`, as SQL.
+    pub predicate: Option<LitStr>,
+}
+
+/// An index access method named in `method = …`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum IndexMethodAttr {
+    /// `btree`.
+    BTree,
+    /// `hash`.
+    Hash,
+    /// `gin`.
+    Gin,
+    /// `brin`.
+    Brin,
 }
 
 /// A backend named in `#[orm(backend = …)]`.
@@ -172,7 +211,10 @@ impl OnDeleteAttr {
 
 const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
 `partial(Name = [col, …])`, `backend = postgres`, `check(name = \"sql\")`, `cache`, \
-`cache(ttl = seconds)`";
+`cache(ttl = seconds)`, `index(name = \"…\", on(col, …))`, `materialized_view = \"name\"`, \
+`query = \"SELECT …\"`, `refresh_concurrently`";
+const INDEX_KEYS: &str = "`name = \"…\"`, `on(col, …)`, `include(col, …)`, `unique`, \
+`method = btree | hash | gin | brin`, `predicate = \"SQL\"`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
 `sql_type = diesel::sql_types::Type`, `length = 255`, `db_enum`, `default = \"sql\"`, \
 `server_filled`, `check = \"sql\"`, `references = table(column)`, `on_delete = cascade`, \
@@ -188,6 +230,10 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
         backend: Once::new("backend"),
         checks: Vec::new(),
         cache: Once::new("cache"),
+        indexes: Vec::new(),
+        materialized_view: Once::new("materialized_view"),
+        query: Once::new("query"),
+        refresh_concurrently: Once::new("refresh_concurrently"),
     };
     for attr in orm_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -223,13 +269,25 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
             } else if meta.path.is_ident("check") {
                 meta.parse_nested_meta(|check| {
                     let name = check.path.require_ident()?.clone();
-                    let sql =
-                        string_value(&check, "check(crates_name_length = \"length(name) <= 64\")")?;
+                    let sql = sql_text_value(
+                        &check,
+                        "check(crates_name_length = \"length(name) <= 64\")",
+                    )?;
                     out.checks.push((name, sql));
                     Ok(())
                 })?;
             } else if meta.path.is_ident("cache") {
                 out.cache.set(cx, span, cache_attr(&meta)?);
+            } else if meta.path.is_ident("index") {
+                out.indexes.push(index_attr(&meta)?);
+            } else if meta.path.is_ident("materialized_view") {
+                let name = string_value(&meta, "materialized_view = \"sales_summary\"")?;
+                out.materialized_view.set(cx, span, name);
+            } else if meta.path.is_ident("query") {
+                let query = string_value(&meta, "query = \"SELECT …\"")?;
+                out.query.set(cx, span, query);
+            } else if meta.path.is_ident("refresh_concurrently") {
+                out.refresh_concurrently.set(cx, span, ());
             } else {
                 return Err(unknown_key(
                     &meta,
@@ -243,6 +301,10 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                         "backend",
                         "check",
                         "cache",
+                        "index",
+                        "materialized_view",
+                        "query",
+                        "refresh_concurrently",
                     ],
                 ));
             }
@@ -300,7 +362,7 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
             } else if meta.path.is_ident("server_filled") {
                 out.server_filled.set(cx, span, ());
             } else if meta.path.is_ident("check") {
-                let sql = string_value(&meta, "check = \"downloads >= 0\"")?;
+                let sql = sql_text_value(&meta, "check = \"downloads >= 0\"")?;
                 out.check.set(cx, span, sql);
             } else if meta.path.is_ident("references") {
                 out.references.set(cx, span, references_attr(&meta)?);
@@ -383,8 +445,8 @@ fn ident_value(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<Ident> 
     Ident::parse_any_ident(value)
 }
 
-/// `key = "text"`; anything else gets an error that shows `example`.
-fn string_value(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<LitStr> {
+/// `key = "SQL"`: SQL text in a string; anything else gets an error that shows `example`.
+fn sql_text_value(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<LitStr> {
     let value = meta.value()?;
     if value.peek(LitStr) {
         return value.parse();
@@ -486,6 +548,97 @@ fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
             Err(meta.error("expected `cache(ttl = 600)`: how long results are kept, in seconds"))
         }
     }
+}
+
+/// `key = "text"`: SQL given as a string literal; anything else gets an error showing `example`.
+fn string_value(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<LitStr> {
+    let value = meta.value()?;
+    if !value.peek(LitStr) {
+        return Err(value.error(format!("expected a string: `{example}`")));
+    }
+    value.parse()
+}
+
+/// `(a, b)` after a key: a parenthesized list of column names.
+fn column_list(meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<Ident>> {
+    let content;
+    syn::parenthesized!(content in meta.input);
+    Ok(content
+        .parse_terminated(Ident::parse_any_ident, Token![,])?
+        .into_iter()
+        .collect())
+}
+
+/// `index(name = "user_email_cover", on(email), include(id, last_login), unique,
+/// method = btree, predicate = "active")`.
+fn index_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<IndexAttr> {
+    let mut index = IndexAttr {
+        span: meta.path.span(),
+        name: None,
+        on: Vec::new(),
+        include: Vec::new(),
+        unique: None,
+        method: None,
+        predicate: None,
+    };
+    meta.parse_nested_meta(|inner| {
+        let twice = || {
+            inner.error(format!(
+                "`{}` is given twice in this index",
+                path_text(&inner.path)
+            ))
+        };
+        if inner.path.is_ident("name") {
+            if index.name.is_some() {
+                return Err(twice());
+            }
+            index.name = Some(string_value(&inner, "name = \"user_email_cover\"")?);
+        } else if inner.path.is_ident("on") {
+            if !index.on.is_empty() {
+                return Err(twice());
+            }
+            index.on = column_list(&inner)?;
+        } else if inner.path.is_ident("include") {
+            if !index.include.is_empty() {
+                return Err(twice());
+            }
+            index.include = column_list(&inner)?;
+        } else if inner.path.is_ident("unique") {
+            index.unique = Some(inner.path.span());
+        } else if inner.path.is_ident("method") {
+            let ident = ident_value(&inner, "method = gin")?;
+            let method = match ident.to_string().as_str() {
+                "btree" => IndexMethodAttr::BTree,
+                "hash" => IndexMethodAttr::Hash,
+                "gin" => IndexMethodAttr::Gin,
+                "brin" => IndexMethodAttr::Brin,
+                _ => {
+                    return Err(syn::Error::new(
+                        ident.span(),
+                        "unknown index method; expected `btree`, `hash`, `gin` or `brin`",
+                    ))
+                }
+            };
+            index.method = Some((ident, method));
+        } else if inner.path.is_ident("predicate") {
+            index.predicate = Some(string_value(&inner, "predicate = \"deleted_at IS NULL\"")?);
+        } else {
+            let key = path_text(&inner.path);
+            let hint = crate::check::did_you_mean(
+                &key,
+                ["name", "on", "include", "unique", "method", "predicate"]
+                    .map(String::from)
+                    .into_iter(),
+            )
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_default();
+            return Err(inner.error(format!(
+                "unknown key `{key}` in `index(…)`{hint}\nexpected one of {INDEX_KEYS}"
+            )));
+        }
+        Ok(())
+    })?;
+    Ok(index)
 }
 
 /// `length = 255`: a positive whole number of characters.

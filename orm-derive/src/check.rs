@@ -31,6 +31,7 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
     check_column_names(cx, model);
     check_unique_lists(cx, model);
     check_partials(cx, model);
+    crate::check_schema::check(cx, model);
 }
 
 /// A generated `table!` is Diesel's own macro, whose expansion names `::diesel`: the crate
@@ -98,9 +99,9 @@ fn check_table_source(cx: &Ctxt, model: &Model<'_>) {
     }
 }
 
-/// Every model needs a primary key to find, update and delete rows by.
+/// Every model needs a primary key to find, update and delete rows by (a view is only read).
 fn check_primary_key(cx: &Ctxt, model: &Model<'_>) {
-    if model.key_fields().next().is_none() {
+    if model.key_fields().next().is_none() && !model.is_view() {
         cx.error_spanned_by(
             model.ident(),
             format!(
@@ -232,7 +233,10 @@ fn check_constraint_names(cx: &Ctxt, model: &Model<'_>) {
 
 /// The insert struct needs at least one column to write.
 fn check_insertable(cx: &Ctxt, model: &Model<'_>) {
-    if !model.fields.is_empty() && model.fields.iter().all(|f| f.is_filled_by_database()) {
+    if !model.is_view()
+        && !model.fields.is_empty()
+        && model.fields.iter().all(|f| f.is_filled_by_database())
+    {
         cx.error_spanned_by(
             model.ident(),
             "a model needs a column the database does not fill: there is nothing to insert",

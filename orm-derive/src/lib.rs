@@ -7,6 +7,7 @@
 mod ast;
 mod attr;
 mod check;
+mod check_schema;
 mod ctxt;
 mod db_enum;
 mod expand;

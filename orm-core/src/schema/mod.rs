@@ -1,5 +1,21 @@
-//! The database schema beside the models: checking that live tables match them.
+//! The database schema beside the models: indexes and materialized views (their DDL per
+//! backend, `db.create_indexes::<M>()`, `db.create_view::<V>()`, refreshes, also
+//! `CONCURRENTLY` and never two at once, the scheduled [`Refresher`], query plans ([`Plan`]
+//! and the [`IndexReport`]), and checking that live tables match their models ([`verify`]).
 
+mod explain;
+mod index;
+mod refresh;
+mod report;
 pub mod verify;
+mod view;
 
+pub use explain::{ExplainOnEveryBackend, Plan, PlanNode};
+pub use index::{create_index_sql, create_indexes_sql, drop_index_sql, migration_sql, IndexDdl};
+pub use refresh::{RefreshStatus, Refresher, RefresherHandle};
+pub use report::{IndexReport, IndexUsage, PartialCoverage};
 pub use verify::SchemaDifference;
+pub use view::{
+    create_view_sql, drop_view_sql, refresh_view_sql, view_lock_key, ConcurrentRefresh,
+    MaterializedView, Refreshed,
+};

@@ -198,6 +198,24 @@ pub(crate) fn compare(
     out
 }
 
+/// As [`compare`], leaving out what `create_table` does not create: a unique index declared
+/// with `index(unique, …)` is made by `create_indexes`, so its absence is no mismatch there.
+pub(crate) fn compare_for_create(
+    table: &'static TableMeta,
+    live: &LiveTable,
+    backend: Backend,
+) -> Vec<SchemaDifference> {
+    let mut differences = compare(table, Some(live), backend);
+    differences.retain(|d| match d {
+        SchemaDifference::MissingUnique { columns, .. } => !table
+            .indexes
+            .iter()
+            .any(|i| i.unique && i.predicate.is_none() && i.columns.iter().eq(columns.iter())),
+        _ => true,
+    });
+    differences
+}
+
 fn compare_columns(
     table: &'static TableMeta,
     live: &LiveTable,
@@ -258,9 +276,18 @@ fn compare_keys(table: &'static TableMeta, live: &LiveTable, out: &mut Vec<Schem
         cols.sort();
         cols
     };
+    // UNIQUE constraints, and unique indexes declared with `index(unique, …)` that are not
+    // partial: the catalog shows both as unique indexes.
+    let declared_indexes = table
+        .indexes
+        .iter()
+        .filter(|i| i.unique && i.predicate.is_none())
+        .map(|i| i.columns);
     let model_unique: Vec<Vec<String>> = table
         .unique
         .iter()
+        .copied()
+        .chain(declared_indexes)
         .map(|cols| cols.iter().map(|c| c.to_string()).collect())
         .collect();
     for cols in &model_unique {

@@ -8,16 +8,21 @@ use quote::quote;
 use crate::ast::{Field, Model};
 use crate::attr::PartialAttr;
 
+/// `impl CacheRow` for the model's rows (a table's or a materialized view's).
+pub fn expand_rows(model: &Model<'_>) -> TokenStream {
+    let fields: Vec<&Field<'_>> = model.fields.iter().collect();
+    let shape = quote!(<Self as ::orm::__private::ReadModel>::TABLE.fingerprint);
+    if cacheable(model, &fields) {
+        cache_row(model.ident(), &fields, shape)
+    } else {
+        quote!()
+    }
+}
+
 /// `impl CacheRow for Model` and `Model::cache_key`.
 pub fn expand_model(model: &Model<'_>) -> TokenStream {
     let ident = model.ident();
-    let fields: Vec<&Field<'_>> = model.fields.iter().collect();
-    let shape = quote!(<Self as ::orm::__private::Model>::TABLE.fingerprint);
-    let row = if cacheable(model, &fields) {
-        cache_row(ident, &fields, shape)
-    } else {
-        quote!()
-    };
+    let row = expand_rows(model);
     quote! {
         #row
 
@@ -49,7 +54,7 @@ pub fn expand_partial(model: &Model<'_>, partial: &PartialAttr) -> TokenStream {
     let salt =
         xxhash_rust::xxh3::xxh3_64(format!("{}:{}", partial.name, names.join(",")).as_bytes());
     let shape = quote!(::orm::__private::cache::mix_shape(
-        <#ident as ::orm::__private::Model>::TABLE.fingerprint,
+        <#ident as ::orm::__private::ReadModel>::TABLE.fingerprint,
         #salt,
     ));
     cache_row(&partial.name, &fields, shape)

@@ -17,6 +17,20 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         .map(|f| LoadedField::of(model, f))
         .collect();
     let queryable_selectable = queryable_selectable(ident, &loaded);
+    if model.is_view() {
+        // Read-only: no key to identify a row by, no changeset to write one.
+        return quote! {
+            #[automatically_derived]
+            impl #d::associations::HasTable for #ident {
+                type Table = #module::table;
+                fn table() -> Self::Table {
+                    #module::table
+                }
+            }
+
+            #queryable_selectable
+        };
+    }
 
     let key_fields: Vec<_> = model.key_fields().collect();
     let (id_type, id_value) = if let [key] = key_fields.as_slice() {

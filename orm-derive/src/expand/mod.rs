@@ -2,6 +2,7 @@
 
 mod cache_key;
 mod diesel_impls;
+mod index;
 mod insert;
 mod model_impl;
 mod partial;
@@ -9,6 +10,7 @@ mod patch;
 mod projection;
 mod table;
 mod values;
+mod view;
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -59,6 +61,9 @@ pub fn derive_model(input: &DeriveInput) -> TokenStream {
 }
 
 fn expand(model: &Model<'_>) -> TokenStream {
+    if model.is_view() {
+        return view::expand_read_only(model);
+    }
     let table = table::expand(model);
     let insert_struct = insert::expand_struct(model);
     let patch_struct = patch::expand_struct(model);

@@ -124,14 +124,11 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         }
     };
 
-    quote! {
+    let schema = super::index::table_meta_builders(model);
+    let read_model = quote! {
         #[automatically_derived]
-        impl #p::Model for #ident {
+        impl #p::ReadModel for #ident {
             type Table = #module::table;
-            type PrimaryKey = #key_type;
-            type New = #new;
-            type Patch = #patch;
-            type KeyFilter = #key_filter_type;
             const TABLE: &'static #p::TableMeta = &#p::TableMeta::new(
                 #model_name,
                 #table_name,
@@ -139,7 +136,29 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                 &[#(#primary_key),*],
                 &[#(#unique),*],
                 #fingerprint,
-            ) #backends #cache_ttl #constraints;
+            ) #backends #cache_ttl #schema #constraints;
+        }
+
+        #[automatically_derived]
+        impl #ident {
+            /// The table metadata (`ReadModel::TABLE`), readable without importing the trait.
+            pub const TABLE: &'static #p::TableMeta = <Self as #p::ReadModel>::TABLE;
+        }
+    };
+    if model.is_view() {
+        let view = super::view::expand(model);
+        return quote!(#read_model #model_fields #view);
+    }
+
+    quote! {
+        #read_model
+
+        #[automatically_derived]
+        impl #p::Model for #ident {
+            type PrimaryKey = #key_type;
+            type New = #new;
+            type Patch = #patch;
+            type KeyFilter = #key_filter_type;
             fn primary_key(&self) -> Self::PrimaryKey {
                 #key_value
             }
@@ -347,7 +366,7 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
                 .map(|row| ::std::borrow::Borrow::<<Self as #p::Model>::New>::borrow(row));
             let types = ::std::cell::RefCell::new(
                 #p::CopyTypes::prefetch::<<Self as #p::Model>::New>(
-                    <Self as #p::Model>::TABLE,
+                    <Self as #p::ReadModel>::TABLE,
                     conn,
                     first,
                 )?,

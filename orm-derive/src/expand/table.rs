@@ -10,7 +10,12 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         return TokenStream::new();
     }
     let name = model.table_name();
-    let keys = model.key_fields().map(|f| &f.column);
+    // Diesel's `table!` needs a key; a view without one is keyed by its first column, which
+    // only Diesel sees (a view has no key lookups).
+    let mut keys: Vec<_> = model.key_fields().map(|f| &f.column).collect();
+    if keys.is_empty() {
+        keys.extend(model.fields.first().map(|f| &f.column));
+    }
     let columns = model.fields.iter().map(|f| {
         let column = &f.column;
         let ty = f.sql_type();

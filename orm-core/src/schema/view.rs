@@ -1,0 +1,378 @@
+//! Materialized views: their DDL and refresh per backend, with never two refreshes of one view
+//! at once.
+//!
+//! PostgreSQL has `CREATE MATERIALIZED VIEW` and `REFRESH MATERIALIZED VIEW [CONCURRENTLY]`;
+//! a refresh holds a session advisory lock keyed by the view's schema and name, on the
+//! connection that runs it, so refreshes from any number of processes never overlap. SQLite has
+//! no materialized views: the view is a table, refreshed in one write transaction (delete every
+//! row, then `INSERT … SELECT` the defining query), which SQLite's write lock serializes.
+
+use std::time::Instant;
+
+use crate::conn::{Conn, Intent, RawConnection};
+use crate::database::Database;
+use crate::ddl::{create_table_sql, quote_ident};
+use crate::error::{Error, Result};
+use crate::meta::{Backend, TableMeta};
+use crate::model::ReadModel;
+
+/// A materialized view: a read-only model with a defining query. Implemented by
+/// `#[derive(Model)]` for `#[orm(materialized_view = "…", query = "…")]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a materialized view",
+    note = "declare it with `#[orm(materialized_view = \"name\", query = \"SELECT …\")]`"
+)]
+pub trait MaterializedView: ReadModel {}
+
+/// A materialized view declared for `REFRESH MATERIALIZED VIEW CONCURRENTLY`, which
+/// PostgreSQL allows only on a view with a unique index. Implemented by `#[derive(Model)]`
+/// for a view with `refresh_concurrently` (which the derive accepts only with a unique index).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not declared for concurrent refresh",
+    label = "needs `refresh_concurrently` on the view",
+    note = "add `refresh_concurrently` to `#[orm(materialized_view = …)]` and a unique index: \
+            `#[orm(index(name = \"…\", on(key_column), unique))]`; PostgreSQL refreshes \
+            concurrently only a view with a unique index"
+)]
+pub trait ConcurrentRefresh: MaterializedView {}
+
+/// When a refresh ran: both instants are taken while its lock was held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refreshed {
+    /// After the lock was taken, before the refresh statement.
+    pub started: Instant,
+    /// After the refresh statement, before the lock was released.
+    pub finished: Instant,
+}
+
+impl Refreshed {
+    /// How long the refresh itself took.
+    pub fn duration(&self) -> std::time::Duration {
+        self.finished - self.started
+    }
+}
+
+/// The statements that create view `table` on `backend`: `CREATE MATERIALIZED VIEW IF NOT
+/// EXISTS … AS <query>` on PostgreSQL (filled at once); a table of the model's columns on SQLite
+/// (filled by a refresh). Indexes are created apart, by [`super::create_indexes_sql`].
+pub fn create_view_sql(table: &TableMeta, backend: Backend) -> Vec<String> {
+    let Some(view) = table.view else {
+        return Vec::new();
+    };
+    match backend {
+        Backend::Postgres => vec![format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {} AS {}",
+            quote_ident(table.name),
+            view.query
+        )],
+        Backend::Sqlite => vec![create_table_sql(table, backend)],
+    }
+}
+
+/// `DROP MATERIALIZED VIEW IF EXISTS` (a `DROP TABLE` on SQLite).
+pub fn drop_view_sql(table: &TableMeta, backend: Backend) -> String {
+    match backend {
+        Backend::Postgres => format!(
+            "DROP MATERIALIZED VIEW IF EXISTS {}",
+            quote_ident(table.name)
+        ),
+        Backend::Sqlite => format!("DROP TABLE IF EXISTS {}", quote_ident(table.name)),
+    }
+}
+
+/// The statements of one refresh, each to be sent on its own: `REFRESH MATERIALIZED VIEW
+/// [CONCURRENTLY]` on PostgreSQL; on SQLite `DELETE` then `INSERT … SELECT`, in one
+/// transaction, the columns taken from the query by name.
+pub fn refresh_view_sql(table: &TableMeta, backend: Backend, concurrently: bool) -> Vec<String> {
+    let Some(view) = table.view else {
+        return Vec::new();
+    };
+    let name = quote_ident(table.name);
+    match backend {
+        Backend::Postgres if concurrently => {
+            vec![format!("REFRESH MATERIALIZED VIEW CONCURRENTLY {name}")]
+        }
+        Backend::Postgres => vec![format!("REFRESH MATERIALIZED VIEW {name}")],
+        Backend::Sqlite => {
+            let columns = table
+                .columns
+                .iter()
+                .map(|c| quote_ident(c.name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                format!("DELETE FROM {name}"),
+                format!(
+                    "INSERT INTO {name} ({columns}) SELECT {columns} FROM ({}) AS orm_view_query",
+                    view.query
+                ),
+            ]
+        }
+    }
+}
+
+/// The advisory-lock key of view `name` in `schema`: a stable hash (xxh3) of both, the same in
+/// every process and every release of `orm`.
+pub fn view_lock_key(schema: &str, name: &str) -> i64 {
+    let text = format!("orm:refresh:{schema}.{name}");
+    xxhash_rust::xxh3::xxh3_64(text.as_bytes()) as i64
+}
+
+/// Whether a refresh waits for another one of the same view to finish, or gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockWait {
+    /// Wait for the lock (`pg_advisory_lock`).
+    Wait,
+    /// Skip the refresh if the lock is held (`pg_try_advisory_lock`).
+    Try,
+}
+
+/// Run one refresh of `table` through the database's write road, marking the view's table as
+/// written (so caches of it are invalidated). `inside` runs while the lock is still held.
+/// `Ok(None)` when `wait` is [`LockWait::Try`] and another refresh holds the lock.
+pub(crate) fn refresh_table(
+    db: &Database,
+    table: &'static TableMeta,
+    concurrently: bool,
+    wait: LockWait,
+    inside: &(dyn Fn(&Refreshed) + Sync),
+) -> Result<Option<Refreshed>> {
+    db.run(Intent::Write, |conn| {
+        refresh_on(conn, table, concurrently, wait, inside)
+    })
+}
+
+/// One refresh of `table` on `conn`, which records the view's table as written.
+#[cfg_attr(not(feature = "postgres"), allow(unused_variables))] // SQLite has one kind
+fn refresh_on(
+    conn: &mut Conn<'_>,
+    table: &'static TableMeta,
+    concurrently: bool,
+    wait: LockWait,
+    inside: &(dyn Fn(&Refreshed) + Sync),
+) -> Result<Option<Refreshed>> {
+    let done = match conn.raw_for_runtime() {
+        #[cfg(feature = "postgres")]
+        RawConnection::Postgres(pg) => {
+            postgres::refresh_locked(pg, table, concurrently, wait, inside)?
+        }
+        #[cfg(feature = "sqlite")]
+        RawConnection::Sqlite(lite) => Some(sqlite_refresh(lite, table, inside)?),
+    };
+    if done.is_some() {
+        conn.wrote_table(table.name);
+    }
+    Ok(done)
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite_refresh(
+    conn: &mut diesel::sqlite::SqliteConnection,
+    table: &TableMeta,
+    inside: &(dyn Fn(&Refreshed) + Sync),
+) -> Result<Refreshed> {
+    use diesel::connection::SimpleConnection;
+    // IMMEDIATE takes the write lock first, so two refreshers queue instead of both reading.
+    conn.immediate_transaction(|c| {
+        let started = Instant::now();
+        for statement in refresh_view_sql(table, Backend::Sqlite, false) {
+            c.batch_execute(&statement)?;
+        }
+        let done = Refreshed {
+            started,
+            finished: Instant::now(),
+        };
+        inside(&done);
+        Ok(done)
+    })
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use diesel::connection::SimpleConnection;
+    use diesel::pg::PgConnection;
+    use diesel::sql_types::{BigInt, Text};
+    use diesel::RunQueryDsl;
+
+    use super::*;
+
+    diesel::define_sql_function! {
+        fn pg_advisory_lock(key: BigInt);
+    }
+    diesel::define_sql_function! {
+        fn pg_try_advisory_lock(key: BigInt) -> Bool;
+    }
+    diesel::define_sql_function! {
+        fn pg_advisory_unlock(key: BigInt) -> Bool;
+    }
+
+    /// Take the view's advisory lock on `conn`, refresh, release. The lock is a session lock:
+    /// it is released with the connection too, should that break mid-refresh.
+    pub(super) fn refresh_locked(
+        conn: &mut PgConnection,
+        table: &TableMeta,
+        concurrently: bool,
+        wait: LockWait,
+        inside: &(dyn Fn(&Refreshed) + Sync),
+    ) -> Result<Option<Refreshed>> {
+        let schema: String =
+            diesel::select(diesel::dsl::sql::<Text>("current_schema()")).get_result(conn)?;
+        let key = view_lock_key(&schema, table.name);
+        match wait {
+            LockWait::Wait => {
+                diesel::select(pg_advisory_lock(key)).execute(conn)?;
+            }
+            LockWait::Try => {
+                let taken: bool = diesel::select(pg_try_advisory_lock(key)).get_result(conn)?;
+                if !taken {
+                    return Ok(None);
+                }
+            }
+        }
+        let started = Instant::now();
+        let result = refresh_statements(conn, table, concurrently).map(|()| {
+            let done = Refreshed {
+                started,
+                finished: Instant::now(),
+            };
+            inside(&done);
+            done
+        });
+        let unlocked = diesel::select(pg_advisory_unlock(key)).get_result::<bool>(conn);
+        let done = result?;
+        unlocked?;
+        Ok(Some(done))
+    }
+
+    fn refresh_statements(
+        conn: &mut PgConnection,
+        table: &TableMeta,
+        concurrently: bool,
+    ) -> Result<()> {
+        // Each on its own: `CONCURRENTLY` refuses to run inside a transaction block.
+        for statement in refresh_view_sql(table, Backend::Postgres, concurrently) {
+            conn.batch_execute(&statement)?;
+        }
+        Ok(())
+    }
+}
+
+impl Database {
+    /// Create view `V` if it does not exist, then its indexes: `CREATE MATERIALIZED VIEW … AS
+    /// <query>` on PostgreSQL, which fills it; on SQLite a table of `V`'s columns, filled by a
+    /// refresh.
+    #[track_caller]
+    pub fn create_view<V: MaterializedView>(&self) -> Result<()> {
+        for statement in create_view_sql(V::TABLE, self.backend()) {
+            self.batch_execute(&statement)?;
+        }
+        if self.backend() == Backend::Sqlite {
+            refresh_table(self, V::TABLE, false, LockWait::Wait, &|_| {})?;
+        }
+        self.create_indexes::<V>()
+    }
+
+    /// Drop view `V` if it exists (its indexes go with it).
+    #[track_caller]
+    pub fn drop_view<V: MaterializedView>(&self) -> Result<()> {
+        self.batch_execute(&drop_view_sql(V::TABLE, self.backend()))
+    }
+
+    /// Recompute view `V` from its query: `REFRESH MATERIALIZED VIEW` on PostgreSQL, which
+    /// blocks readers of the view until it ends; on SQLite, delete and refill in one
+    /// transaction. Waits while another refresh of `V` runs (in any process), so two never
+    /// overlap. Cached results of `V` are invalidated, as after any write.
+    #[track_caller]
+    pub fn refresh<V: MaterializedView>(&self) -> Result<Refreshed> {
+        self.refresh_view(V::TABLE, false)
+    }
+
+    /// As [`Database::refresh`], with `REFRESH MATERIALIZED VIEW CONCURRENTLY` on PostgreSQL:
+    /// readers keep reading the old rows until the new ones are in. Needs a unique index on the
+    /// view, which the derive checks (see [`ConcurrentRefresh`]). On SQLite, a refresh's
+    /// transaction already keeps the old rows visible to other connections until it commits.
+    #[track_caller]
+    pub fn refresh_concurrently<V: ConcurrentRefresh>(&self) -> Result<Refreshed> {
+        self.refresh_view(V::TABLE, true)
+    }
+
+    fn refresh_view(&self, table: &'static TableMeta, concurrently: bool) -> Result<Refreshed> {
+        refresh_table(self, table, concurrently, LockWait::Wait, &|_| {})?
+            .ok_or_else(|| not_locked(table))
+    }
+}
+
+impl Conn<'_> {
+    /// [`Database::refresh`] on this connection: the call records the view as written (see
+    /// [`CallInfo::tables_written`](crate::CallInfo::tables_written)). Not inside a
+    /// transaction on SQLite, whose refresh is a transaction of its own.
+    pub fn refresh<V: MaterializedView>(&mut self) -> Result<Refreshed> {
+        refresh_on(self, V::TABLE, false, LockWait::Wait, &|_| {})?
+            .ok_or_else(|| not_locked(V::TABLE))
+    }
+
+    /// [`Database::refresh_concurrently`] on this connection; PostgreSQL refuses it inside a
+    /// transaction.
+    pub fn refresh_concurrently<V: ConcurrentRefresh>(&mut self) -> Result<Refreshed> {
+        refresh_on(self, V::TABLE, true, LockWait::Wait, &|_| {})?
+            .ok_or_else(|| not_locked(V::TABLE))
+    }
+}
+
+/// A refresh that waited for its lock always takes it; this is never returned in practice.
+fn not_locked(table: &TableMeta) -> Error {
+    Error::Model {
+        model: table.model,
+        message: "refresh did not take its lock".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::{ColumnMeta, ViewMeta};
+
+    const SUMMARY: TableMeta = TableMeta::new(
+        "SalesSummary",
+        "sales_summary",
+        &[
+            ColumnMeta::new("product_id", "product_id", "BIGINT", "BIGINT", false, false),
+            ColumnMeta::new("total_sold", "total_sold", "BIGINT", "BIGINT", false, false),
+        ],
+        &[],
+        &[],
+        0,
+    )
+    .with_view(ViewMeta::new(
+        "SELECT product_id, SUM(quantity) AS total_sold FROM orders GROUP BY product_id",
+        true,
+    ));
+
+    #[test]
+    fn postgres_view_ddl() {
+        assert_eq!(
+            create_view_sql(&SUMMARY, Backend::Postgres),
+            ["CREATE MATERIALIZED VIEW IF NOT EXISTS \"sales_summary\" AS SELECT product_id, SUM(quantity) AS total_sold FROM orders GROUP BY product_id"]
+        );
+        assert_eq!(
+            refresh_view_sql(&SUMMARY, Backend::Postgres, true),
+            ["REFRESH MATERIALIZED VIEW CONCURRENTLY \"sales_summary\""]
+        );
+    }
+
+    #[test]
+    fn sqlite_refresh_is_delete_then_insert_select_by_name() {
+        let sql = refresh_view_sql(&SUMMARY, Backend::Sqlite, true);
+        assert_eq!(sql[0], "DELETE FROM \"sales_summary\"");
+        assert!(sql[1].starts_with(
+            "INSERT INTO \"sales_summary\" (\"product_id\", \"total_sold\") SELECT \"product_id\", \"total_sold\" FROM (SELECT"
+        ));
+    }
+
+    #[test]
+    fn lock_key_depends_on_schema_and_name_only() {
+        assert_eq!(view_lock_key("public", "v"), view_lock_key("public", "v"));
+        assert_ne!(view_lock_key("public", "v"), view_lock_key("other", "v"));
+    }
+}
