@@ -14,6 +14,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
+use orm::cache::{Cache, CachedReads};
 use orm::{BulkOptions, Database, Model};
 
 /// A user of the article's examples.
@@ -127,6 +128,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Partial loading: `UserCard` has only `id` and `name`, and selects only those columns.
     let card = db.find_as::<UserCard>(changed.id)?;
     println!("partial load selects only id and name: {card:?}");
+
+    // Query caching, in process (no server; `Cache::redis(url)` for Redis): the first read
+    // misses and loads, the second is a hit that touches no connection, a write through the
+    // database makes the entry stale, and the next read loads the new row.
+    let cache = Cache::in_process();
+    let report_read = |what: &str| -> Result<(), Box<dyn std::error::Error>> {
+        let before = cache.stats();
+        let user = db.cached(&cache).find::<User>(changed.id)?;
+        let after = cache.stats();
+        let outcome = if after.hits > before.hits {
+            "hit"
+        } else if after.stale > before.stale {
+            "stale entry, loaded again"
+        } else {
+            "miss, loaded"
+        };
+        println!("cached read {what}: {outcome} (score {})", user.score);
+        Ok(())
+    };
+    report_read("first")?;
+    report_read("again")?;
+    let mut scored = db.find::<User>(changed.id)?;
+    scored.score += 10;
+    db.update(&scored)?;
+    println!("updated the score through the database: the cached row's table moved on");
+    report_read("after the write")?;
+    report_read("again")?;
+    println!("cache key of that row: {}", User::cache_key(&changed.id));
 
     // Bulk insert: streamed batches (binary COPY on PostgreSQL), with a progress bar.
     const ROWS: u64 = 50_000;

@@ -23,7 +23,8 @@ pub use orm_derive::{DbEnum, Model, Projection};
 #[cfg(feature = "postgres")]
 pub use orm_core::route;
 
-/// Query-result caching: stable cache keys (the cache itself is not built yet).
+/// Query-result caching: `db.cached(&cache).find::<User>(7)`, keys from the derive,
+/// invalidation by every write through the ORM, Redis and in-process backends.
 pub use orm_cache as cache;
 
 /// The `bigdecimal` version whose `BigDecimal` stores `numeric` columns (feature `numeric`).
@@ -58,6 +59,7 @@ pub mod __private {
     // Generated insert structs bind through Diesel's own bound type, so that Diesel's
     // `copy_from(..).from_insertable(..)` accepts them as it accepts its own derives.
     pub use diesel::internal::derives::as_expression::Bound;
+    pub use orm_cache::{CacheKey, CacheRow};
     pub use orm_core::{
         check_length, check_value, unknown_field, Backend, CheckValues, ColumnMeta,
         ConcurrentRefresh, ConstMessage, Crud, EnumType, IndexMeta, IndexMethod, MaterializedView,
@@ -65,4 +67,10 @@ pub mod __private {
         TableMeta, ViewMeta,
     };
     pub use serde;
+
+    /// What generated cache rows name.
+    pub mod cache {
+        pub use orm_cache::__private::*;
+        pub use orm_cache::Result;
+    }
 }

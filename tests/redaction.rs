@@ -245,3 +245,43 @@ fn a_successful_connection_logs_and_shows_only_the_redacted_url() {
         format!("postgres://postgres:***@{server}/orm_test")
     );
 }
+
+/// A Redis URL's password shows neither in the cache's errors nor in its warnings, whether the
+/// URL cannot be read or the server cannot be reached.
+#[test]
+fn a_redis_password_shows_in_no_cache_error_or_warning() {
+    use orm::cache::{Cache, CacheKey, Redis, RedisConfig};
+
+    let bad = format!("redis://:{}@[no-such-host/0", encode(SECRET));
+    let err = Redis::new(&bad, RedisConfig::default()).unwrap_err();
+    assert_hidden("the cache's URL error", &format!("{err}\n{err:?}"));
+
+    // Port 1 refuses: the read falls back to its loader, and the breaker warns.
+    let url = format!("redis://:{}@127.0.0.1:1/0", encode(SECRET));
+    let cache = Cache::new(
+        Redis::new(&url, RedisConfig::default()).unwrap(),
+        Default::default(),
+    );
+    let logs = Arc::new(Mutex::new(String::new()));
+    let value: i64 = tracing::subscriber::with_default(Capture(logs.clone()), || {
+        cache.get_or_load(&CacheKey::for_query::<Probe>(b"x"), None, || {
+            Ok::<_, Error>(5)
+        })
+    })
+    .unwrap();
+    assert_eq!(value, 5);
+    assert_eq!(cache.stats().errors, 1);
+    let logs = logs.lock().unwrap().clone();
+    assert!(logs.contains("query cache backend failed"), "{logs}");
+    assert_hidden("the cache's warning", &logs);
+    assert_hidden("the cache's Debug", &format!("{cache:?}"));
+}
+
+/// A model for the cache key above.
+#[derive(Debug, orm::Model)]
+#[orm(table = probes)]
+pub struct Probe {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub name: String,
+}

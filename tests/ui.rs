@@ -23,6 +23,11 @@ fn index_and_view_mistakes() {
 }
 
 #[test]
+fn cache_mistakes() {
+    trybuild::TestCases::new().compile_fail("tests/ui/cache/*.rs");
+}
+
+#[test]
 fn type_mistakes() {
     trybuild::TestCases::new().compile_fail("tests/ui/types/*.rs");
 }

@@ -6,6 +6,7 @@
 //! cargo run --release -p orm-bench -- bulk [--rows N] [--runs R] [--tls]
 //! cargo run --release -p orm-bench -- pool [--seconds N] [--runs R] [--rows N] [--tls]
 //! cargo run --release -p orm-bench -- index [--rows N] [--orders N] [--lookups N] [--aggregates N] [--runs R] [--tls]
+//! cargo run --release -p orm-bench -- cache [--reads N] [--users N] [--heavy-reads N] [--tls]
 //! ```
 //!
 //! The server is `ORM_BENCH_PG_URL` (default `postgres://postgres@127.0.0.1:5432/orm_test`);
@@ -15,6 +16,7 @@
 //! `<benchmark>_tls.json`).
 
 mod bulk;
+mod cache;
 mod index;
 mod load;
 mod pool;
@@ -58,6 +60,12 @@ benchmarks:
         the same GROUP BY on the orders (defaults: --rows 1000000 --orders 1000000
         --lookups 20000 --aggregates 10 --runs 3); writes covering_speedup and view_speedup
 
+  cache [--reads N] [--users N] [--heavy-reads N] [--tls]
+        one thread of point reads by key: an orm-cache hit in Redis, a raw redis GET of the
+        same bytes, the uncached read through Database, an in-process hit; then the heavy
+        query (email ILIKE + last_login) cached and uncached; plus the codec comparison
+        (defaults: --reads 100000 --users 200000 --heavy-reads 100)
+
 options:
   --tls   every PostgreSQL client on TLS (libpq sslmode=require, the raw client through
           OpenSSL); by default every one is on sslmode=disable. Each client checks its
@@ -67,6 +75,8 @@ options:
 environment:
   ORM_BENCH_PG_URL   PostgreSQL server (default postgres://postgres@127.0.0.1:5432/orm_test),
                      without sslmode: the transport option sets it
+  ORM_BENCH_REDIS_URL
+                     Redis for the cache benchmark (default redis://127.0.0.1:6379)
   ORM_BENCH_PG_REPLICA_URL
                      its streaming replica, for pool's replica mode (default
                      postgres://postgres@127.0.0.1:5433/orm_test), without sslmode
@@ -84,6 +94,7 @@ fn main() -> ExitCode {
         "bulk" => Flags::parse(&rest).and_then(bulk::run),
         "pool" => Flags::parse(&rest).and_then(pool::run),
         "index" => Flags::parse(&rest).and_then(index::run),
+        "cache" => Flags::parse(&rest).and_then(cache::run),
         // Further benchmarks go here, one arm each, e.g. `"bulk" => ….and_then(bulk::run)`.
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

@@ -60,7 +60,8 @@ pub struct CallInfo {
     /// savepoints included).
     pub statements: u64,
     /// Tables written through `orm`'s model operations (insert, update, delete, bulk insert),
-    /// each once, in the order first written.
+    /// each once, in the order first written. Writes of a transaction (or savepoint) whose body
+    /// failed, and which was therefore rolled back, are left out.
     pub tables_written: Vec<&'static str>,
     /// Whether the call may also have written tables `orm` cannot name: it ran a Diesel
     /// statement (`execute`), SQL text (`batch_execute`) or used the raw connection.
@@ -100,6 +101,27 @@ impl CallState {
     fn wrote_unknown(&mut self) {
         self.intent = Intent::Write;
         self.unknown_writes = true;
+    }
+
+    /// What the call has written so far, to restore with [`CallState::roll_back_to`] when a
+    /// transaction started now rolls back.
+    fn writes_mark(&self) -> (usize, bool) {
+        (self.tables_written.len(), self.unknown_writes)
+    }
+
+    /// Forget the writes made since `mark`: they were rolled back. Tables are recorded once,
+    /// at their first write, so a table also written before `mark` stays.
+    fn roll_back_to(&mut self, (tables, unknown): (usize, bool)) {
+        self.tables_written.truncate(tables);
+        self.unknown_writes = unknown;
+    }
+
+    /// The writes of the call, for the database's write listeners.
+    pub(crate) fn written(&self) -> crate::listen::Written<'_> {
+        crate::listen::Written {
+            tables: &self.tables_written,
+            unknown: self.unknown_writes,
+        }
     }
 
     pub(crate) fn info(&self, counter: &StatementCounter) -> CallInfo {
@@ -189,6 +211,46 @@ backend_bound!("sqlite", SqliteStream['q, U]:
     LoadQuery<'q, SqliteConnection, U, DefaultLoadingMode> + RunQueryDsl<SqliteConnection>);
 backend_bound!("postgres", PostgresExecute[]: ExecuteDsl<PgConnection> + RunQueryDsl<PgConnection>);
 backend_bound!("sqlite", SqliteExecute[]: ExecuteDsl<SqliteConnection> + RunQueryDsl<SqliteConnection>);
+
+backend_bound!("postgres", PostgresSql[]: diesel::query_builder::QueryFragment<diesel::pg::Pg>);
+backend_bound!("sqlite", SqliteSql[]: diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>);
+
+/// A Diesel query whose SQL can be written for every backend this build supports.
+#[doc(hidden)]
+pub trait SqlOnEveryBackend: PostgresSql + SqliteSql {}
+impl<T: PostgresSql + SqliteSql> SqlOnEveryBackend for T {}
+
+/// The SQL text of `query` as `backend` runs it, followed by its bound values
+/// (`SELECT … WHERE "id" = $1 -- binds: [7]`): what a query cache keys a result by. The same
+/// query and values give the same text in every process; floats print exactly (Rust's `Debug`
+/// of a float round-trips). [`Error::WrongBackend`] for a backend not compiled in.
+pub fn query_text<Q: SqlOnEveryBackend>(query: &Q, backend: Backend) -> Result<String> {
+    use std::fmt::Write;
+    let mut text = String::new();
+    let written = match backend {
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => write!(text, "{}", diesel::debug_query::<diesel::pg::Pg, _>(query)),
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => write!(
+            text,
+            "{}",
+            diesel::debug_query::<diesel::sqlite::Sqlite, _>(query)
+        ),
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(Error::WrongBackend {
+                what: "a query's SQL text".to_owned(),
+                needed: other,
+                actual: other,
+            })
+        }
+    };
+    // Diesel reports a query it cannot write as a formatting error.
+    written.map_err(|_| Error::Uncacheable {
+        reason: "Diesel could not write the query's SQL".to_owned(),
+    })?;
+    Ok(text)
+}
 
 /// A Diesel query that loads rows of `U` on every backend this build supports. For a query
 /// only one backend can run (`ilike`, `DISTINCT ON`, jsonb operators), use the backend's
@@ -383,17 +445,27 @@ impl<'c> Conn<'c> {
     /// returns `Ok`, rolled back on `Err`.
     pub fn transaction<R>(&mut self, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
         self.call.intent = Intent::Write;
+        let mark = self.call.writes_mark();
+        let mut body_failed = false;
         let (call, counter) = (&mut *self.call, self.counter);
-        match &mut self.raw {
+        let body = |raw: RawConnection<'_>| {
+            let result = work(&mut Conn::new(raw, call, counter));
+            body_failed = result.is_err();
+            result
+        };
+        let result = match &mut self.raw {
             #[cfg(feature = "postgres")]
-            RawConnection::Postgres(c) => {
-                c.transaction(|c| work(&mut Conn::new(RawConnection::Postgres(c), call, counter)))
-            }
+            RawConnection::Postgres(c) => c.transaction(|c| body(RawConnection::Postgres(c))),
             #[cfg(feature = "sqlite")]
-            RawConnection::Sqlite(c) => {
-                c.transaction(|c| work(&mut Conn::new(RawConnection::Sqlite(c), call, counter)))
-            }
+            RawConnection::Sqlite(c) => c.transaction(|c| body(RawConnection::Sqlite(c))),
+        };
+        // A body that failed was rolled back: its writes never happened. A failed COMMIT
+        // may still have committed (the connection can drop after the server did), so
+        // those writes are kept.
+        if body_failed {
+            self.call.roll_back_to(mark);
         }
+        result
     }
 
     /// Run SQL text: one or more statements, no parameters, no results.

@@ -5,7 +5,7 @@
 use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::panic::Location;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use diesel::dsl::{Filter, Limit, Select};
@@ -20,6 +20,7 @@ use crate::conn::{
 };
 use crate::ddl;
 use crate::error::{Error, Result};
+use crate::listen::WriteListener;
 use crate::meta::{Backend, RedactedUrl};
 use crate::model::{Model, ReadModel};
 use crate::pool::{node_pool, BackendPool, Checkout, NodePool, PoolConfig, PoolState};
@@ -38,6 +39,8 @@ use diesel::sqlite::SqliteConnection;
 struct Inner {
     url: DatabaseUrl,
     primary: NodePool,
+    /// Told which tables each call wrote, once the writes are durable.
+    listeners: RwLock<Vec<Arc<dyn WriteListener>>>,
     /// The read replicas and their router, when the builder was given replica URLs.
     #[cfg(feature = "postgres")]
     replicas: Option<Replicas>,
@@ -116,6 +119,7 @@ pub struct DatabaseBuilder {
     url: String,
     pool: PoolConfig,
     replicas: Vec<String>,
+    listeners: Vec<Arc<dyn WriteListener>>,
     #[cfg(feature = "postgres")]
     router: RouterConfig,
     #[cfg(feature = "postgres")]
@@ -154,6 +158,13 @@ impl DatabaseBuilder {
         self
     }
 
+    /// A listener told which tables each call wrote, once the writes are durable (a query
+    /// cache's invalidation). None by default; see [`Database::add_write_listener`].
+    pub fn write_listener(mut self, listener: Arc<dyn WriteListener>) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
     /// How replicas are watched and chosen: lag limits, monitor interval, the built-in read
     /// policy, read-your-writes mode. [`RouterConfig::default`] if not called.
     #[cfg(feature = "postgres")]
@@ -175,8 +186,9 @@ impl DatabaseBuilder {
     /// [`Error::InvalidConfig`] before anything connects. For PostgreSQL one connection is
     /// made at once to the primary and to each replica, so a wrong URL, host or password fails
     /// here with an error that names the URL (password redacted).
-    pub fn connect(self) -> Result<Database> {
+    pub fn connect(mut self) -> Result<Database> {
         let url = DatabaseUrl::parse(&self.url)?;
+        let listeners = std::mem::take(&mut self.listeners);
         let primary = node_pool(&url, &self.pool)?;
         let replica_count = self.replicas.len();
         #[cfg(feature = "postgres")]
@@ -194,6 +206,7 @@ impl DatabaseBuilder {
             inner: Arc::new(Inner {
                 url,
                 primary,
+                listeners: RwLock::new(listeners),
                 #[cfg(feature = "postgres")]
                 replicas,
             }),
@@ -233,6 +246,11 @@ impl DatabaseBuilder {
     }
 }
 
+/// Whether two listeners are the same allocation (the data pointer; vtables may differ).
+fn same_listener(a: &Arc<dyn WriteListener>, b: &Arc<dyn WriteListener>) -> bool {
+    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
+}
+
 /// Runs `work` on `conn`. If it panics, rolls back any transaction it left open and returns the
 /// panic, so the connection goes back to the pool usable instead of being discarded (for an
 /// in-memory SQLite database, discarding the connection would discard the database).
@@ -267,10 +285,55 @@ impl Database {
             url: url.to_owned(),
             pool: PoolConfig::default(),
             replicas: Vec::new(),
+            listeners: Vec::new(),
             #[cfg(feature = "postgres")]
             router: RouterConfig::default(),
             #[cfg(feature = "postgres")]
             policy: None,
+        }
+    }
+
+    /// Attach `listener` to this database and every clone, session and pinned handle of it:
+    /// after each call that wrote, it is told which tables. Returns `false` (and attaches
+    /// nothing) when this very listener (the same `Arc` allocation) is attached already.
+    pub fn add_write_listener(&self, listener: Arc<dyn WriteListener>) -> bool {
+        let mut listeners = self
+            .inner
+            .listeners
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if listeners.iter().any(|l| same_listener(l, &listener)) {
+            return false;
+        }
+        listeners.push(listener);
+        true
+    }
+
+    /// Whether `listener` (the same `Arc` allocation) is attached to this database.
+    pub fn has_write_listener(&self, listener: &Arc<dyn WriteListener>) -> bool {
+        let listeners = self
+            .inner
+            .listeners
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        listeners.iter().any(|l| same_listener(l, listener))
+    }
+
+    /// Tell the listeners what a finished call wrote, if it wrote anything.
+    fn notify_writes(&self, call: &CallState) {
+        let written = call.written();
+        if written.tables.is_empty() && !written.unknown {
+            return;
+        }
+        // A copy, so a listener's round trip never holds the lock `add_write_listener` takes.
+        let listeners = self
+            .inner
+            .listeners
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for listener in &listeners {
+            listener.tables_written(written);
         }
     }
 
@@ -445,7 +508,7 @@ impl Database {
         };
         let _in_use = replicas.router.acquire(index);
         match pool.checkout(connections, at) {
-            Ok(checkout) => Self::run_on(
+            Ok(checkout) => self.run_on(
                 checkout,
                 intent,
                 Node::Replica(index),
@@ -472,7 +535,7 @@ impl Database {
         let node = &self.inner.primary;
         match &node.connections {
             #[cfg(feature = "postgres")]
-            BackendPool::Postgres(connections) => Self::run_on(
+            BackendPool::Postgres(connections) => self.run_on(
                 node.checkout(connections, at)?,
                 intent,
                 Node::Primary,
@@ -485,7 +548,7 @@ impl Database {
                 },
             ),
             #[cfg(feature = "sqlite")]
-            BackendPool::Sqlite(connections) => Self::run_on(
+            BackendPool::Sqlite(connections) => self.run_on(
                 node.checkout(connections, at)?,
                 intent,
                 Node::Primary,
@@ -519,6 +582,7 @@ impl Database {
     }
 
     fn run_on<C: R2D2Connection + Send + 'static, R>(
+        &self,
         mut checkout: Checkout<'_, C>,
         intent: Intent,
         node: Node,
@@ -548,6 +612,9 @@ impl Database {
         // The pre-ping skips a connection used this recently.
         pooled.last_used = Instant::now();
         drop(checkout);
+        // After the connection is back: a listener's work (a cache's round trip) never holds
+        // one. Also after a panic or an error, since a statement may have run before it.
+        self.notify_writes(&call);
         outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 

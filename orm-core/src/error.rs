@@ -175,6 +175,14 @@ pub enum Error {
         reasons: String,
     },
 
+    /// A cached read was refused: the tables the query reads cannot be known, so no write
+    /// could invalidate its cached result. Nothing was read or cached.
+    #[error("cannot cache this query: {reason}")]
+    Uncacheable {
+        /// What could not be known, and how to declare it.
+        reason: String,
+    },
+
     /// Any other error reported by Diesel or the database.
     #[error("query failed: {0}")]
     Query(#[source] diesel::result::Error),

@@ -17,6 +17,7 @@ mod conn;
 mod database;
 pub mod ddl;
 mod error;
+mod listen;
 mod meta;
 mod model;
 mod pool;
@@ -35,12 +36,14 @@ pub use conn::PostgresConn;
 #[cfg(feature = "sqlite")]
 pub use conn::SqliteConn;
 pub use conn::{
-    BackendConn, BackendConnection, CallInfo, Conn, ExecuteOnEveryBackend, FindAsQuery, Intent,
-    LoadAllQuery, LoadOnEveryBackend, Node, PostgresExecute, PostgresLoad, PostgresStream,
-    RawConnection, SqliteExecute, SqliteLoad, SqliteStream, StreamOnEveryBackend,
+    query_text, BackendConn, BackendConnection, CallInfo, Conn, ExecuteOnEveryBackend, FindAsQuery,
+    Intent, LoadAllQuery, LoadOnEveryBackend, Node, PostgresExecute, PostgresLoad, PostgresSql,
+    PostgresStream, RawConnection, SqlOnEveryBackend, SqliteExecute, SqliteLoad, SqliteSql,
+    SqliteStream, StreamOnEveryBackend,
 };
 pub use database::{Database, DatabaseBuilder, OnBackend};
 pub use error::{Error, Result};
+pub use listen::{WriteListener, Written};
 pub use meta::{
     Backend, ColumnMeta, EnumType, IndexMeta, IndexMethod, PartialMeta, RedactedUrl, TableMeta,
     ViewMeta,

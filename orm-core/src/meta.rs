@@ -99,6 +99,9 @@ pub struct TableMeta {
     pub partials: &'static [PartialMeta],
     /// Set when the model is a materialized view (`#[orm(materialized_view = "…")]`).
     pub view: Option<ViewMeta>,
+    /// How long cached results of the model are kept when a read does not say:
+    /// `#[orm(cache(ttl = 600))]`. `None`: the cache's own default.
+    pub cache_ttl: Option<std::time::Duration>,
 }
 
 /// Every backend, for models that are not declared for one.
@@ -126,6 +129,7 @@ impl TableMeta {
             indexes: &[],
             partials: &[],
             view: None,
+            cache_ttl: None,
         }
     }
 
@@ -147,6 +151,13 @@ impl TableMeta {
     #[doc(hidden)]
     pub const fn with_view(mut self, view: ViewMeta) -> Self {
         self.view = Some(view);
+        self
+    }
+
+    /// Sets how long cached results of the model are kept. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_cache_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.cache_ttl = Some(ttl);
         self
     }
 

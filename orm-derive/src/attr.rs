@@ -66,6 +66,8 @@ pub struct ModelAttrs {
     pub partials: Vec<PartialAttr>,
     /// `backend = postgres`: the only backend the model's table can be used on.
     pub backend: Once<BackendAttr>,
+    /// `cache(ttl = 600)`: how long cached results of the model are kept.
+    pub cache: Once<CacheAttr>,
     /// `index(name = "…", on(a), include(b), unique, method = gin, predicate = "…")`.
     pub indexes: Vec<IndexAttr>,
     /// `materialized_view = "name"`: the model is a materialized view of that name.
@@ -107,6 +109,13 @@ pub enum IndexMethodAttr {
     Brin,
 }
 
+/// `#[orm(cache)]` or `#[orm(cache(ttl = …))]`: the model's rows are stored in the query
+/// cache (even with fields of the user's own types, which must then implement serde).
+pub struct CacheAttr {
+    /// The TTL in milliseconds (`ttl = 600` is seconds; `600s`, `500ms`, `10min`, `2h`).
+    pub ttl_millis: Option<u64>,
+}
+
 /// A backend named in `#[orm(backend = …)]`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum BackendAttr {
@@ -136,7 +145,8 @@ pub struct FieldAttrs {
 
 const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
 `partial(Name = [col, …])`, `backend = postgres`, `index(name = \"…\", on(col, …))`, \
-`materialized_view = \"name\"`, `query = \"SELECT …\"`, `refresh_concurrently`";
+`materialized_view = \"name\"`, `query = \"SELECT …\"`, `refresh_concurrently`, \
+`cache`, `cache(ttl = seconds)`";
 const INDEX_KEYS: &str = "`name = \"…\"`, `on(col, …)`, `include(col, …)`, `unique`, \
 `method = btree | hash | gin | brin`, `predicate = \"SQL\"`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
@@ -154,6 +164,7 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
         materialized_view: Once::new("materialized_view"),
         query: Once::new("query"),
         refresh_concurrently: Once::new("refresh_concurrently"),
+        cache: Once::new("cache"),
     };
     for attr in orm_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -196,6 +207,8 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                 out.query.set(cx, span, query);
             } else if meta.path.is_ident("refresh_concurrently") {
                 out.refresh_concurrently.set(cx, span, ());
+            } else if meta.path.is_ident("cache") {
+                out.cache.set(cx, span, cache_attr(&meta)?);
             } else {
                 return Err(unknown_key(
                     &meta,
@@ -211,6 +224,7 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                         "materialized_view",
                         "query",
                         "refresh_concurrently",
+                        "cache",
                     ],
                 ));
             }
@@ -411,6 +425,83 @@ fn index_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<IndexAttr> {
         Ok(())
     })?;
     Ok(index)
+}
+
+/// `cache(ttl = 600)`: the TTL in seconds, or with a unit: `600s`, `500ms`, `10min`, `2h`.
+fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
+    if meta.input.is_empty() || meta.input.peek(Token![,]) {
+        return Ok(CacheAttr { ttl_millis: None });
+    }
+    if let Ok(group) = meta.input.fork().parse::<proc_macro2::Group>() {
+        if group.stream().is_empty() {
+            return Err(syn::Error::new(
+                group.span(),
+                "empty cache settings; write `cache(ttl = 600)` for a TTL in seconds, or \
+                 `cache` alone for the cache's default TTL",
+            ));
+        }
+    }
+    let mut ttl = None;
+    meta.parse_nested_meta(|inner| {
+        if !inner.path.is_ident("ttl") {
+            let key = path_text(&inner.path);
+            let hint = crate::check::did_you_mean(&key, std::iter::once("ttl".to_owned()))
+                .map(|k| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
+            return Err(inner.error(format!(
+                "unknown cache setting `{key}`{hint}\nexpected `cache(ttl = 600)` (seconds, or \
+                 `500ms`, `10min`, `2h`)"
+            )));
+        }
+        let value = inner.value()?;
+        if value.peek(LitStr) {
+            let lit: LitStr = value.parse()?;
+            return Err(syn::Error::new(
+                lit.span(),
+                "give the TTL as a number, not a string: `cache(ttl = 600)` (seconds) or \
+                 `cache(ttl = 10min)`",
+            ));
+        }
+        let lit: syn::LitInt = value.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected a whole number of seconds: `cache(ttl = 600)`, or with a unit: \
+                 `500ms`, `10min`, `2h`",
+            )
+        })?;
+        let amount: u64 = lit.base10_parse()?;
+        let per_unit: u64 = match lit.suffix() {
+            "" | "s" => 1000,
+            "ms" => 1,
+            "min" => 60_000,
+            "h" => 3_600_000,
+            other => {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!("unknown unit `{other}`; use `s` (the default), `ms`, `min` or `h`"),
+                ))
+            }
+        };
+        let millis = amount
+            .checked_mul(per_unit)
+            .ok_or_else(|| syn::Error::new(lit.span(), "this TTL is too long to represent"))?;
+        if millis == 0 {
+            return Err(syn::Error::new(
+                lit.span(),
+                "a TTL of 0 keeps nothing; leave `cache(…)` out to use the cache's default TTL",
+            ));
+        }
+        ttl = Some(millis);
+        Ok(())
+    })?;
+    match ttl {
+        Some(millis) => Ok(CacheAttr {
+            ttl_millis: Some(millis),
+        }),
+        None => {
+            Err(meta.error("expected `cache(ttl = 600)`: how long results are kept, in seconds"))
+        }
+    }
 }
 
 /// `length = 255`: a positive whole number of characters.

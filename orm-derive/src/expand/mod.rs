@@ -1,5 +1,6 @@
 //! Code generation: one module per generated capability over the checked model IR.
 
+mod cache_key;
 mod diesel_impls;
 mod index;
 mod insert;
@@ -69,6 +70,12 @@ fn expand(model: &Model<'_>) -> TokenStream {
     let model_impl = model_impl::expand(model);
     let (partial_structs, partial_impls) = partial::expand(model);
     let value_checks = values::expand(model);
+    let cache_rows = cache_key::expand_model(model);
+    let partial_cache_rows = model
+        .attrs
+        .partials
+        .iter()
+        .map(|partial| cache_key::expand_partial(model, partial));
     quote! {
         #table
         #insert_struct
@@ -79,6 +86,8 @@ fn expand(model: &Model<'_>) -> TokenStream {
             #model_impl
             #partial_impls
             #value_checks
+            #cache_rows
+            #(#partial_cache_rows)*
         };
     }
 }

@@ -83,6 +83,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         .into_iter()
         .map(|cols| quote!(&[#(#cols),*]));
     let fingerprint = fingerprint(model);
+    let cache_ttl = super::cache_key::table_meta_ttl(model);
 
     let (key_filter_type, key_filter) = key_filter(model);
     let model_fields = model_fields(model);
@@ -124,7 +125,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                 &[#(#primary_key),*],
                 &[#(#unique),*],
                 #fingerprint,
-            ) #backends #schema;
+            ) #backends #cache_ttl #schema;
         }
 
         #[automatically_derived]

@@ -1,0 +1,329 @@
+//! A cache outage never fails a read: Redis stopped, hung (SIGSTOP) or answering errors while
+//! threads read through the cache, and foreign bytes under its keys. Each test starts its own
+//! `redis-server` on a spare port in 6390–6399 and kills it when done; the shared Redis is
+//! never touched.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use orm::cache::{Cache, CacheConfig, CachedReads, Redis, RedisConfig};
+use orm::{Database, Model};
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(table = items)]
+pub struct Item {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub label: String,
+    pub qty: i64,
+}
+
+/// A `redis-server` of this test's own, killed on drop (resumed first if paused).
+struct OwnRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    /// A server on the next free port in 6390–6399.
+    fn start() -> Self {
+        static NEXT: AtomicU16 = AtomicU16::new(0);
+        for _ in 0..10 {
+            let port = 6390 + NEXT.fetch_add(1, Ordering::SeqCst) % 10;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                let mut redis = Self { port, child: None };
+                redis.restart();
+                return redis;
+            }
+        }
+        panic!("no free port in 6390-6399 for a test redis-server");
+    }
+
+    /// Start the server (again) on its port; waits until it answers.
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/services installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.cli(&["PING"]).trim() != "PONG" {
+            assert!(Instant::now() < deadline, "test redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let ok = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "kill {signal}");
+        }
+    }
+
+    /// Kill the server (as a crash would).
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        self.stop();
+    }
+}
+
+/// A cache over `redis` with short timeouts and backoff, so the test runs in seconds.
+fn cache_on(redis: &OwnRedis) -> Cache {
+    let backend = Redis::new(
+        &redis.url(),
+        RedisConfig {
+            connect_timeout: Duration::from_millis(100),
+            command_timeout: Duration::from_millis(100),
+            ..RedisConfig::default()
+        },
+    )
+    .unwrap();
+    Cache::new(
+        backend,
+        CacheConfig {
+            backoff: Duration::from_millis(200),
+            ..CacheConfig::default()
+        },
+    )
+}
+
+/// PostgreSQL when available (as the shared servers are), else SQLite in memory when this
+/// build has it.
+fn database(test: &str) -> Option<Database> {
+    let db = common::postgres(test).or_else(|| {
+        cfg!(feature = "sqlite").then(|| Database::connect("sqlite::memory:").unwrap())
+    })?;
+    db.create_table::<Item>().unwrap();
+    Some(db)
+}
+
+fn seed(db: &Database, n: usize) -> Vec<Item> {
+    (0..n)
+        .map(|i| {
+            db.insert::<Item>(&NewItem {
+                label: format!("item {i}"),
+                qty: i as i64,
+            })
+            .unwrap()
+        })
+        .collect()
+}
+
+/// 4 threads read every row through the cache until told to stop; each read must succeed
+/// with the row's current value (`expected` is updated by writers) within `max_wait`.
+fn read_while<F: FnOnce()>(db: &Database, cache: &Cache, items: &[Item], during: F) -> usize {
+    let stop = AtomicBool::new(false);
+    let failed = AtomicUsize::new(0);
+    let reads = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (stop, failed, reads) = (&stop, &failed, &reads);
+            s.spawn(move || {
+                let mut i = t;
+                while !stop.load(Ordering::Relaxed) {
+                    let item = &items[i % items.len()];
+                    let started = Instant::now();
+                    match db.cached(cache).find::<Item>(item.id) {
+                        Ok(found) if found.label == item.label => {}
+                        other => {
+                            eprintln!("read failed: {other:?}");
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    // A read waits at most a connect timeout plus a command timeout for the
+                    // cache, and the database's own time: 2 s is far beyond either.
+                    if started.elapsed() > Duration::from_secs(2) {
+                        eprintln!("read took {:?}", started.elapsed());
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            });
+        }
+        during();
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert!(reads.load(Ordering::Relaxed) > 100, "the threads read");
+    failed.load(Ordering::Relaxed)
+}
+
+/// Hits counted over `period` of reads.
+fn hits_during(db: &Database, cache: &Cache, items: &[Item], period: Duration) -> u64 {
+    let before = cache.stats().hits;
+    let failed = read_while(db, cache, items, || std::thread::sleep(period));
+    assert_eq!(failed, 0);
+    cache.stats().hits - before
+}
+
+#[test]
+fn redis_stopped_during_reads_fails_none_and_hits_resume() {
+    let mut redis = OwnRedis::start();
+    let Some(db) = database("cache_fault_stop") else {
+        return;
+    };
+    let cache = cache_on(&redis);
+    let items = seed(&db, 8);
+    assert!(hits_during(&db, &cache, &items, Duration::from_millis(300)) > 0);
+
+    let failed = read_while(&db, &cache, &items, || {
+        std::thread::sleep(Duration::from_millis(200));
+        redis.stop();
+        std::thread::sleep(Duration::from_millis(800));
+    });
+    assert_eq!(failed, 0, "no read failed while Redis was down");
+    let down = cache.stats();
+    assert!(
+        down.errors > 0 && down.bypassed > 0,
+        "the outage was seen: {down:?}"
+    );
+
+    redis.restart();
+    std::thread::sleep(Duration::from_millis(300)); // past the backoff
+    let hits = hits_during(&db, &cache, &items, Duration::from_millis(500));
+    assert!(
+        hits > 0,
+        "hits resume once Redis is back: {:?}",
+        cache.stats()
+    );
+}
+
+#[test]
+fn redis_hung_reads_return_within_the_timeout_and_no_write_is_lost() {
+    let redis = OwnRedis::start();
+    let Some(db) = database("cache_fault_hung") else {
+        return;
+    };
+    let cache = cache_on(&redis);
+    let mut items = seed(&db, 4);
+    assert!(hits_during(&db, &cache, &items, Duration::from_millis(300)) > 0);
+
+    redis.signal("-STOP");
+    let failed = read_while(&db, &cache, &items, || {
+        std::thread::sleep(Duration::from_millis(800));
+    });
+    assert_eq!(failed, 0, "reads went to the database within the timeout");
+    // A write while Redis hangs: its bump cannot reach Redis, whose entries survive the hang.
+    items[0].label = "changed while Redis hung".into();
+    db.update(&items[0]).unwrap();
+    redis.signal("-CONT");
+    std::thread::sleep(Duration::from_millis(300));
+    // The entry from before the write is still in Redis under current generations; the lost
+    // bump must have invalidated it before it is served.
+    assert_eq!(
+        db.cached(&cache).find::<Item>(items[0].id).unwrap().label,
+        "changed while Redis hung"
+    );
+    assert!(hits_during(&db, &cache, &items, Duration::from_millis(500)) > 0);
+}
+
+#[test]
+fn redis_answering_errors_fails_no_read() {
+    let redis = OwnRedis::start();
+    let Some(db) = database("cache_fault_errors") else {
+        return;
+    };
+    let cache = cache_on(&redis);
+    let items = seed(&db, 4);
+    // Out of memory: every write command (SET, INCR) is refused with an error reply.
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "1"]).trim(), "OK");
+    let failed = read_while(&db, &cache, &items, || {
+        std::thread::sleep(Duration::from_millis(600))
+    });
+    assert_eq!(failed, 0);
+    assert!(cache.stats().errors > 0, "{:?}", cache.stats());
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "0"]).trim(), "OK");
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = hits_during(&db, &cache, &items, Duration::from_millis(300)); // refill
+    assert!(hits_during(&db, &cache, &items, Duration::from_millis(300)) > 0);
+}
+
+#[test]
+fn foreign_or_corrupt_bytes_are_misses() {
+    let redis = OwnRedis::start();
+    let Some(db) = database("cache_fault_corrupt") else {
+        return;
+    };
+    let cache = cache_on(&redis);
+    let items = seed(&db, 1);
+    let item = &items[0];
+    let key = Item::cache_key(&item.id);
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    // A genuine entry, then variations of it.
+    db.cached(&cache).find::<Item>(item.id).unwrap();
+    let genuine: Vec<u8> = redis::cmd("GET")
+        .arg(key.as_str())
+        .query(&mut conn)
+        .unwrap();
+    let mut flipped = genuine.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0xff;
+    let candidates: Vec<Vec<u8>> = vec![
+        b"not an entry".to_vec(),
+        Vec::new(),
+        genuine[..genuine.len() / 2].to_vec(),
+        flipped,
+        vec![0xC7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff],
+    ];
+    for bytes in candidates {
+        redis::cmd("SET")
+            .arg(key.as_str())
+            .arg(&bytes)
+            .query::<()>(&mut conn)
+            .unwrap();
+        let errors = cache.stats().errors;
+        assert_eq!(&db.cached(&cache).find::<Item>(item.id).unwrap(), item);
+        assert_eq!(
+            cache.stats().errors,
+            errors + 1,
+            "counted as unreadable: {bytes:?}"
+        );
+    }
+    // After the bad entry was replaced by a load, it is a hit again.
+    let hits = cache.stats().hits;
+    db.cached(&cache).find::<Item>(item.id).unwrap();
+    assert_eq!(cache.stats().hits, hits + 1);
+    // A foreign value under a generation key: never equal to an entry's, so a miss.
+    redis::cmd("SET")
+        .arg("orm:gen:items")
+        .arg("not a number")
+        .query::<()>(&mut conn)
+        .unwrap();
+    assert_eq!(&db.cached(&cache).find::<Item>(item.id).unwrap(), item);
+    assert_eq!(cache.stats().hits, hits + 1);
+}

@@ -1,0 +1,11 @@
+use orm::Model;
+
+#[derive(Model)]
+#[orm(table = users, cache(ttl = 0))]
+pub struct User {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub name: String,
+}
+
+fn main() {}
