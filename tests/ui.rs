@@ -18,13 +18,13 @@ fn bind_mistakes() {
 }
 
 #[test]
-fn index_and_view_mistakes() {
-    trybuild::TestCases::new().compile_fail("tests/ui/index/*.rs");
+fn cache_mistakes() {
+    trybuild::TestCases::new().compile_fail("tests/ui/cache/*.rs");
 }
 
 #[test]
-fn cache_mistakes() {
-    trybuild::TestCases::new().compile_fail("tests/ui/cache/*.rs");
+fn index_and_view_mistakes() {
+    trybuild::TestCases::new().compile_fail("tests/ui/index/*.rs");
 }
 
 #[test]

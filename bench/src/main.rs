@@ -5,8 +5,8 @@
 //! cargo run --release -p orm-bench -- load [--rows N] [--runs R] [--tls]
 //! cargo run --release -p orm-bench -- bulk [--rows N] [--runs R] [--tls]
 //! cargo run --release -p orm-bench -- pool [--seconds N] [--runs R] [--rows N] [--tls]
-//! cargo run --release -p orm-bench -- index [--rows N] [--orders N] [--lookups N] [--aggregates N] [--runs R] [--tls]
 //! cargo run --release -p orm-bench -- cache [--reads N] [--users N] [--heavy-reads N] [--tls]
+//! cargo run --release -p orm-bench -- index [--rows N] [--orders N] [--lookups N] [--aggregates N] [--runs R] [--tls]
 //! ```
 //!
 //! The server is `ORM_BENCH_PG_URL` (default `postgres://postgres@127.0.0.1:5432/orm_test`);
@@ -59,7 +59,6 @@ benchmarks:
         plain one (queries/s), and the dashboard aggregate from a materialized view against
         the same GROUP BY on the orders (defaults: --rows 1000000 --orders 1000000
         --lookups 20000 --aggregates 10 --runs 3); writes covering_speedup and view_speedup
-
   cache [--reads N] [--users N] [--heavy-reads N] [--tls]
         one thread of point reads by key: an orm-cache hit in Redis, a raw redis GET of the
         same bytes, the uncached read through Database, an in-process hit; then the heavy
@@ -93,8 +92,8 @@ fn main() -> ExitCode {
         "load" => Flags::parse(&rest).and_then(load::run),
         "bulk" => Flags::parse(&rest).and_then(bulk::run),
         "pool" => Flags::parse(&rest).and_then(pool::run),
-        "index" => Flags::parse(&rest).and_then(index::run),
         "cache" => Flags::parse(&rest).and_then(cache::run),
+        "index" => Flags::parse(&rest).and_then(index::run),
         // Further benchmarks go here, one arm each, e.g. `"bulk" => ….and_then(bulk::run)`.
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

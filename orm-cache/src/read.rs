@@ -61,7 +61,7 @@ impl<'a> CachedDatabase<'a> {
     /// Declare that the reads also depend on model `M`'s table: for a query whose SQL names
     /// tables Diesel does not quote (`sql_query`, `sql()` fragments), or that reads a table
     /// through a view or a function. Declared tables are added to those found in the SQL.
-    pub fn reads<M: Model>(mut self) -> Self {
+    pub fn reads<M: ReadModel>(mut self) -> Self {
         if !self.declared.contains(&M::TABLE.name) {
             self.declared.push(M::TABLE.name);
         }

@@ -93,15 +93,15 @@ pub struct TableMeta {
     /// The backends the model's table can be used on: every compiled-in backend, unless the
     /// model is declared for one (`#[orm(backend = postgres)]`).
     pub backends: &'static [Backend],
+    /// How long cached results of the model are kept when a read does not say:
+    /// `#[orm(cache(ttl = 600))]`. `None`: the cache's own default.
+    pub cache_ttl: Option<std::time::Duration>,
     /// Indexes declared with `#[orm(index(…))]`, in declaration order.
     pub indexes: &'static [IndexMeta],
     /// The partial structs declared with `#[orm(partial(…))]`.
     pub partials: &'static [PartialMeta],
     /// Set when the model is a materialized view (`#[orm(materialized_view = "…")]`).
     pub view: Option<ViewMeta>,
-    /// How long cached results of the model are kept when a read does not say:
-    /// `#[orm(cache(ttl = 600))]`. `None`: the cache's own default.
-    pub cache_ttl: Option<std::time::Duration>,
 }
 
 /// Every backend, for models that are not declared for one.
@@ -126,11 +126,18 @@ impl TableMeta {
             unique,
             fingerprint,
             backends: ALL_BACKENDS,
+            cache_ttl: None,
             indexes: &[],
             partials: &[],
             view: None,
-            cache_ttl: None,
         }
+    }
+
+    /// Sets how long cached results of the model are kept. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_cache_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.cache_ttl = Some(ttl);
+        self
     }
 
     /// Declares the model's indexes. Called by generated code.
@@ -151,13 +158,6 @@ impl TableMeta {
     #[doc(hidden)]
     pub const fn with_view(mut self, view: ViewMeta) -> Self {
         self.view = Some(view);
-        self
-    }
-
-    /// Sets how long cached results of the model are kept. Called by generated code.
-    #[doc(hidden)]
-    pub const fn with_cache_ttl(mut self, ttl: std::time::Duration) -> Self {
-        self.cache_ttl = Some(ttl);
         self
     }
 

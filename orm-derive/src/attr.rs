@@ -78,6 +78,13 @@ pub struct ModelAttrs {
     pub refresh_concurrently: Once<()>,
 }
 
+/// `#[orm(cache)]` or `#[orm(cache(ttl = …))]`: the model's rows are stored in the query
+/// cache (even with fields of the user's own types, which must then implement serde).
+pub struct CacheAttr {
+    /// The TTL in milliseconds (`ttl = 600` is seconds; `600s`, `500ms`, `10min`, `2h`).
+    pub ttl_millis: Option<u64>,
+}
+
 /// An index declared with `#[orm(index(…))]`.
 pub struct IndexAttr {
     /// The `index` keyword, for errors about the whole declaration.
@@ -109,13 +116,6 @@ pub enum IndexMethodAttr {
     Brin,
 }
 
-/// `#[orm(cache)]` or `#[orm(cache(ttl = …))]`: the model's rows are stored in the query
-/// cache (even with fields of the user's own types, which must then implement serde).
-pub struct CacheAttr {
-    /// The TTL in milliseconds (`ttl = 600` is seconds; `600s`, `500ms`, `10min`, `2h`).
-    pub ttl_millis: Option<u64>,
-}
-
 /// A backend named in `#[orm(backend = …)]`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum BackendAttr {
@@ -144,9 +144,9 @@ pub struct FieldAttrs {
 }
 
 const MODEL_KEYS: &str = "`table = name`, `diesel_table = path::to::table`, `unique(col, …)`, \
-`partial(Name = [col, …])`, `backend = postgres`, `index(name = \"…\", on(col, …))`, \
-`materialized_view = \"name\"`, `query = \"SELECT …\"`, `refresh_concurrently`, \
-`cache`, `cache(ttl = seconds)`";
+`partial(Name = [col, …])`, `backend = postgres`, `cache`, `cache(ttl = seconds)`, \
+`index(name = \"…\", on(col, …))`, `materialized_view = \"name\"`, `query = \"SELECT …\"`, \
+`refresh_concurrently`";
 const INDEX_KEYS: &str = "`name = \"…\"`, `on(col, …)`, `include(col, …)`, `unique`, \
 `method = btree | hash | gin | brin`, `predicate = \"SQL\"`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
@@ -160,11 +160,11 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
         unique: Vec::new(),
         partials: Vec::new(),
         backend: Once::new("backend"),
+        cache: Once::new("cache"),
         indexes: Vec::new(),
         materialized_view: Once::new("materialized_view"),
         query: Once::new("query"),
         refresh_concurrently: Once::new("refresh_concurrently"),
-        cache: Once::new("cache"),
     };
     for attr in orm_attrs(attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -197,6 +197,8 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                         )),
                     };
                 out.backend.set(cx, span, backend);
+            } else if meta.path.is_ident("cache") {
+                out.cache.set(cx, span, cache_attr(&meta)?);
             } else if meta.path.is_ident("index") {
                 out.indexes.push(index_attr(&meta)?);
             } else if meta.path.is_ident("materialized_view") {
@@ -207,8 +209,6 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                 out.query.set(cx, span, query);
             } else if meta.path.is_ident("refresh_concurrently") {
                 out.refresh_concurrently.set(cx, span, ());
-            } else if meta.path.is_ident("cache") {
-                out.cache.set(cx, span, cache_attr(&meta)?);
             } else {
                 return Err(unknown_key(
                     &meta,
@@ -220,11 +220,11 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                         "unique",
                         "partial",
                         "backend",
+                        "cache",
                         "index",
                         "materialized_view",
                         "query",
                         "refresh_concurrently",
-                        "cache",
                     ],
                 ));
             }
@@ -336,6 +336,83 @@ fn ident_value(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<Ident> 
     Ident::parse_any_ident(value)
 }
 
+/// `cache(ttl = 600)`: the TTL in seconds, or with a unit: `600s`, `500ms`, `10min`, `2h`.
+fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
+    if meta.input.is_empty() || meta.input.peek(Token![,]) {
+        return Ok(CacheAttr { ttl_millis: None });
+    }
+    if let Ok(group) = meta.input.fork().parse::<proc_macro2::Group>() {
+        if group.stream().is_empty() {
+            return Err(syn::Error::new(
+                group.span(),
+                "empty cache settings; write `cache(ttl = 600)` for a TTL in seconds, or \
+                 `cache` alone for the cache's default TTL",
+            ));
+        }
+    }
+    let mut ttl = None;
+    meta.parse_nested_meta(|inner| {
+        if !inner.path.is_ident("ttl") {
+            let key = path_text(&inner.path);
+            let hint = crate::check::did_you_mean(&key, std::iter::once("ttl".to_owned()))
+                .map(|k| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
+            return Err(inner.error(format!(
+                "unknown cache setting `{key}`{hint}\nexpected `cache(ttl = 600)` (seconds, or \
+                 `500ms`, `10min`, `2h`)"
+            )));
+        }
+        let value = inner.value()?;
+        if value.peek(LitStr) {
+            let lit: LitStr = value.parse()?;
+            return Err(syn::Error::new(
+                lit.span(),
+                "give the TTL as a number, not a string: `cache(ttl = 600)` (seconds) or \
+                 `cache(ttl = 10min)`",
+            ));
+        }
+        let lit: syn::LitInt = value.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected a whole number of seconds: `cache(ttl = 600)`, or with a unit: \
+                 `500ms`, `10min`, `2h`",
+            )
+        })?;
+        let amount: u64 = lit.base10_parse()?;
+        let per_unit: u64 = match lit.suffix() {
+            "" | "s" => 1000,
+            "ms" => 1,
+            "min" => 60_000,
+            "h" => 3_600_000,
+            other => {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!("unknown unit `{other}`; use `s` (the default), `ms`, `min` or `h`"),
+                ))
+            }
+        };
+        let millis = amount
+            .checked_mul(per_unit)
+            .ok_or_else(|| syn::Error::new(lit.span(), "this TTL is too long to represent"))?;
+        if millis == 0 {
+            return Err(syn::Error::new(
+                lit.span(),
+                "a TTL of 0 keeps nothing; leave `cache(…)` out to use the cache's default TTL",
+            ));
+        }
+        ttl = Some(millis);
+        Ok(())
+    })?;
+    match ttl {
+        Some(millis) => Ok(CacheAttr {
+            ttl_millis: Some(millis),
+        }),
+        None => {
+            Err(meta.error("expected `cache(ttl = 600)`: how long results are kept, in seconds"))
+        }
+    }
+}
+
 /// `key = "text"`: SQL given as a string literal; anything else gets an error showing `example`.
 fn string_value(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<LitStr> {
     let value = meta.value()?;
@@ -425,83 +502,6 @@ fn index_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<IndexAttr> {
         Ok(())
     })?;
     Ok(index)
-}
-
-/// `cache(ttl = 600)`: the TTL in seconds, or with a unit: `600s`, `500ms`, `10min`, `2h`.
-fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
-    if meta.input.is_empty() || meta.input.peek(Token![,]) {
-        return Ok(CacheAttr { ttl_millis: None });
-    }
-    if let Ok(group) = meta.input.fork().parse::<proc_macro2::Group>() {
-        if group.stream().is_empty() {
-            return Err(syn::Error::new(
-                group.span(),
-                "empty cache settings; write `cache(ttl = 600)` for a TTL in seconds, or \
-                 `cache` alone for the cache's default TTL",
-            ));
-        }
-    }
-    let mut ttl = None;
-    meta.parse_nested_meta(|inner| {
-        if !inner.path.is_ident("ttl") {
-            let key = path_text(&inner.path);
-            let hint = crate::check::did_you_mean(&key, std::iter::once("ttl".to_owned()))
-                .map(|k| format!("; did you mean `{k}`?"))
-                .unwrap_or_default();
-            return Err(inner.error(format!(
-                "unknown cache setting `{key}`{hint}\nexpected `cache(ttl = 600)` (seconds, or \
-                 `500ms`, `10min`, `2h`)"
-            )));
-        }
-        let value = inner.value()?;
-        if value.peek(LitStr) {
-            let lit: LitStr = value.parse()?;
-            return Err(syn::Error::new(
-                lit.span(),
-                "give the TTL as a number, not a string: `cache(ttl = 600)` (seconds) or \
-                 `cache(ttl = 10min)`",
-            ));
-        }
-        let lit: syn::LitInt = value.parse().map_err(|e| {
-            syn::Error::new(
-                e.span(),
-                "expected a whole number of seconds: `cache(ttl = 600)`, or with a unit: \
-                 `500ms`, `10min`, `2h`",
-            )
-        })?;
-        let amount: u64 = lit.base10_parse()?;
-        let per_unit: u64 = match lit.suffix() {
-            "" | "s" => 1000,
-            "ms" => 1,
-            "min" => 60_000,
-            "h" => 3_600_000,
-            other => {
-                return Err(syn::Error::new(
-                    lit.span(),
-                    format!("unknown unit `{other}`; use `s` (the default), `ms`, `min` or `h`"),
-                ))
-            }
-        };
-        let millis = amount
-            .checked_mul(per_unit)
-            .ok_or_else(|| syn::Error::new(lit.span(), "this TTL is too long to represent"))?;
-        if millis == 0 {
-            return Err(syn::Error::new(
-                lit.span(),
-                "a TTL of 0 keeps nothing; leave `cache(…)` out to use the cache's default TTL",
-            ));
-        }
-        ttl = Some(millis);
-        Ok(())
-    })?;
-    match ttl {
-        Some(millis) => Ok(CacheAttr {
-            ttl_millis: Some(millis),
-        }),
-        None => {
-            Err(meta.error("expected `cache(ttl = 600)`: how long results are kept, in seconds"))
-        }
-    }
 }
 
 /// `length = 255`: a positive whole number of characters.

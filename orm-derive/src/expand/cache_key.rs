@@ -8,16 +8,21 @@ use quote::quote;
 use crate::ast::{Field, Model};
 use crate::attr::PartialAttr;
 
+/// `impl CacheRow` for the model's rows (a table's or a materialized view's).
+pub fn expand_rows(model: &Model<'_>) -> TokenStream {
+    let fields: Vec<&Field<'_>> = model.fields.iter().collect();
+    let shape = quote!(<Self as ::orm::__private::ReadModel>::TABLE.fingerprint);
+    if cacheable(model, &fields) {
+        cache_row(model.ident(), &fields, shape)
+    } else {
+        quote!()
+    }
+}
+
 /// `impl CacheRow for Model` and `Model::cache_key`.
 pub fn expand_model(model: &Model<'_>) -> TokenStream {
     let ident = model.ident();
-    let fields: Vec<&Field<'_>> = model.fields.iter().collect();
-    let shape = quote!(<Self as ::orm::__private::ReadModel>::TABLE.fingerprint);
-    let row = if cacheable(model, &fields) {
-        cache_row(ident, &fields, shape)
-    } else {
-        quote!()
-    };
+    let row = expand_rows(model);
     quote! {
         #row
 

@@ -6,7 +6,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{diesel_impls, model_impl, partial, table};
+use super::{cache_key, diesel_impls, model_impl, partial, table};
 use crate::ast::Model;
 
 /// Everything generated for a view.
@@ -15,6 +15,12 @@ pub fn expand_read_only(model: &Model<'_>) -> TokenStream {
     let diesel_impls = diesel_impls::expand(model);
     let read_model = model_impl::expand(model);
     let (partial_structs, partial_impls) = partial::expand(model);
+    let cache_rows = cache_key::expand_rows(model);
+    let partial_cache_rows = model
+        .attrs
+        .partials
+        .iter()
+        .map(|partial| cache_key::expand_partial(model, partial));
     quote! {
         #table
         #partial_structs
@@ -22,6 +28,8 @@ pub fn expand_read_only(model: &Model<'_>) -> TokenStream {
             #diesel_impls
             #read_model
             #partial_impls
+            #cache_rows
+            #(#partial_cache_rows)*
         };
     }
 }
