@@ -499,33 +499,3 @@ fn wait_until(done: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
-
-/// A refresh is a write of the view's table, so the query cache, which is invalidated by every
-/// write through `orm`, drops what it held of the view: the next read loads the new rows.
-#[test]
-fn a_refresh_invalidates_cached_reads_of_the_view() {
-    use orm::cache::{Cache, CachedReads};
-    for db in common::backends("view_cache") {
-        let cache = Cache::in_process();
-        db.create_table::<Order>().unwrap();
-        db.insert::<Order>(&order(1, 2, 10.0)).unwrap();
-        db.create_view::<SalesSummary>().unwrap();
-        let read = || -> Vec<(i64, i64)> {
-            db.cached(&cache)
-                .load(
-                    sales_summary::table
-                        .select((sales_summary::product_id, sales_summary::total_sold)),
-                )
-                .unwrap()
-        };
-        assert_eq!(read(), [(1, 2)]);
-        assert_eq!(read(), [(1, 2)]);
-        let before = cache.stats();
-        assert!(before.hits >= 1, "{before:?}");
-        db.insert::<Order>(&order(1, 3, 20.0)).unwrap();
-        db.refresh::<SalesSummary>().unwrap();
-        assert_eq!(read(), [(1, 5)], "{:?}", db.backend());
-        let after = cache.stats();
-        assert_eq!(after.loads, before.loads + 1, "{after:?}");
-    }
-}
