@@ -245,29 +245,37 @@ fn check_plans(db: &Database) -> BenchResult<serde_json::Value> {
     Ok(serde_json::json!({ "covering": node(&cover), "plain": node(&plain) }))
 }
 
+/// The login lookup, `id, last_login` by email, once per email: one row each.
+type Login = (i64, DateTime<Utc>);
+
 fn lookup_cover(db: &Database, emails: &[String]) -> BenchResult<Duration> {
-    let started = Instant::now();
-    for email in emails {
-        let found: Vec<(i64, DateTime<Utc>)> = db.load(
+    timed_lookups(emails, |email| {
+        db.load(
             bench_users::table
                 .filter(bench_users::email.eq(email))
                 .select((bench_users::id, bench_users::last_login)),
-        )?;
-        if found.len() != 1 {
-            return Err(format!("{email}: {} rows", found.len()).into());
-        }
-    }
-    Ok(started.elapsed())
+        )
+    })
 }
 
 fn lookup_plain(db: &Database, emails: &[String]) -> BenchResult<Duration> {
-    let started = Instant::now();
-    for email in emails {
-        let found: Vec<(i64, DateTime<Utc>)> = db.load(
+    timed_lookups(emails, |email| {
+        db.load(
             bench_users_plain::table
                 .filter(bench_users_plain::email.eq(email))
                 .select((bench_users_plain::id, bench_users_plain::last_login)),
-        )?;
+        )
+    })
+}
+
+/// Times `lookup` over every email, checking that each finds exactly one row.
+fn timed_lookups(
+    emails: &[String],
+    lookup: impl Fn(&str) -> orm::Result<Vec<Login>>,
+) -> BenchResult<Duration> {
+    let started = Instant::now();
+    for email in emails {
+        let found = lookup(email)?;
         if found.len() != 1 {
             return Err(format!("{email}: {} rows", found.len()).into());
         }
