@@ -155,8 +155,7 @@ impl Instrumentation for CountStatements {
 
 /// Makes a new connection with Diesel's manager, and its [`Watch`] (for PostgreSQL, over the
 /// socket it found: see `postgres::Opener`).
-type Open<C> =
-    Box<dyn Fn(&ConnectionManager<C>) -> Result<(C, Watch), ManagerError> + Send + Sync>;
+type Open<C> = Box<dyn Fn(&ConnectionManager<C>) -> Result<(C, Watch), ManagerError> + Send + Sync>;
 
 /// Runs on each new connection before it is used: per-backend settings and the configuration's.
 type Setup<C> = Box<dyn Fn(&mut C) -> QueryResult<()> + Send + Sync>;
@@ -290,8 +289,17 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
         let suspect = self.disconnects.suspect(pooled.last_used);
         if let Some(idle) = self.pre_ping_idle.or(suspect.then_some(Duration::ZERO)) {
             if suspect || pooled.last_used.elapsed() >= idle {
-                let (pinged, late) = match self.deadline {
-                    Some(d) => pooled.watch.call(d, true, || self.inner.is_valid(&mut pooled.conn)),
+                // Within the node's deadline, and within what is left of the checkout's: a
+                // checkout that finds several stale connections of a hung server pings each.
+                let budget = match (self.deadline, deadline::checkout_left()) {
+                    (Some(d), Some(left)) => Some(d.min(left)),
+                    (d, _) => d,
+                };
+                let (pinged, late) = match budget {
+                    Some(d) if d.is_zero() => (Ok(()), true),
+                    Some(d) => pooled
+                        .watch
+                        .call(d, true, || self.inner.is_valid(&mut pooled.conn)),
                     None => (self.inner.is_valid(&mut pooled.conn), false),
                 };
                 if late {
@@ -604,6 +612,8 @@ fn connections<C: R2D2Connection + Send + 'static>(
 /// detection.
 pub(crate) struct Checkout<'p, C: R2D2Connection + Send + 'static> {
     conn: Held<'p, C>,
+    /// When the call started waiting for the connection: its deadline counts from here.
+    pub(crate) began: Instant,
     _ticket: Option<Ticket<'p>>,
 }
 
@@ -644,6 +654,7 @@ impl NodePool {
         connections: &'p Connections<C>,
         at: &'static Location<'static>,
     ) -> Result<Checkout<'p, C>> {
+        let began = Instant::now();
         let waiting = self.metrics.wait();
         let conn = match connections {
             Connections::Pooled(pool) => Held::Pooled(self.get(pool)?),
@@ -662,6 +673,7 @@ impl NodePool {
         drop(waiting);
         Ok(Checkout {
             conn,
+            began,
             _ticket: self.leaks.as_ref().map(|l| l.checked_out(at)),
         })
     }
@@ -681,7 +693,8 @@ impl NodePool {
         let start = Instant::now();
         loop {
             let left = timeout.saturating_sub(start.elapsed());
-            match pool.get_timeout(left.min(deadline)) {
+            let wait = left.min(deadline);
+            match deadline::checkout_by(Instant::now() + wait, || pool.get_timeout(wait)) {
                 Ok(conn) => return Ok(conn),
                 Err(error) if start.elapsed() >= timeout => {
                     return Err(self.timeout_error(pool, &error))
