@@ -7,6 +7,7 @@
 //! (the replica on 5434, the stand-alone primary on 5435), and resume them with a guard even
 //! when they fail. The tests of this file run one at a time: a 2-core machine busy with one
 //! would blur another's bounds.
+#![cfg(feature = "postgres")]
 
 mod common;
 

@@ -21,7 +21,6 @@ mod leak;
 mod metrics;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
-#[cfg(feature = "postgres")]
 mod socket;
 
 use std::panic::Location;
@@ -29,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::connection::{CacheSize, Instrumentation, InstrumentationEvent};
+use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::r2d2::{ConnectionManager, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::QueryResult;
 
@@ -489,6 +488,7 @@ fn sqlite(
     if !memory {
         pragmas.push_str(" PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
     }
+    use diesel::connection::CacheSize;
     let cache = config.prepared_statements != Some(false);
     let setup: Setup<SqliteConnection> = Box::new(move |conn| {
         if !cache {

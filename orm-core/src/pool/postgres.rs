@@ -189,7 +189,8 @@ fn server_view(conn: &mut PgConnection) -> diesel::QueryResult<Option<ServerView
 /// The lock for connects to `ports`: one per set of ports in the process, so two databases
 /// on one server share it.
 fn connect_lock(ports: &[u16]) -> Arc<Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<HashMap<Vec<u16>, Arc<Mutex<()>>>>> = OnceLock::new();
+    type Locks = Mutex<HashMap<Vec<u16>, Arc<Mutex<()>>>>;
+    static LOCKS: OnceLock<Locks> = OnceLock::new();
     let mut locks = LOCKS
         .get_or_init(Default::default)
         .lock()
