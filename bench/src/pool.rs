@@ -122,9 +122,12 @@ enum Mode {
     Sqlx,
     /// (g) `db.find::<PoolUser>(id)` through a `Database` that routes reads to the replica.
     Replica,
+    /// (h) (a) with unnamed statements (`prepared_statements: Some(false)`), what a
+    /// connection not shown direct (behind a pooler) uses: each read parsed and planned anew.
+    Unnamed,
 }
 
-const MODES: [Mode; 7] = [
+const MODES: [Mode; 8] = [
     Mode::Pooled,
     Mode::NoPool,
     Mode::RawR2d2,
@@ -132,6 +135,7 @@ const MODES: [Mode; 7] = [
     Mode::RawPostgres,
     Mode::Sqlx,
     Mode::Replica,
+    Mode::Unnamed,
 ];
 
 /// Why the modes that need `orm`'s pool configuration and replica router are skipped.
@@ -148,6 +152,7 @@ impl Mode {
             Mode::RawPostgres => "raw_postgres",
             Mode::Sqlx => "sqlx",
             Mode::Replica => "replica",
+            Mode::Unnamed => "unnamed",
         }
     }
 
@@ -161,6 +166,7 @@ impl Mode {
             Mode::RawPostgres => "raw postgres, 4 prepared",
             Mode::Sqlx => "SQLx PgPool, 4 tasks on 2 workers",
             Mode::Replica => "orm Database, reads on the replica",
+            Mode::Unnamed => "orm Database, pooled, unnamed statements",
         };
         format!("{what} ({})", transport.label())
     }
@@ -168,7 +174,7 @@ impl Mode {
     /// Why this mode does not run in this build, if it does not.
     fn skipped(self) -> Option<&'static str> {
         match self {
-            Mode::NoPool | Mode::Replica if !cfg!(feature = "pool-config") => {
+            Mode::NoPool | Mode::Replica | Mode::Unnamed if !cfg!(feature = "pool-config") => {
                 Some(NEEDS_POOL_CONFIG)
             }
             _ => None,
@@ -700,6 +706,18 @@ mod coming {
         Ok(db)
     }
 
+    /// (h): a pooled `Database` whose connections use unnamed statements.
+    pub fn unnamed(transport: Transport) -> BenchResult<orm::Database> {
+        let db = orm::Database::builder(&transport.schema_url()?)
+            .pool(orm::PoolConfig {
+                prepared_statements: Some(false),
+                ..orm::PoolConfig::default()
+            })
+            .connect()?;
+        transport.check_database("orm with unnamed statements", &db)?;
+        Ok(db)
+    }
+
     /// (g): a `Database` that routes reads to the replica, returned once its reads go there and
     /// the replica has replayed all `rows` rows.
     pub fn on_replica(transport: Transport, rows: u64) -> BenchResult<orm::Database> {
@@ -765,6 +783,8 @@ struct Clients {
     no_pool: orm::Database,
     #[cfg(feature = "pool-config")]
     replica: orm::Database,
+    #[cfg(feature = "pool-config")]
+    unnamed: orm::Database,
     r2d2: Pool<ConnectionManager<PgConnection>>,
     pgbench: Pgbench,
     raw: Vec<(postgres::Client, postgres::Statement)>,
@@ -782,8 +802,10 @@ impl Clients {
             Mode::NoPool => drive(orm_readers(&self.no_pool), duration, round, rows),
             #[cfg(feature = "pool-config")]
             Mode::Replica => drive(orm_readers(&self.replica), duration, round, rows),
+            #[cfg(feature = "pool-config")]
+            Mode::Unnamed => drive(orm_readers(&self.unnamed), duration, round, rows),
             #[cfg(not(feature = "pool-config"))]
-            Mode::NoPool | Mode::Replica => Err(NEEDS_POOL_CONFIG.into()),
+            Mode::NoPool | Mode::Replica | Mode::Unnamed => Err(NEEDS_POOL_CONFIG.into()),
             Mode::RawR2d2 => {
                 let pool = &self.r2d2;
                 let readers = (0..THREADS).map(|_| move |id| r2d2_read(pool, id));
@@ -873,6 +895,8 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
         no_pool: coming::no_pool(transport)?,
         #[cfg(feature = "pool-config")]
         replica: coming::on_replica(transport, rows)?,
+        #[cfg(feature = "pool-config")]
+        unnamed: coming::unnamed(transport)?,
         r2d2: r2d2_pool(transport)?,
         pgbench: Pgbench::prepare(transport)?,
         raw: raw_clients(transport)?,
@@ -969,6 +993,7 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
         ),
         ("pooled_vs_sqlx", Mode::Pooled, Mode::Sqlx, AtLeast(2.0)),
         ("replica_vs_primary", Mode::Replica, Mode::Pooled, Context),
+        ("unnamed_vs_named", Mode::Unnamed, Mode::Pooled, Context),
     ];
     let mut ratios = Vec::new();
     let mut absent = serde_json::Map::new();
@@ -1112,7 +1137,7 @@ mod tests {
     #[test]
     fn only_the_modes_needing_pool_config_are_skipped() {
         for mode in MODES {
-            let needs = matches!(mode, Mode::NoPool | Mode::Replica);
+            let needs = matches!(mode, Mode::NoPool | Mode::Replica | Mode::Unnamed);
             assert_eq!(
                 mode.skipped().is_some(),
                 needs && !cfg!(feature = "pool-config"),
