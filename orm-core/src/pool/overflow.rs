@@ -114,30 +114,42 @@ struct IdleConn<C> {
 /// waiting for one.
 #[derive(Debug, Default)]
 struct Returns {
-    count: Mutex<u64>,
+    counts: Mutex<ReturnCounts>,
     changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct ReturnCounts {
+    returned: u64,
+    /// Callers asleep in [`Returns::wait`]: with none, a return wakes nobody.
+    waiters: u32,
 }
 
 impl Returns {
     fn seen(&self) -> u64 {
-        *lock(&self.count)
+        lock(&self.counts).returned
     }
 
     /// Called after the connection is back on its idle stack (or its slot free).
     fn announce(&self) {
-        *lock(&self.count) += 1;
-        self.changed.notify_all();
+        let mut counts = lock(&self.counts);
+        counts.returned += 1;
+        if counts.waiters > 0 {
+            self.changed.notify_all();
+        }
     }
 
-    /// Sleeps until the count is no longer `seen`, or `until`.
+    /// Sleeps until a return after `seen`, or until `until`.
     fn wait(&self, seen: u64, until: Instant) {
-        let count = lock(&self.count);
+        let mut counts = lock(&self.counts);
+        counts.waiters += 1;
         let wait = until.saturating_duration_since(Instant::now());
-        drop(
-            self.changed
-                .wait_timeout_while(count, wait, |count| *count == seen)
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        let mut counts = self
+            .changed
+            .wait_timeout_while(counts, wait, |counts| counts.returned == seen)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        counts.waiters -= 1;
     }
 }
 
