@@ -30,6 +30,7 @@
 //! A thread per pool, started with the first overflow connection, closes the overflow
 //! connections idle for `overflow_idle`.
 
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -111,45 +112,45 @@ struct IdleConn<C> {
 }
 
 /// Counts connections coming back (of either kind) and overflow slots freed, for callers
-/// waiting for one.
+/// waiting for one. A call that finds a connection at once touches only the atomics; the mutex
+/// is taken only while someone waits.
 #[derive(Debug, Default)]
 struct Returns {
-    counts: Mutex<ReturnCounts>,
+    returned: AtomicU64,
+    /// Callers in [`Returns::wait`]: with none, a return wakes nobody.
+    waiters: AtomicU32,
+    lock: Mutex<()>,
     changed: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct ReturnCounts {
-    returned: u64,
-    /// Callers asleep in [`Returns::wait`]: with none, a return wakes nobody.
-    waiters: u32,
 }
 
 impl Returns {
     fn seen(&self) -> u64 {
-        lock(&self.counts).returned
+        self.returned.load(SeqCst)
     }
 
-    /// Called after the connection is back on its idle stack (or its slot free).
+    /// Called after the connection is back on its idle stack (or its slot free). A waiter
+    /// counts itself before it reads `returned` and an announcer counts the return before it
+    /// reads `waiters` (all `SeqCst`): either the waiter sees the return, or the announcer
+    /// sees the waiter and wakes it under the lock the waiter holds until it sleeps.
     fn announce(&self) {
-        let mut counts = lock(&self.counts);
-        counts.returned += 1;
-        if counts.waiters > 0 {
+        self.returned.fetch_add(1, SeqCst);
+        if self.waiters.load(SeqCst) > 0 {
+            let _held = lock(&self.lock);
             self.changed.notify_all();
         }
     }
 
     /// Sleeps until a return after `seen`, or until `until`.
     fn wait(&self, seen: u64, until: Instant) {
-        let mut counts = lock(&self.counts);
-        counts.waiters += 1;
+        let held = lock(&self.lock);
+        self.waiters.fetch_add(1, SeqCst);
         let wait = until.saturating_duration_since(Instant::now());
-        let mut counts = self
-            .changed
-            .wait_timeout_while(counts, wait, |counts| counts.returned == seen)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0;
-        counts.waiters -= 1;
+        drop(
+            self.changed
+                .wait_timeout_while(held, wait, |_| self.returned.load(SeqCst) == seen)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        self.waiters.fetch_sub(1, SeqCst);
     }
 }
 
