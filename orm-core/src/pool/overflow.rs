@@ -23,9 +23,9 @@
 //! bumps a counter here ([`Returns`]) once the connection is back on its idle stack; a waiter
 //! reads the counter before it looks, and sleeps only while the counter is unchanged, so it
 //! cannot miss a return. While r2d2 is still opening one of its `size` connections (when the
-//! pool starts, or after one was closed) there is no such hook (r2d2 files a new connection
-//! after telling its event handler), so a caller then also looks again every
-//! [`REFILL_POLL`], and does not open overflow for a connection that is on its way.
+//! pool starts, or after one was closed) a caller does not open overflow for a connection that
+//! is on its way: it waits inside r2d2, which hands it the new connection as soon as it is
+//! filed, for [`REFILL_POLL`] at a time, then looks at both kinds again.
 //!
 //! A thread per pool, started with the first overflow connection, closes the overflow
 //! connections idle for `overflow_idle`.
@@ -39,7 +39,8 @@ use r2d2::HandleError;
 
 use super::{LogScrubbed, Manager, PooledConn};
 
-/// How often a waiting caller looks again while r2d2 opens one of the `size` connections.
+/// How long a caller waits inside r2d2 at a time, while r2d2 opens one of the `size`
+/// connections, before it looks at the overflow again.
 const REFILL_POLL: Duration = Duration::from_millis(10);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -215,8 +216,8 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
             let refilling = self
                 .base
                 .as_ref()
-                .is_some_and(|pool| pool.state().connections < self.size);
-            if !refilling && may_open && self.reserve_slot() {
+                .filter(|pool| pool.state().connections < self.size);
+            if refilling.is_none() && may_open && self.reserve_slot() {
                 match self.open_overflow() {
                     Some(conn) => return Ok(self.lend(LentConn::Overflow(conn))),
                     None => {
@@ -229,12 +230,16 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
             if now >= deadline {
                 return Err(TimedOut);
             }
-            let until = if refilling {
-                deadline.min(now + REFILL_POLL)
-            } else {
-                deadline
-            };
-            self.overflow.returns.wait(seen, until);
+            match refilling {
+                // r2d2 wakes its own waiters as soon as it files the new connection.
+                Some(pool) => {
+                    let slice = deadline.saturating_duration_since(now).min(REFILL_POLL);
+                    if let Ok(conn) = pool.get_timeout(slice) {
+                        return Ok(self.lend(LentConn::Base(conn)));
+                    }
+                }
+                None => self.overflow.returns.wait(seen, deadline),
+            }
         }
     }
 
