@@ -893,7 +893,7 @@ fn pgbouncer_in_transaction_mode_needs_the_statement_cache_off() {
             .connect()
             .unwrap()
     };
-    let errors = mixed_workload(&through(false), "uncached", 8, 25);
+    let errors = mixed_workload(&through(Some(false)), "uncached", 8, 25);
     assert!(errors.is_empty(), "{} failed: {errors:#?}", errors.len());
     let rows: i64 = direct
         .load(sql::<diesel::sql_types::BigInt>(
@@ -904,7 +904,7 @@ fn pgbouncer_in_transaction_mode_needs_the_statement_cache_off() {
 
     // With Diesel's statement cache, a statement prepared on one server connection is run on
     // another, or a second client prepares the same name on the same server connection.
-    let errors = mixed_workload(&through(true), "cached", 8, 25);
+    let errors = mixed_workload(&through(Some(true)), "cached", 8, 25);
     assert!(
         errors.iter().any(|e| e.contains("prepared statement")),
         "expected prepared-statement errors, got {errors:#?}"

@@ -131,7 +131,7 @@ impl<'a> CachedDatabase<'a> {
     pub fn load<'q, Q, U>(&self, query: Q) -> Result<Vec<U>>
     where
         Q: AsQuery,
-        Q::Query: LoadOnEveryBackend<'q, U> + SqlOnEveryBackend,
+        Q::Query: LoadOnEveryBackend<'q, U> + SqlOnEveryBackend + Clone,
         U: CacheRow,
     {
         let query = query.as_query();

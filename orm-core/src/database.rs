@@ -237,7 +237,11 @@ impl DatabaseBuilder {
                     reason: "a read replica is a PostgreSQL server: `postgres://…`".to_owned(),
                 });
             }
-            pools.push(node_pool(&url, &self.pool)?);
+            let pool = PoolConfig {
+                deadline: self.router.read_deadline.or(self.pool.deadline),
+                ..self.pool.clone()
+            };
+            pools.push(node_pool(&url, &pool)?);
         }
         let router = match self.policy {
             Some(start) => start(&self.url, &self.replicas, self.router)?,
@@ -449,7 +453,9 @@ impl Database {
         if let Some((replicas, index)) = self.route(Intent::Read)? {
             return match self.run_on_replica(replicas, index, Intent::Read, at, &work) {
                 Err(e) if self.pin == Pin::Routed && crate::route::is_connection_failure(&e) => {
-                    replicas.router.report_failure(index);
+                    replicas
+                        .router
+                        .report_failure_because(index, &e.to_string());
                     tracing::debug!(replica = index, error = %e, "read retried on the primary");
                     self.run_on_primary(Intent::Read, at, work)
                 }
@@ -510,6 +516,7 @@ impl Database {
         let _in_use = replicas.router.acquire(index);
         match pool.checkout(connections, at) {
             Ok(checkout) => self.run_on(
+                pool,
                 checkout,
                 intent,
                 Node::Replica(index),
@@ -519,7 +526,9 @@ impl Database {
             ),
             // The query was not sent: the primary can take it.
             Err(e) if self.pin == Pin::Routed && crate::route::is_connection_failure(&e) => {
-                replicas.router.report_failure(index);
+                replicas
+                    .router
+                    .report_failure_because(index, &e.to_string());
                 tracing::debug!(replica = index, error = %e, "read moved to the primary");
                 self.run_on_primary(intent, at, work)
             }
@@ -537,6 +546,7 @@ impl Database {
         match &node.connections {
             #[cfg(feature = "postgres")]
             BackendPool::Postgres(connections) => self.run_on(
+                node,
                 node.checkout(connections, at)?,
                 intent,
                 Node::Primary,
@@ -550,6 +560,7 @@ impl Database {
             ),
             #[cfg(feature = "sqlite")]
             BackendPool::Sqlite(connections) => self.run_on(
+                node,
                 node.checkout(connections, at)?,
                 intent,
                 Node::Primary,
@@ -582,8 +593,13 @@ impl Database {
         Ok(())
     }
 
+    /// Run `work` on `checkout`, a connection of `pool`, under the node's call deadline: a
+    /// call whose server goes silent for that long is ended by the watchdog (its connection
+    /// is then closed, not pooled) and fails with [`Error::Deadline`].
+    #[allow(clippy::too_many_arguments)]
     fn run_on<C: R2D2Connection + Send + 'static, R>(
         &self,
+        pool: &NodePool,
         mut checkout: Checkout<'_, C>,
         intent: Intent,
         node: Node,
@@ -594,6 +610,10 @@ impl Database {
         let pooled = &mut *checkout;
         let statements = &pooled.statements;
         let mut call = CallState::new(intent, node, backend, statements.get());
+        let deadline = pool.call_deadline();
+        if let Some(d) = deadline {
+            pooled.watch.begin(d, false);
+        }
         // The pooled connection is returned before a panic from `work` goes on, so the pool
         // sees a clean connection rather than one dropped while unwinding, which it discards.
         let outcome = guard_panics(&mut pooled.conn, |c| {
@@ -610,13 +630,21 @@ impl Database {
             );
             result
         });
+        let late = deadline.is_some() && pooled.watch.end();
         // The pre-ping skips a connection used this recently.
         pooled.last_used = Instant::now();
         drop(checkout);
         // After the connection is back: a listener's work (a cache's round trip) never holds
         // one. Also after a panic or an error, since a statement may have run before it.
         self.notify_writes(&call);
-        outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        match outcome {
+            Err(panic) => std::panic::resume_unwind(panic),
+            // The watchdog ended the call: whatever error the driver gave, the cause is the
+            // silent server. (A call that completed just as it passed its deadline keeps its
+            // result; its connection is closed all the same.)
+            Ok(Err(_)) if late => Err(pool.deadline_error(intent == Intent::Write)),
+            Ok(result) => result,
+        }
     }
 
     /// Run `work` on a checked-out connection, with the whole [`Conn`] API and
@@ -715,22 +743,27 @@ impl Database {
     /// Every row a Diesel query returns, on whichever backend this is:
     /// `db.load(users::table.filter(users::name.eq("Ada")))`. The query must compile for every
     /// enabled backend; for one only PostgreSQL runs, use [`Database::postgres`].
+    ///
+    /// The query is `Clone` (Diesel's queries are, but boxed ones) so that a read whose
+    /// replica fails or goes silent can run again on the primary. A boxed query loads through
+    /// [`Database::read`]: `db.read(|c| c.load(boxed))`, which is not run again.
     #[track_caller]
     pub fn load<'q, Q, U>(&self, query: Q) -> Result<Vec<U>>
     where
-        Q: LoadOnEveryBackend<'q, U>,
+        Q: LoadOnEveryBackend<'q, U> + Clone,
     {
-        self.run(Intent::Read, |conn| conn.load(query))
+        self.run_read(|conn| conn.load(query.clone()))
     }
 
     /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
+    /// Like [`Database::load`], the query is `Clone`.
     #[track_caller]
     pub fn first<'q, Q, U>(&self, query: Q) -> Result<U>
     where
-        Q: LimitDsl,
+        Q: LimitDsl + Clone,
         Limit<Q>: LoadOnEveryBackend<'q, U>,
     {
-        self.run(Intent::Read, |conn| conn.first(query))
+        self.run_read(|conn| conn.first(query.clone()))
     }
 
     /// Run a Diesel statement (insert, update, delete) and return the number of rows it touched.

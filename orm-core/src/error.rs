@@ -61,6 +61,29 @@ pub enum Error {
         last_error: Option<String>,
     },
 
+    /// The server gave no sign of life within the call's deadline
+    /// ([`PoolConfig::deadline`](crate::PoolConfig::deadline), or `RouterConfig::read_deadline`
+    /// on a replica): the call was ended on the client side and its connection closed. A
+    /// server that is merely slow (it still answers a liveness probe) does not cause this.
+    #[error(
+        "`{url}` did not answer within {deadline:?} (no sign of life from the server); the \
+         connection was closed{}",
+        if *outcome_unknown {
+            "; the write's outcome is unknown: it may have committed, and was not retried"
+        } else {
+            ""
+        }
+    )]
+    Deadline {
+        /// The server's URL, password redacted.
+        url: RedactedUrl,
+        /// The deadline that passed.
+        deadline: Duration,
+        /// The call could write: it may have committed before the server stopped answering,
+        /// or may commit once it resumes. `orm` never retries a write.
+        outcome_unknown: bool,
+    },
+
     /// A [`PoolConfig`](crate::PoolConfig) setting cannot work; nothing was connected.
     #[error("invalid pool setting `{field}`: {reason}")]
     InvalidConfig {

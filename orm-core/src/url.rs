@@ -233,6 +233,54 @@ impl DatabaseUrl {
     }
 }
 
+impl DatabaseUrl {
+    /// The TCP ports a PostgreSQL URL connects to (each host's, or the `port` parameter's, or
+    /// 5432); empty for a URL that names only Unix-socket directories, or another backend.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn tcp_ports(&self) -> Vec<u16> {
+        let Target::Postgres { url } = &self.target else {
+            return Vec::new();
+        };
+        let scheme = POSTGRES_SCHEMES
+            .iter()
+            .find(|s| url.starts_with(*s))
+            .map_or(0, |s| s.len());
+        let pg = PgUrl::split(url, scheme);
+        let param = |key: &str| {
+            pg.params
+                .iter()
+                .rev()
+                .find(|p| decode(&url[p.key.clone()]) == key)
+                .and_then(|p| p.value.clone())
+                .map(|v| decode(&url[v]))
+        };
+        let port_param: Option<u16> = param("port").and_then(|p| p.parse().ok());
+        let host_param = param("host");
+        let unix = |host: &str| host.starts_with('/') || host.starts_with('@');
+        if host_param.as_deref().is_some_and(unix) {
+            return Vec::new();
+        }
+        let mut ports: Vec<u16> = pg
+            .hosts
+            .iter()
+            .filter(|(host, _)| !url[host.clone()].is_empty() || host_param.is_some())
+            .filter(|(host, _)| !unix(&decode(&url[host.clone()])))
+            .map(|(_, port)| {
+                port.as_ref()
+                    .and_then(|p| url[p.clone()].parse().ok())
+                    .or(port_param)
+                    .unwrap_or(5432)
+            })
+            .collect();
+        if ports.is_empty() && host_param.is_some() {
+            ports.push(port_param.unwrap_or(5432));
+        }
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+}
+
 /// A `postgres://` URL split the way libpq splits it (`conninfo_uri_parse_options` and
 /// `conninfo_uri_parse_params` in libpq's `fe-connect.c`), as byte ranges of the URL:
 ///

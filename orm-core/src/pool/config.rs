@@ -111,12 +111,38 @@ pub struct PoolConfig {
     /// SQLite has no statement timeout: not used there. SQLAlchemy has no such setting.
     #[serde(deserialize_with = "optional_seconds")]
     pub statement_timeout: Option<Duration>,
-    /// Keep Diesel's prepared-statement cache on each connection. Default `true` (SQLAlchemy
-    /// has no such setting). Turn it off behind PgBouncer in transaction mode (PgBouncer before
-    /// 1.21, or with `max_prepared_statements = 0`, cannot follow prepared statements across
-    /// server connections): statements are then sent with their parameters in one message
-    /// each time, which any server connection can run.
-    pub prepared_statements: bool,
+    /// PostgreSQL: whether connections use named prepared statements (Diesel's statement
+    /// cache: each distinct query is parsed and planned once per connection).
+    ///
+    /// `None` (the default): named statements only on a connection shown to reach PostgreSQL
+    /// directly, unnamed ones otherwise. When a connection opens, the server is asked which
+    /// client address and port it sees (`inet_client_addr()`, `inet_client_port()`, and its
+    /// own); a direct connection is one whose own socket has exactly those two ends. Behind a
+    /// pooler, a proxy or a NAT the server sees another socket, so the connection uses unnamed
+    /// statements: behind PgBouncer in transaction mode, a named statement prepared by one
+    /// client can run on another client's server connection, which fails, or returns another
+    /// query's rows. Unnamed statements are sent with their parameters in one message, which
+    /// any server connection runs correctly. The check costs one round trip per new
+    /// connection; it needs Linux's `/proc` and TCP (over a Unix socket, or elsewhere, the
+    /// connection is not shown direct).
+    ///
+    /// `Some(true)` uses named statements on every connection; `Some(false)` never does.
+    /// Not used by SQLite (always named). SQLAlchemy has no such setting.
+    pub prepared_statements: Option<bool>,
+    /// PostgreSQL: a call fails with [`Error::Deadline`] once the server has shown no sign of
+    /// life for this long, and its connection is closed (never pooled again). Default 3 s;
+    /// `None`: no deadline (a call to a hung server waits as long as the server hangs).
+    ///
+    /// A sign of life is the call starting, another call to the same server ending, or the
+    /// server answering a liveness probe, which is sent once a call has run half its deadline.
+    /// So a slow query on a live server runs on (bound it with `statement_timeout`), and only
+    /// a server that does not answer at all (stopped, frozen, cut off) is given up on. The
+    /// deadline also bounds the pre-ping and the set-up of a new connection (whole, with no
+    /// probe), and a checkout waiting for a connection to a server silent that long. A write
+    /// that passed its deadline may still commit if the server resumes: its error says so,
+    /// and `orm` never retries it. SQLite has no server: not used there.
+    #[serde(deserialize_with = "optional_seconds")]
+    pub deadline: Option<Duration>,
     /// A connection held by one call longer than this is logged (`tracing::warn!`) with the
     /// place in your code that checked it out: once while it is still held, and again when it
     /// is returned. Default `None` (off, and nothing is tracked; SQLAlchemy has no such
@@ -138,7 +164,8 @@ impl Default for PoolConfig {
             pre_ping_idle: Duration::from_secs(1),
             connect_timeout: Some(Duration::from_secs(5)),
             statement_timeout: None,
-            prepared_statements: true,
+            prepared_statements: None,
+            deadline: Some(Duration::from_secs(3)),
             leak_threshold: None,
         }
     }
@@ -203,6 +230,7 @@ impl PoolConfig {
         positive("connect_timeout", self.connect_timeout)?;
         positive("statement_timeout", self.statement_timeout)?;
         positive("leak_threshold", self.leak_threshold)?;
+        positive("deadline", self.deadline)?;
         Ok(())
     }
 

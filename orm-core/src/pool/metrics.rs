@@ -34,8 +34,10 @@ pub struct PoolState {
     pub checkouts: u64,
     /// Calls that gave up waiting ([`Error::PoolTimeout`](crate::Error::PoolTimeout)).
     pub timeouts: u64,
-    /// Calls whose wait is counted in `total_wait`: every checkout, every timeout, and with no
-    /// pool every failed connection attempt. `total_wait / waits` is the mean wait.
+    /// Calls whose wait is counted in `total_wait`: every checkout, every timeout, and every
+    /// call that failed otherwise before it had a connection (its server silent past the call
+    /// deadline; with no pool, a failed connection attempt). `total_wait / waits` is the mean
+    /// wait.
     pub waits: u64,
     /// The waits of every call counted in `waits`, summed: those that got a connection and
     /// those that timed out (each of those waited the whole `timeout`).
@@ -101,7 +103,8 @@ impl PoolMetrics {
         self.waited(waited);
     }
 
-    /// With no pool: a call could not connect, after trying for `waited`.
+    /// A call failed otherwise before it had a connection, after `waited`: past the call
+    /// deadline, or with no pool, unable to connect.
     pub(crate) fn failed(&self, waited: Duration) {
         self.waited(waited);
     }

@@ -18,9 +18,14 @@
 //! - leak detection ([`leak`]), which needs the caller's code location.
 
 mod config;
+pub(crate) mod deadline;
 mod leak;
 mod metrics;
 mod overflow;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+#[cfg(feature = "postgres")]
+mod socket;
 
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,9 +42,10 @@ pub use metrics::PoolState;
 use crate::conn::Node;
 use crate::error::{Error, Result};
 use crate::url::{DatabaseUrl, Target};
+use deadline::{Liveness, Watch};
 use leak::{LeakTracker, Ticket};
 use metrics::{NoteConnects, PoolMetrics, UnpooledUse};
-use overflow::{Lent, QueuePool, SharedManager};
+use overflow::{Lent, QueuePool, SharedManager, TimedOut};
 
 #[cfg(feature = "postgres")]
 use diesel::pg::PgConnection;
@@ -48,6 +54,9 @@ use diesel::sqlite::SqliteConnection;
 
 /// A connection as the pool keeps it.
 pub(crate) struct PooledConn<C> {
+    /// The deadline keeper of the connection's calls. First, so it drops before `conn`: the
+    /// watchdog must let go of the socket before the connection closes it.
+    pub(crate) watch: Watch,
     /// The backend's own connection.
     pub(crate) conn: C,
     /// Statements this connection has run since it was made.
@@ -148,6 +157,10 @@ impl Instrumentation for CountStatements {
     }
 }
 
+/// Makes a new connection with Diesel's manager, and its [`Watch`] (for PostgreSQL, over the
+/// socket it found: see `postgres::Opener`).
+type Open<C> = Box<dyn Fn(&ConnectionManager<C>) -> Result<(C, Watch), ManagerError> + Send + Sync>;
+
 /// Runs on each new connection before it is used: per-backend settings and the configuration's.
 type Setup<C> = Box<dyn Fn(&mut C) -> QueryResult<()> + Send + Sync>;
 
@@ -157,6 +170,7 @@ type Setup<C> = Box<dyn Fn(&mut C) -> QueryResult<()> + Send + Sync>;
 /// live beside the connection.
 pub(crate) struct Manager<C: R2D2Connection + 'static> {
     inner: ConnectionManager<C>,
+    open: Open<C>,
     setup: Setup<C>,
     /// Lifetime of a connection (`recycle`), before jitter.
     recycle: Option<Duration>,
@@ -164,6 +178,8 @@ pub(crate) struct Manager<C: R2D2Connection + 'static> {
     pre_ping_idle: Option<Duration>,
     /// Shared with every connection's instrumentation.
     disconnects: Arc<Disconnects>,
+    /// The deadline of the pre-ping (whole, with no probe); `None`: unbounded.
+    deadline: Option<Duration>,
 }
 
 /// Why the manager could not make or hand out a connection.
@@ -177,6 +193,9 @@ pub(crate) enum ManagerError {
     Ping(diesel::r2d2::Error),
     /// The connection reached its lifetime: it is replaced.
     Expired,
+    /// The server did not answer the pre-ping or a new connection's set-up within the
+    /// deadline: the connection is closed.
+    Deadline(Duration),
 }
 
 impl std::fmt::Display for ManagerError {
@@ -186,6 +205,7 @@ impl std::fmt::Display for ManagerError {
             Self::Setup(e) => write!(f, "setting up a new connection failed: {e}"),
             Self::Ping(e) => write!(f, "an idle connection failed its pre-ping: {e}"),
             Self::Expired => f.write_str(EXPIRED),
+            Self::Deadline(d) => write!(f, "the server did not answer within {d:?}"),
         }
     }
 }
@@ -195,15 +215,23 @@ const EXPIRED: &str = "connection reached its recycle age";
 impl std::error::Error for ManagerError {}
 
 impl<C: R2D2Connection + 'static> Manager<C> {
-    fn new(url: String, config: &PoolConfig, one_connection: bool, setup: Setup<C>) -> Self {
+    fn new(
+        url: String,
+        config: &PoolConfig,
+        one_connection: bool,
+        open: Open<C>,
+        setup: Setup<C>,
+    ) -> Self {
         // The one connection of an in-memory SQLite database is the database: never replaced.
         let keep = |d| if one_connection { None } else { d };
         Self {
             inner: ConnectionManager::new(url),
+            open,
             setup,
             recycle: keep(config.recycle),
             pre_ping_idle: keep(config.pre_ping.then_some(config.pre_ping_idle)),
             disconnects: Arc::new(Disconnects::new()),
+            deadline: config.deadline,
         }
     }
 }
@@ -226,7 +254,7 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
     type Error = ManagerError;
 
     fn connect(&self) -> Result<Self::Connection, Self::Error> {
-        let mut conn = self.inner.connect().map_err(ManagerError::Connect)?;
+        let (mut conn, watch) = (self.open)(&self.inner)?;
         let statements = Arc::new(StatementCounter::default());
         let closed = Arc::new(AtomicBool::new(false));
         conn.set_instrumentation(CountStatements {
@@ -234,9 +262,17 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
             closed: Arc::clone(&closed),
             disconnects: Arc::clone(&self.disconnects),
         });
-        (self.setup)(&mut conn).map_err(ManagerError::Setup)?;
+        let (set, late) = match self.deadline {
+            Some(d) => watch.call(d, true, || (self.setup)(&mut conn)),
+            None => ((self.setup)(&mut conn), false),
+        };
+        if late {
+            return Err(ManagerError::Deadline(self.deadline.unwrap_or_default()));
+        }
+        set.map_err(ManagerError::Setup)?;
         let now = Instant::now();
         Ok(PooledConn {
+            watch,
             conn,
             statements,
             expires: self.recycle.map(|r| now + jittered(r)),
@@ -257,9 +293,16 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
         let suspect = self.disconnects.suspect(pooled.last_used);
         if let Some(idle) = self.pre_ping_idle.or(suspect.then_some(Duration::ZERO)) {
             if suspect || pooled.last_used.elapsed() >= idle {
-                self.inner
-                    .is_valid(&mut pooled.conn)
-                    .map_err(ManagerError::Ping)?;
+                let (pinged, late) = match self.deadline {
+                    Some(d) => pooled
+                        .watch
+                        .call(d, true, || self.inner.is_valid(&mut pooled.conn)),
+                    None => (self.inner.is_valid(&mut pooled.conn), false),
+                };
+                if late {
+                    return Err(ManagerError::Deadline(self.deadline.unwrap_or_default()));
+                }
+                pinged.map_err(ManagerError::Ping)?;
                 pooled.last_used = Instant::now();
             }
         }
@@ -271,6 +314,7 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
     fn has_broken(&self, pooled: &mut Self::Connection) -> bool {
         pooled.expired()
             || pooled.closed.load(Ordering::Relaxed)
+            || pooled.watch.timed_out()
             || self.inner.has_broken(&mut pooled.conn)
     }
 }
@@ -290,7 +334,7 @@ impl r2d2::HandleError<ManagerError> for LogScrubbed {
         }
         match error {
             ManagerError::Expired => tracing::debug!(%url, "connection recycled"),
-            ManagerError::Ping(_) => {
+            ManagerError::Ping(_) | ManagerError::Deadline(_) => {
                 tracing::info!(%url, error = %text, "idle connection found dead, replaced")
             }
             ManagerError::Connect(_) | ManagerError::Setup(_) => {
@@ -316,6 +360,9 @@ pub(crate) enum BackendPool {
     Sqlite(Connections<SqliteConnection>),
 }
 
+/// A node's connections, and the signs of life of its server (PostgreSQL).
+type Built = (BackendPool, Option<Arc<Liveness>>);
+
 /// The pool of one database server (a node): its connections, its configuration as applied,
 /// its counters and its leak tracking.
 pub(crate) struct NodePool {
@@ -323,6 +370,8 @@ pub(crate) struct NodePool {
     /// The configuration in force (for an in-memory SQLite database: one connection).
     config: PoolConfig,
     pub(crate) connections: BackendPool,
+    /// When the server last showed a sign of life (PostgreSQL); shared with the watchdog.
+    liveness: Option<Arc<Liveness>>,
     metrics: Arc<PoolMetrics>,
     leaks: Option<Arc<LeakTracker>>,
 }
@@ -334,7 +383,7 @@ pub(crate) fn node_pool(url: &DatabaseUrl, config: &PoolConfig) -> Result<NodePo
     config.validate()?;
     let metrics = Arc::new(PoolMetrics::default());
     let mut config = config.clone();
-    let connections = match &url.target {
+    let (connections, liveness) = match &url.target {
         Target::Postgres { url: raw } => postgres(url, raw, &config, &metrics)?,
         Target::SqliteMemory => {
             if !config.pooled {
@@ -359,6 +408,7 @@ pub(crate) fn node_pool(url: &DatabaseUrl, config: &PoolConfig) -> Result<NodePo
         url: url.clone(),
         config,
         connections,
+        liveness,
         metrics,
         leaks,
     })
@@ -370,9 +420,8 @@ fn postgres(
     raw: &str,
     config: &PoolConfig,
     metrics: &Arc<PoolMetrics>,
-) -> Result<BackendPool> {
+) -> Result<Built> {
     use diesel::connection::SimpleConnection;
-    use diesel::Connection;
     let libpq_url = match config.connect_timeout_secs() {
         Some(secs) => url.with_libpq_param("connect_timeout", &secs.to_string()),
         None => raw.to_owned(),
@@ -380,21 +429,32 @@ fn postgres(
     let statement_timeout = config
         .statement_timeout
         .map(|t| format!("SET statement_timeout = {}", t.as_millis().max(1)));
-    let cache = config.prepared_statements;
-    let setup: Setup<PgConnection> = Box::new(move |conn| {
-        if !cache {
-            conn.set_prepared_statement_cache_size(CacheSize::Disabled);
-        }
-        match &statement_timeout {
-            Some(sql) => conn.batch_execute(sql),
-            None => Ok(()),
+    let opener = Arc::new(postgres::Opener::new(
+        url.redacted.to_string(),
+        url.tcp_ports(),
+        config.prepared_statements,
+    ));
+    let liveness = Arc::clone(&opener.liveness);
+    let deadline = config.deadline;
+    let open: Open<PgConnection> = Box::new(move |inner| {
+        use postgres::OpenError;
+        match opener.open(deadline, || inner.connect()) {
+            Ok(opened) => Ok(opened),
+            Err(OpenError::Connect(e)) => Err(ManagerError::Connect(e)),
+            Err(OpenError::Setup(e)) => Err(ManagerError::Setup(e)),
+            Err(OpenError::Deadline(d)) => Err(ManagerError::Deadline(d)),
         }
     });
-    let manager = Manager::new(libpq_url, config, false, setup);
+    let setup: Setup<PgConnection> = Box::new(move |conn| match &statement_timeout {
+        Some(sql) => conn.batch_execute(sql),
+        None => Ok(()),
+    });
+    let manager = Manager::new(libpq_url, config, false, open, setup);
     check_connects(url, &manager)?;
-    Ok(BackendPool::Postgres(connections(
-        url, config, manager, metrics, false,
-    )?))
+    Ok((
+        BackendPool::Postgres(connections(url, config, manager, metrics, false)?),
+        Some(liveness),
+    ))
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -403,7 +463,7 @@ fn postgres(
     _raw: &str,
     _config: &PoolConfig,
     _metrics: &Arc<PoolMetrics>,
-) -> Result<BackendPool> {
+) -> Result<Built> {
     Err(not_compiled_in(url, crate::meta::Backend::Postgres))
 }
 
@@ -416,7 +476,7 @@ fn sqlite(
     config: &PoolConfig,
     metrics: &Arc<PoolMetrics>,
     memory: bool,
-) -> Result<BackendPool> {
+) -> Result<Built> {
     use diesel::connection::SimpleConnection;
     use diesel::Connection;
     let mut pragmas = format!(
@@ -426,22 +486,27 @@ fn sqlite(
     if !memory {
         pragmas.push_str(" PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
     }
-    let cache = config.prepared_statements;
+    let cache = config.prepared_statements != Some(false);
     let setup: Setup<SqliteConnection> = Box::new(move |conn| {
         if !cache {
             conn.set_prepared_statement_cache_size(CacheSize::Disabled);
         }
         conn.batch_execute(&pragmas)
     });
-    let manager = Manager::new(path.to_owned(), config, memory, setup);
+    let open: Open<SqliteConnection> = Box::new(|inner| {
+        let conn = inner.connect().map_err(ManagerError::Connect)?;
+        Ok((conn, Watch::new(None, Liveness::new())))
+    });
+    let manager = Manager::new(path.to_owned(), config, memory, open, setup);
     // For a file, open it once now, so a bad path fails at once with SQLite's own message. An
     // in-memory database is checked by the pool's own first connection.
     if !memory {
         check_connects(url, &manager)?;
     }
-    Ok(BackendPool::Sqlite(connections(
-        url, config, manager, metrics, memory,
-    )?))
+    Ok((
+        BackendPool::Sqlite(connections(url, config, manager, metrics, memory)?),
+        None,
+    ))
 }
 
 #[cfg(not(feature = "sqlite"))]
@@ -451,7 +516,7 @@ fn sqlite(
     _config: &PoolConfig,
     _metrics: &Arc<PoolMetrics>,
     _memory: bool,
-) -> Result<BackendPool> {
+) -> Result<Built> {
     Err(not_compiled_in(url, crate::meta::Backend::Sqlite))
 }
 
@@ -597,11 +662,14 @@ impl NodePool {
         let waiting = self.metrics.wait();
         let start = Instant::now();
         let conn = match connections {
-            Connections::Pooled(pool) => match pool.get(self.config.timeout) {
+            Connections::Pooled(pool) => match self.get(pool) {
                 Ok(conn) => Held::Pooled(conn),
-                Err(_) => {
-                    self.metrics.timed_out(start.elapsed());
-                    return Err(self.timeout_error(pool.counts()));
+                Err(error) => {
+                    match error {
+                        Error::PoolTimeout { .. } => self.metrics.timed_out(start.elapsed()),
+                        _ => self.metrics.failed(start.elapsed()),
+                    }
+                    return Err(error);
                 }
             },
             Connections::Unpooled(manager) => match manager.connect() {
@@ -621,6 +689,49 @@ impl NodePool {
             conn,
             _ticket: self.leaks.as_ref().map(|l| l.checked_out(at)),
         })
+    }
+
+    /// A connection from `pool`, waiting up to `timeout`, or less when the server goes silent:
+    /// past the call deadline, a caller waits on only while the server shows signs of life
+    /// (calls on it ending, probes answered). Otherwise, with every connection stuck on a hung
+    /// server and new ones unable to connect, callers would wait the whole `timeout`.
+    fn get<'p, C: R2D2Connection + Send + 'static>(
+        &self,
+        pool: &'p QueuePool<C>,
+    ) -> Result<Lent<'p, C>> {
+        let timeout = self.config.timeout;
+        let (Some(deadline), Some(liveness)) = (self.config.deadline, &self.liveness) else {
+            return pool
+                .get(timeout)
+                .map_err(|TimedOut| self.timeout_error(pool.counts()));
+        };
+        let start = Instant::now();
+        loop {
+            let left = timeout.saturating_sub(start.elapsed());
+            match pool.get(left.min(deadline)) {
+                Ok(conn) => return Ok(conn),
+                Err(TimedOut) if start.elapsed() >= timeout => {
+                    return Err(self.timeout_error(pool.counts()))
+                }
+                Err(TimedOut) if liveness.alive_within(deadline) => continue,
+                Err(TimedOut) => return Err(self.deadline_error(false)),
+            }
+        }
+    }
+
+    /// How long a call on this node may go without a sign of life from the server; `None`
+    /// for SQLite, or with no deadline configured.
+    pub(crate) fn call_deadline(&self) -> Option<Duration> {
+        self.liveness.as_ref().and(self.config.deadline)
+    }
+
+    /// The error of a call that passed this node's deadline.
+    pub(crate) fn deadline_error(&self, outcome_unknown: bool) -> Error {
+        Error::Deadline {
+            url: self.url.redacted.clone(),
+            deadline: self.config.deadline.unwrap_or_default(),
+            outcome_unknown,
+        }
     }
 
     /// The timeout error, with the pool's numbers as they are now (`open`, `idle`; this caller

@@ -37,10 +37,19 @@ pub struct RouterConfig {
     /// whole seconds with a minimum of 2, so this is rounded up to that. Default: 2 s.
     #[serde(deserialize_with = "duration")]
     pub connect_timeout: Duration,
-    /// `statement_timeout` of the monitor's connections: a server that takes longer to answer
-    /// its position query counts as unreachable. Default: 1 s.
+    /// How long the monitor waits for a server's answer to its position query: a server that
+    /// takes longer counts as unreachable, and reads stop going to it. Kept by the client
+    /// (the call is ended and its connection closed), so it holds for a hung server too, and
+    /// also set as the `statement_timeout` of the monitor's connections. Default: 1 s.
     #[serde(deserialize_with = "duration")]
     pub check_timeout: Duration,
+    /// The deadline of a call on a replica ([`PoolConfig::deadline`](crate::PoolConfig::deadline)
+    /// applies to the primary): a read whose replica shows no sign of life for this long is
+    /// ended, the replica is reported unreachable, and the read runs again on the primary
+    /// (reads are moved there on any connection failure). Shorter than the primary's, because
+    /// a read given up here still succeeds there. `None`: the pool's `deadline`. Default: 1 s.
+    #[serde(deserialize_with = "optional_duration")]
+    pub read_deadline: Option<Duration>,
     /// How long an unreachable replica is left alone before the monitor tries again.
     pub eject_backoff: Backoff,
     /// With no usable replica, whether reads go to the primary (`true`) or
@@ -64,6 +73,7 @@ impl Default for RouterConfig {
             monitor_interval: Duration::from_millis(200),
             connect_timeout: Duration::from_secs(2),
             check_timeout: Duration::from_secs(1),
+            read_deadline: Some(Duration::from_secs(1)),
             eject_backoff: Backoff::default(),
             fallback_to_primary: true,
             policy: BuiltinPolicy::default(),

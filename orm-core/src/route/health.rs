@@ -67,6 +67,9 @@ pub(crate) struct ReplicaHealth {
     /// Set by a reported failure, taken by the monitor (which then drops its connection and
     /// waits out the backoff before asking again).
     reported: AtomicBool,
+    /// Why the replica does not serve reads (the last failure, or why it is lagging); `None`
+    /// while healthy. Written only when the state is decided, never on the read path.
+    reason: std::sync::Mutex<Option<String>>,
 }
 
 /// A replica's lag as the monitor measured it.
@@ -87,6 +90,7 @@ impl Default for ReplicaHealth {
             in_use: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
             reported: AtomicBool::new(false),
+            reason: std::sync::Mutex::new(None),
         }
     }
 }
@@ -122,6 +126,19 @@ impl ReplicaHealth {
 
     pub(crate) fn failures(&self) -> u32 {
         self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Why the replica is out of service, if it is.
+    pub(crate) fn reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Record why the replica is out of service (`None`: it serves reads).
+    pub(crate) fn set_reason(&self, why: Option<String>) {
+        *self.reason.lock().unwrap_or_else(|e| e.into_inner()) = why;
     }
 
     /// Publish a check that answered at `now_ms`: position, lag, then the state that makes

@@ -298,6 +298,12 @@ impl ReplicaSet {
     /// # Panics
     /// If `index` is not a replica of the set.
     pub fn report_failure(&self, index: usize) {
+        self.report_failure_because(index, "a call on it failed at the connection level");
+    }
+
+    /// [`ReplicaSet::report_failure`], saying why (shown in [`ReplicaStatus::reason`]).
+    pub fn report_failure_because(&self, index: usize, why: &str) {
+        self.shared.replicas[index].set_reason(Some(format!("a call failed: {why}")));
         let (before, failures) = self.shared.replicas[index].report_failure();
         if before != ReplicaState::Unreachable {
             tracing::warn!(
@@ -355,6 +361,7 @@ fn status_of(index: usize, health: &ReplicaHealth, url: &RedactedUrl) -> Replica
         lag: lag.time,
         in_use: health.in_use(),
         failures: health.failures(),
+        reason: health.reason(),
     }
 }
 
@@ -407,6 +414,9 @@ pub struct ReplicaStatus {
     pub in_use: usize,
     /// Failures in a row (checks that did not answer, reported failures); 0 once it answers.
     pub failures: u32,
+    /// Why it does not serve reads, when it does not: the monitor's last failed check (no
+    /// connection, no answer within `check_timeout`), the failure a call reported, or its lag.
+    pub reason: Option<String>,
 }
 
 /// No replica can serve a read and `fallback_to_primary` is off: how many replicas are out
@@ -465,7 +475,7 @@ impl From<NoReplica> for Error {
 pub fn is_connection_failure(error: &Error) -> bool {
     use diesel::result::{DatabaseErrorKind as Kind, Error as D};
     match error {
-        Error::Connect { .. } | Error::PoolTimeout { .. } => true,
+        Error::Connect { .. } | Error::PoolTimeout { .. } | Error::Deadline { .. } => true,
         Error::Query(D::DatabaseError(kind, _)) => {
             matches!(kind, Kind::ClosedConnection | Kind::UnableToSendCommand)
         }

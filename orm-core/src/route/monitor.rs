@@ -36,6 +36,8 @@ use diesel::{Connection, QueryResult, RunQueryDsl};
 use super::config::RouterConfig;
 use super::health::{Lag, ReplicaHealth, ReplicaState};
 use super::lsn::{parse_reported, Lsn};
+use crate::pool::deadline::Watch;
+use crate::pool::postgres::{OpenError, Opener};
 use crate::url::{DatabaseUrl, Target};
 
 /// How long dropping a replica set waits for its monitor thread to finish. A monitor inside a
@@ -199,7 +201,12 @@ struct Endpoint {
     /// The URL with the monitor's connection parameters added.
     conninfo: String,
     statement_timeout_ms: u128,
-    conn: Option<PgConnection>,
+    /// How long a check may take, kept by the client: a hung server never answers, and its
+    /// `statement_timeout` runs in the hung process.
+    check_timeout: Duration,
+    opener: Opener,
+    /// The connection, after its watch (which must drop first).
+    conn: Option<(Watch, PgConnection)>,
 }
 
 impl Endpoint {
@@ -214,34 +221,53 @@ impl Endpoint {
             "{raw}{sep}connect_timeout={}&application_name=orm-replica-monitor",
             config.connect_timeout_secs()
         );
+        let opener = Opener::new(url.redacted.to_string(), url.tcp_ports(), Some(false)).quiet();
         Self {
             url,
             conninfo,
             statement_timeout_ms: config.check_timeout.as_millis().max(1),
+            check_timeout: config.check_timeout,
+            opener,
             conn: None,
         }
     }
 
-    /// Run `query` on the endpoint, connecting first if needed. Any failure drops the
-    /// connection (the next call makes a fresh one) and is returned as text without secrets.
+    /// Run `query` on the endpoint, connecting first if needed, within the check timeout. Any
+    /// failure drops the connection (the next call makes a fresh one) and is returned as text
+    /// without secrets.
     fn ask<T>(
         &mut self,
         query: impl FnOnce(&mut PgConnection) -> QueryResult<T>,
     ) -> Result<T, String> {
-        let conn = match &mut self.conn {
-            Some(conn) => conn,
+        let limit = self.check_timeout;
+        let late = || format!("did not answer within {limit:?} (check_timeout)");
+        let (watch, conn) = match &mut self.conn {
+            Some((watch, conn)) => (&*watch, conn),
             empty => {
-                let mut conn = PgConnection::establish(&self.conninfo)
-                    .map_err(|e| self.url.scrub(e.to_string().trim()))?;
-                conn.batch_execute(&format!(
-                    "SET statement_timeout = {}",
-                    self.statement_timeout_ms
-                ))
-                .map_err(|e| self.url.scrub(e.to_string().trim()))?;
-                empty.insert(conn)
+                let (mut conn, watch) = self
+                    .opener
+                    .open(Some(limit), || PgConnection::establish(&self.conninfo))
+                    .map_err(|e| match e {
+                        OpenError::Connect(e) => self.url.scrub(e.to_string().trim()),
+                        OpenError::Setup(e) => self.url.scrub(e.to_string().trim()),
+                        OpenError::Deadline(_) => late(),
+                    })?;
+                let sql = format!("SET statement_timeout = {}", self.statement_timeout_ms);
+                let (set, timed_out) = watch.call(limit, true, || conn.batch_execute(&sql));
+                if timed_out {
+                    return Err(late());
+                }
+                set.map_err(|e| self.url.scrub(e.to_string().trim()))?;
+                let (watch, conn) = empty.insert((watch, conn));
+                (&*watch, conn)
             }
         };
-        query(conn).map_err(|e| {
+        let (answer, timed_out) = watch.call(limit, true, || query(conn));
+        if timed_out {
+            self.conn = None;
+            return Err(late());
+        }
+        answer.map_err(|e| {
             self.conn = None;
             self.url.scrub(e.to_string().trim())
         })
@@ -420,6 +446,7 @@ impl Monitor {
                 let primary = self.shared.primary_lsn();
                 let (state, lag, why) =
                     evaluate(&self.config, &observed, primary, &self.history, now);
+                health.set_reason(why.clone());
                 let before = health.publish(state, observed.replay, lag, self.shared.now_ms());
                 probe.next_check = now;
                 if before == state {
@@ -459,6 +486,7 @@ impl Monitor {
                 }
             }
             Err(error) => {
+                health.set_reason(Some(format!("unreachable: {error}")));
                 let (before, failures) = health.fail();
                 let wait = self.config.eject_backoff.after(failures);
                 probe.next_check = Instant::now() + wait;

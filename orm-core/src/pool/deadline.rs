@@ -1,0 +1,341 @@
+//! Client-side deadlines: a call never waits on a hung server longer than its deadline.
+//!
+//! A stopped server process (`kill -STOP`, a frozen VM, a stalled disk under the postmaster)
+//! never answers, and nothing below the client ends the wait: the server's
+//! `statement_timeout` runs in the stopped process; the stopped process's kernel still
+//! acknowledges every TCP segment, so TCP keepalives and `tcp_user_timeout` see a healthy
+//! connection; and libpq itself has no timeout for a query. So the client keeps the time.
+//!
+//! Each connection is a [`Watch`]: a call tells it when it starts and ends. One watchdog
+//! thread for the process looks at the calls in flight every [`TICK`], and ends a call whose
+//! server has shown no sign of life for the call's budget by shutting its socket down
+//! ([`socket::shutdown`]): libpq's read returns at once, the call fails, and the connection is
+//! closed rather than pooled. A sign of life is the call starting, another call on the same
+//! server ending, or the server answering a probe ([`socket::probe`]) that the watchdog sends
+//! once a call has run half its budget. So a slow query on a live server runs on, to the
+//! server's own `statement_timeout`; only a server that does not answer is given up on.
+//! A *hard* budget (the replica monitor's checks, pre-pings, a new connection's setup) ends
+//! the call at its budget whatever the server does.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use super::socket::{self, Socket};
+
+/// How often the watchdog looks at the calls in flight: a call ends at most this long after
+/// its deadline (plus the time the machine takes to schedule the thread).
+pub(crate) const TICK: Duration = Duration::from_millis(25);
+
+/// The shortest wait between two probes of one server.
+const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(50);
+
+/// What the watchdog knows about one server: when it last showed a sign of life.
+#[derive(Debug)]
+pub(crate) struct Liveness {
+    /// Nanoseconds after [`epoch`] of the last sign of life; 0: none yet.
+    alive_at: AtomicU64,
+    /// Nanoseconds after [`epoch`] when the last probe started.
+    probed_at: AtomicU64,
+    probing: AtomicBool,
+}
+
+impl Liveness {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            alive_at: AtomicU64::new(0),
+            probed_at: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
+        })
+    }
+
+    /// The server answered just now.
+    pub(crate) fn alive_now(&self) {
+        self.alive_at.fetch_max(now_nanos(), Ordering::Relaxed);
+    }
+
+    /// Whether the server showed a sign of life within `window` of now.
+    pub(crate) fn alive_within(&self, window: Duration) -> bool {
+        self.alive_at().is_some_and(|at| at.elapsed() < window)
+    }
+
+    /// When the server last showed a sign of life.
+    fn alive_at(&self) -> Option<Instant> {
+        match self.alive_at.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(epoch() + Duration::from_nanos(at)),
+        }
+    }
+
+    /// Start a probe of `addr` on a thread of its own, unless one is running or one started
+    /// less than `interval` ago. A probe that is answered within `timeout` is a sign of life.
+    fn probe(self: &Arc<Self>, addr: SocketAddr, interval: Duration, timeout: Duration) {
+        let since = now_nanos().saturating_sub(self.probed_at.load(Ordering::Relaxed));
+        if since < nanos(interval.max(MIN_PROBE_INTERVAL))
+            || self.probing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        self.probed_at.store(now_nanos(), Ordering::Relaxed);
+        let me = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("orm-probe".to_owned())
+            .spawn(move || {
+                if socket::probe(addr, timeout) {
+                    me.alive_now();
+                }
+                me.probing.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.probing.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// The deadline of the call in flight on a connection.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    started: Instant,
+    budget: Duration,
+    /// Ends at `started + budget` whatever the server does.
+    hard: bool,
+}
+
+#[derive(Debug)]
+struct SlotState {
+    /// `None` once the connection is being closed.
+    socket: Option<Socket>,
+    call: Option<Call>,
+    timed_out: bool,
+}
+
+#[derive(Debug)]
+struct Slot {
+    state: Mutex<SlotState>,
+    server: Arc<Liveness>,
+}
+
+impl Slot {
+    fn lock(&self) -> MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The deadline keeper of one connection. Declare it before the connection in the struct that
+/// holds both: fields drop in order, and dropping the watch takes the socket out of the
+/// watchdog's reach before the connection closes it.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    /// `None`: the socket is unknown (a Unix socket, no `/proc`): calls are not bounded.
+    slot: Option<Arc<Slot>>,
+}
+
+impl Watch {
+    /// A watch over `socket`, whose server's signs of life are kept in `server`.
+    pub(crate) fn new(socket: Option<Socket>, server: Arc<Liveness>) -> Self {
+        let Some(socket) = socket else {
+            return Self { slot: None };
+        };
+        let slot = Arc::new(Slot {
+            state: Mutex::new(SlotState {
+                socket: Some(socket),
+                call: None,
+                timed_out: false,
+            }),
+            server,
+        });
+        watchdog().register(&slot);
+        Self { slot: Some(slot) }
+    }
+
+    /// A call starts: it may last `budget` without a sign of life from the server (`hard`:
+    /// `budget` in all).
+    pub(crate) fn begin(&self, budget: Duration, hard: bool) {
+        if let Some(slot) = &self.slot {
+            slot.lock().call = Some(Call {
+                started: Instant::now(),
+                budget,
+                hard,
+            });
+        }
+    }
+
+    /// The call ended: `true` when the watchdog ended it (the connection is then unusable).
+    pub(crate) fn end(&self) -> bool {
+        let Some(slot) = &self.slot else {
+            return false;
+        };
+        let mut state = slot.lock();
+        state.call = None;
+        let timed_out = state.timed_out;
+        drop(state);
+        if !timed_out {
+            slot.server.alive_now();
+        }
+        timed_out
+    }
+
+    /// Whether a call on this connection passed its deadline (the socket was shut down).
+    pub(crate) fn timed_out(&self) -> bool {
+        self.slot.as_ref().is_some_and(|slot| slot.lock().timed_out)
+    }
+
+    /// Run `work` as one call with a `budget`, returning whether it passed its deadline.
+    pub(crate) fn call<T>(
+        &self,
+        budget: Duration,
+        hard: bool,
+        work: impl FnOnce() -> T,
+    ) -> (T, bool) {
+        self.begin(budget, hard);
+        let result = work();
+        (result, self.end())
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.slot {
+            let mut state = slot.lock();
+            state.socket = None;
+            state.call = None;
+        }
+    }
+}
+
+/// The process's one watchdog thread and the connections it watches.
+struct Watchdog {
+    slots: Mutex<Vec<Weak<Slot>>>,
+}
+
+fn watchdog() -> &'static Watchdog {
+    static WATCHDOG: OnceLock<&'static Watchdog> = OnceLock::new();
+    WATCHDOG.get_or_init(|| {
+        let dog: &'static Watchdog = Box::leak(Box::new(Watchdog {
+            slots: Mutex::new(Vec::new()),
+        }));
+        std::thread::Builder::new()
+            .name("orm-deadlines".to_owned())
+            .spawn(move || loop {
+                std::thread::sleep(TICK);
+                dog.tick();
+            })
+            .expect("the operating system refused to start the orm-deadlines thread");
+        dog
+    })
+}
+
+impl Watchdog {
+    fn register(&self, slot: &Arc<Slot>) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.retain(|s| s.strong_count() > 0);
+        slots.push(Arc::downgrade(slot));
+    }
+
+    fn tick(&self) {
+        let live: Vec<Arc<Slot>> = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.retain(|s| s.strong_count() > 0);
+            slots.iter().filter_map(Weak::upgrade).collect()
+        };
+        let now = Instant::now();
+        for slot in live {
+            let mut state = slot.lock();
+            let (Some(call), Some(socket)) = (state.call, state.socket) else {
+                continue;
+            };
+            let running = now.saturating_duration_since(call.started);
+            // How long the server has shown no sign of life that counts for this call.
+            let silent = if call.hard {
+                running
+            } else {
+                let since = slot
+                    .server
+                    .alive_at()
+                    .map_or(call.started, |a| a.max(call.started));
+                now.saturating_duration_since(since)
+            };
+            if silent >= call.budget {
+                state.timed_out = true;
+                state.call = None;
+                let shut = socket::shutdown(&socket);
+                drop(state);
+                tracing::warn!(
+                    server = %socket.remote,
+                    budget_ms = call.budget.as_millis() as u64,
+                    shut,
+                    "the server did not answer within the call's deadline: connection closed"
+                );
+            } else if !call.hard && running >= call.budget / 2 {
+                drop(state);
+                slot.server
+                    .probe(socket.remote, call.budget / 4, call.budget / 2);
+            }
+        }
+    }
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Nanoseconds since [`epoch`], at least 1 (0 means "never").
+fn now_nanos() -> u64 {
+    nanos(epoch().elapsed()).max(1)
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+
+    /// A socket to a listener that accepts and never answers: a hung server.
+    fn hung() -> (TcpListener, TcpStream, Socket) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let before = socket::open_sockets();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let socket = socket::new_tcp_sockets(&before)
+            .into_iter()
+            .find(|s| s.local == client.local_addr().unwrap())
+            .unwrap();
+        (listener, client, socket)
+    }
+
+    #[test]
+    fn a_call_to_a_silent_server_ends_at_its_budget() {
+        let (_listener, mut client, socket) = hung();
+        let watch = Watch::new(Some(socket), Liveness::new());
+        let start = Instant::now();
+        let (read, timed_out) = watch.call(Duration::from_millis(300), false, || {
+            client.read(&mut [0u8; 1])
+        });
+        assert!(timed_out, "the watchdog ended the call");
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "the blocked read returned: {read:?}"
+        );
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(300),
+            "not before its budget: {took:?}"
+        );
+        assert!(watch.timed_out());
+    }
+
+    #[test]
+    fn a_call_that_ends_in_time_is_left_alone() {
+        let (_listener, _client, socket) = hung();
+        let watch = Watch::new(Some(socket), Liveness::new());
+        let ((), timed_out) = watch.call(Duration::from_millis(200), true, || ());
+        assert!(!timed_out);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!watch.timed_out(), "an idle connection is never shut down");
+    }
+}
