@@ -204,7 +204,7 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
 
     /// A connection, waiting up to `timeout` for one (see the module's documentation).
     pub(crate) fn get(&self, timeout: Duration) -> Result<Lent<'_, C>, TimedOut> {
-        let deadline = Instant::now() + timeout;
+        let give_up_at = Instant::now() + timeout;
         // A caller opens at most one overflow connection that fails: if the server refuses
         // connections it waits for a connection to come back, rather than retry in a loop.
         let mut may_open = true;
@@ -227,18 +227,18 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
                 }
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= give_up_at {
                 return Err(TimedOut);
             }
             match refilling {
                 // r2d2 wakes its own waiters as soon as it files the new connection.
                 Some(pool) => {
-                    let slice = deadline.saturating_duration_since(now).min(REFILL_POLL);
+                    let slice = give_up_at.saturating_duration_since(now).min(REFILL_POLL);
                     if let Ok(conn) = pool.get_timeout(slice) {
                         return Ok(self.lend(LentConn::Base(conn)));
                     }
                 }
-                None => self.overflow.returns.wait(seen, deadline),
+                None => self.overflow.returns.wait(seen, give_up_at),
             }
         }
     }
