@@ -289,6 +289,31 @@ fn server_connections(admin: &Database, application_name: &str) -> i32 {
         .expect("count connections in pg_stat_activity")[0]
 }
 
+/// Waits (up to `limit`) until the server lists `n` connections under `application_name`. A
+/// connection closed by the client leaves the list a moment later, when its server process
+/// ends.
+fn wait_for_server_connections(
+    admin: &Database,
+    application_name: &str,
+    n: i32,
+    limit: Duration,
+    db: &Database,
+) {
+    let start = Instant::now();
+    loop {
+        let open = server_connections(admin, application_name);
+        if open == n {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{open} connections on the server, not {n}, after {limit:?}: {:?}",
+            state(db)
+        );
+        std::thread::sleep(ms(50));
+    }
+}
+
 /// Runs `work` on another thread and calls `sample` every 10 ms until it is done; a panic in
 /// `work` fails the test.
 fn sample_while(work: impl FnOnce() + Send, mut sample: impl FnMut()) {
@@ -325,6 +350,8 @@ fn no_more_than_size_connections_while_no_call_waits() {
 
     // 4 threads of back-to-back finds for 3 s: a pool of 5 always has one idle, so no call
     // waits and no overflow connection is opened.
+    // The pool's 5, and no longer the connection that checked the URL.
+    wait_for_server_connections(&admin, &name, 5, Duration::from_secs(15), &db);
     let before = state(&db).checkouts;
     let finds = AtomicU64::new(0);
     let (mut most, mut samples) = (0, 0);
@@ -374,6 +401,7 @@ fn overflow_opens_for_waiting_calls_and_closes_after_overflow_idle() {
         ..PoolConfig::default()
     };
     let (db, name) = postgres_named("overflow", config).unwrap();
+    wait_for_server_connections(&admin, &name, 5, Duration::from_secs(15), &db);
 
     // 20 threads, each holding its connection 50 ms per call: more callers than connections.
     let mut most = 0;
@@ -405,16 +433,7 @@ fn overflow_opens_for_waiting_calls_and_closes_after_overflow_idle() {
 
     // Idle for `overflow_idle`, the overflow connections are closed; the `size` ones stay.
     // (15 s is a generous bound for 1 s; r2d2's reaper alone would take up to 30 s.)
-    let start = Instant::now();
-    while server_connections(&admin, &name) != 5 {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "{} connections on the server, {:?}",
-            server_connections(&admin, &name),
-            state(&db)
-        );
-        std::thread::sleep(ms(50));
-    }
+    wait_for_server_connections(&admin, &name, 5, Duration::from_secs(15), &db);
     let s = state(&db);
     assert_eq!((s.open, s.idle), (5, 5), "{s:?}");
     backend_pid(&db).unwrap();
@@ -433,7 +452,8 @@ fn size_zero_keeps_only_overflow_connections() {
         ..PoolConfig::default()
     };
     let (db, name) = postgres_named("size_zero", config).unwrap();
-    assert_eq!(server_connections(&admin, &name), 0);
+    // The connection opened to check the URL is closed: none stays open.
+    wait_for_server_connections(&admin, &name, 0, Duration::from_secs(15), &db);
     let first = backend_pid(&db).unwrap();
     assert_eq!(
         backend_pid(&db).unwrap(),
@@ -444,11 +464,7 @@ fn size_zero_keeps_only_overflow_connections() {
     assert_eq!((s.open, s.idle), (1, 1), "{s:?}");
     let s = wait_for(&db, Duration::from_secs(15), |s| s.open == 0);
     assert_eq!(s.idle, 0, "{s:?}");
-    let start = Instant::now();
-    while server_connections(&admin, &name) != 0 {
-        assert!(start.elapsed() < Duration::from_secs(15), "still open");
-        std::thread::sleep(ms(50));
-    }
+    wait_for_server_connections(&admin, &name, 0, Duration::from_secs(15), &db);
     assert_ne!(backend_pid(&db).unwrap(), first, "a new connection");
 }
 
