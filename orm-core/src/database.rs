@@ -453,9 +453,7 @@ impl Database {
         if let Some((replicas, index)) = self.route(Intent::Read)? {
             return match self.run_on_replica(replicas, index, Intent::Read, at, &work) {
                 Err(e) if self.pin == Pin::Routed && crate::route::is_connection_failure(&e) => {
-                    replicas
-                        .router
-                        .report_failure_because(index, &e.to_string());
+                    replicas.router.report_failure_because(index, &e.to_string());
                     tracing::debug!(replica = index, error = %e, "read retried on the primary");
                     self.run_on_primary(Intent::Read, at, work)
                 }
@@ -526,9 +524,7 @@ impl Database {
             ),
             // The query was not sent: the primary can take it.
             Err(e) if self.pin == Pin::Routed && crate::route::is_connection_failure(&e) => {
-                replicas
-                    .router
-                    .report_failure_because(index, &e.to_string());
+                replicas.router.report_failure_because(index, &e.to_string());
                 tracing::debug!(replica = index, error = %e, "read moved to the primary");
                 self.run_on_primary(intent, at, work)
             }

@@ -57,7 +57,8 @@ impl Liveness {
 
     /// Whether the server showed a sign of life within `window` of now.
     pub(crate) fn alive_within(&self, window: Duration) -> bool {
-        self.alive_at().is_some_and(|at| at.elapsed() < window)
+        self.alive_at()
+            .is_some_and(|at| at.elapsed() < window)
     }
 
     /// When the server last showed a sign of life.
@@ -72,9 +73,7 @@ impl Liveness {
     /// less than `interval` ago. A probe that is answered within `timeout` is a sign of life.
     fn probe(self: &Arc<Self>, addr: SocketAddr, interval: Duration, timeout: Duration) {
         let since = now_nanos().saturating_sub(self.probed_at.load(Ordering::Relaxed));
-        if since < nanos(interval.max(MIN_PROBE_INTERVAL))
-            || self.probing.swap(true, Ordering::AcqRel)
-        {
+        if since < nanos(interval.max(MIN_PROBE_INTERVAL)) || self.probing.swap(true, Ordering::AcqRel) {
             return;
         }
         self.probed_at.store(now_nanos(), Ordering::Relaxed);
@@ -182,12 +181,7 @@ impl Watch {
     }
 
     /// Run `work` as one call with a `budget`, returning whether it passed its deadline.
-    pub(crate) fn call<T>(
-        &self,
-        budget: Duration,
-        hard: bool,
-        work: impl FnOnce() -> T,
-    ) -> (T, bool) {
+    pub(crate) fn call<T>(&self, budget: Duration, hard: bool, work: impl FnOnce() -> T) -> (T, bool) {
         self.begin(budget, hard);
         let result = work();
         (result, self.end())
@@ -250,10 +244,7 @@ impl Watchdog {
             let silent = if call.hard {
                 running
             } else {
-                let since = slot
-                    .server
-                    .alive_at()
-                    .map_or(call.started, |a| a.max(call.started));
+                let since = slot.server.alive_at().map_or(call.started, |a| a.max(call.started));
                 now.saturating_duration_since(since)
             };
             if silent >= call.budget {
@@ -317,15 +308,9 @@ mod tests {
             client.read(&mut [0u8; 1])
         });
         assert!(timed_out, "the watchdog ended the call");
-        assert!(
-            matches!(read, Ok(0) | Err(_)),
-            "the blocked read returned: {read:?}"
-        );
+        assert!(matches!(read, Ok(0) | Err(_)), "the blocked read returned: {read:?}");
         let took = start.elapsed();
-        assert!(
-            took >= Duration::from_millis(300),
-            "not before its budget: {took:?}"
-        );
+        assert!(took >= Duration::from_millis(300), "not before its budget: {took:?}");
         assert!(watch.timed_out());
     }
 
