@@ -453,7 +453,9 @@ impl Database {
         if let Some((replicas, index)) = self.route(Intent::Read)? {
             return match self.run_on_replica(replicas, index, Intent::Read, at, &work) {
                 Err(e) if self.pin == Pin::Routed && crate::route::is_connection_failure(&e) => {
-                    replicas.router.report_failure_because(index, &e.to_string());
+                    replicas
+                        .router
+                        .report_failure_because(index, &e.to_string());
                     tracing::debug!(replica = index, error = %e, "read retried on the primary");
                     self.run_on_primary(Intent::Read, at, work)
                 }
@@ -524,7 +526,9 @@ impl Database {
             ),
             // The query was not sent: the primary can take it.
             Err(e) if self.pin == Pin::Routed && crate::route::is_connection_failure(&e) => {
-                replicas.router.report_failure_because(index, &e.to_string());
+                replicas
+                    .router
+                    .report_failure_because(index, &e.to_string());
                 tracing::debug!(replica = index, error = %e, "read moved to the primary");
                 self.run_on_primary(intent, at, work)
             }
@@ -603,12 +607,13 @@ impl Database {
         wrap: impl FnOnce(&mut C) -> RawConnection<'_>,
         work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
     ) -> Result<R> {
+        let began = checkout.began;
         let pooled = &mut *checkout;
         let statements = &pooled.statements;
         let mut call = CallState::new(intent, node, backend, statements.get());
         let deadline = pool.call_deadline();
         if let Some(d) = deadline {
-            pooled.watch.begin(d, false);
+            pooled.watch.begin_at(began, d, false);
         }
         // The pooled connection is returned before a panic from `work` goes on, so the pool
         // sees a clean connection rather than one dropped while unwinding, which it discards.

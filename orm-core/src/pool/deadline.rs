@@ -17,6 +17,7 @@
 //! A *hard* budget (the replica monitor's checks, pre-pings, a new connection's setup) ends
 //! the call at its budget whatever the server does.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -57,8 +58,7 @@ impl Liveness {
 
     /// Whether the server showed a sign of life within `window` of now.
     pub(crate) fn alive_within(&self, window: Duration) -> bool {
-        self.alive_at()
-            .is_some_and(|at| at.elapsed() < window)
+        self.alive_at().is_some_and(|at| at.elapsed() < window)
     }
 
     /// When the server last showed a sign of life.
@@ -73,7 +73,9 @@ impl Liveness {
     /// less than `interval` ago. A probe that is answered within `timeout` is a sign of life.
     fn probe(self: &Arc<Self>, addr: SocketAddr, interval: Duration, timeout: Duration) {
         let since = now_nanos().saturating_sub(self.probed_at.load(Ordering::Relaxed));
-        if since < nanos(interval.max(MIN_PROBE_INTERVAL)) || self.probing.swap(true, Ordering::AcqRel) {
+        if since < nanos(interval.max(MIN_PROBE_INTERVAL))
+            || self.probing.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         self.probed_at.store(now_nanos(), Ordering::Relaxed);
@@ -151,9 +153,14 @@ impl Watch {
     /// A call starts: it may last `budget` without a sign of life from the server (`hard`:
     /// `budget` in all).
     pub(crate) fn begin(&self, budget: Duration, hard: bool) {
+        self.begin_at(Instant::now(), budget, hard);
+    }
+
+    /// A call that started at `started` (before it waited for this connection) goes on here.
+    pub(crate) fn begin_at(&self, started: Instant, budget: Duration, hard: bool) {
         if let Some(slot) = &self.slot {
             slot.lock().call = Some(Call {
-                started: Instant::now(),
+                started,
                 budget,
                 hard,
             });
@@ -181,7 +188,12 @@ impl Watch {
     }
 
     /// Run `work` as one call with a `budget`, returning whether it passed its deadline.
-    pub(crate) fn call<T>(&self, budget: Duration, hard: bool, work: impl FnOnce() -> T) -> (T, bool) {
+    pub(crate) fn call<T>(
+        &self,
+        budget: Duration,
+        hard: bool,
+        work: impl FnOnce() -> T,
+    ) -> (T, bool) {
         self.begin(budget, hard);
         let result = work();
         (result, self.end())
@@ -196,6 +208,28 @@ impl Drop for Watch {
             state.call = None;
         }
     }
+}
+
+thread_local! {
+    /// When the checkout running on this thread must be done by: the pre-ping of each idle
+    /// connection it tries gets what is left, so trying several stale connections of a hung
+    /// server one after another still ends at the call's deadline.
+    static CHECKOUT_BY: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Run `checkout` (a pool's `get`) with its deadline at `by`, for [`checkout_left`].
+pub(crate) fn checkout_by<T>(by: Instant, checkout: impl FnOnce() -> T) -> T {
+    let outer = CHECKOUT_BY.with(|c| c.replace(Some(by)));
+    let result = checkout();
+    CHECKOUT_BY.with(|c| c.set(outer));
+    result
+}
+
+/// What is left of the deadline of the checkout running on this thread, if it has one.
+pub(crate) fn checkout_left() -> Option<Duration> {
+    CHECKOUT_BY
+        .with(Cell::get)
+        .map(|by| by.saturating_duration_since(Instant::now()))
 }
 
 /// The process's one watchdog thread and the connections it watches.
@@ -244,7 +278,10 @@ impl Watchdog {
             let silent = if call.hard {
                 running
             } else {
-                let since = slot.server.alive_at().map_or(call.started, |a| a.max(call.started));
+                let since = slot
+                    .server
+                    .alive_at()
+                    .map_or(call.started, |a| a.max(call.started));
                 now.saturating_duration_since(since)
             };
             if silent >= call.budget {
@@ -308,9 +345,15 @@ mod tests {
             client.read(&mut [0u8; 1])
         });
         assert!(timed_out, "the watchdog ended the call");
-        assert!(matches!(read, Ok(0) | Err(_)), "the blocked read returned: {read:?}");
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "the blocked read returned: {read:?}"
+        );
         let took = start.elapsed();
-        assert!(took >= Duration::from_millis(300), "not before its budget: {took:?}");
+        assert!(
+            took >= Duration::from_millis(300),
+            "not before its budget: {took:?}"
+        );
         assert!(watch.timed_out());
     }
 

@@ -293,7 +293,14 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
         let suspect = self.disconnects.suspect(pooled.last_used);
         if let Some(idle) = self.pre_ping_idle.or(suspect.then_some(Duration::ZERO)) {
             if suspect || pooled.last_used.elapsed() >= idle {
-                let (pinged, late) = match self.deadline {
+                // Within the node's deadline, and within what is left of the checkout's: a
+                // checkout that finds several stale connections of a hung server pings each.
+                let budget = match (self.deadline, deadline::checkout_left()) {
+                    (Some(d), Some(left)) => Some(d.min(left)),
+                    (d, _) => d,
+                };
+                let (pinged, late) = match budget {
+                    Some(d) if d.is_zero() => (Ok(()), true),
                     Some(d) => pooled
                         .watch
                         .call(d, true, || self.inner.is_valid(&mut pooled.conn)),
@@ -618,6 +625,8 @@ fn connections<C: R2D2Connection + Send + 'static>(
 /// detection.
 pub(crate) struct Checkout<'p, C: R2D2Connection + Send + 'static> {
     conn: Held<'p, C>,
+    /// When the call started waiting for the connection: its deadline counts from here.
+    pub(crate) began: Instant,
     _ticket: Option<Ticket<'p>>,
 }
 
@@ -659,15 +668,15 @@ impl NodePool {
         connections: &'p Connections<C>,
         at: &'static Location<'static>,
     ) -> Result<Checkout<'p, C>> {
+        let began = Instant::now();
         let waiting = self.metrics.wait();
-        let start = Instant::now();
         let conn = match connections {
             Connections::Pooled(pool) => match self.get(pool) {
                 Ok(conn) => Held::Pooled(conn),
                 Err(error) => {
                     match error {
-                        Error::PoolTimeout { .. } => self.metrics.timed_out(start.elapsed()),
-                        _ => self.metrics.failed(start.elapsed()),
+                        Error::PoolTimeout { .. } => self.metrics.timed_out(began.elapsed()),
+                        _ => self.metrics.failed(began.elapsed()),
                     }
                     return Err(error);
                 }
@@ -678,15 +687,16 @@ impl NodePool {
                     _in_use: self.metrics.unpooled_use(),
                 },
                 Err(e) => {
-                    self.metrics.failed(start.elapsed());
+                    self.metrics.failed(began.elapsed());
                     return Err(connect_error(&self.url, &e));
                 }
             },
         };
-        self.metrics.checked_out(start.elapsed());
+        self.metrics.checked_out(began.elapsed());
         drop(waiting);
         Ok(Checkout {
             conn,
+            began,
             _ticket: self.leaks.as_ref().map(|l| l.checked_out(at)),
         })
     }
@@ -708,7 +718,8 @@ impl NodePool {
         let start = Instant::now();
         loop {
             let left = timeout.saturating_sub(start.elapsed());
-            match pool.get(left.min(deadline)) {
+            let wait = left.min(deadline);
+            match deadline::checkout_by(Instant::now() + wait, || pool.get(wait)) {
                 Ok(conn) => return Ok(conn),
                 Err(TimedOut) if start.elapsed() >= timeout => {
                     return Err(self.timeout_error(pool.counts()))

@@ -232,14 +232,22 @@ mod tests {
         let v6 = "   0: 00000000000000000000000001000000:D5A2 0000000000000000FFFF00000100007F:1538 01 00000000:00000000 00:00000000 00000000     0        0 99 1";
         let (_, (local, remote)) = parse_tcp_line(v6).unwrap();
         assert_eq!(local, "[::1]:54690".parse().unwrap());
-        assert_eq!(remote, "127.0.0.1:5432".parse().unwrap(), "v4-mapped reads as v4");
+        assert_eq!(
+            remote,
+            "127.0.0.1:5432".parse().unwrap(),
+            "v4-mapped reads as v4"
+        );
     }
 
     #[test]
     fn server_view_needs_every_part() {
         let view = ServerView::parse(Some("127.0.0.1"), Some(5000), Some("127.0.0.1"), Some(5432));
         assert_eq!(view.unwrap().client, "127.0.0.1:5000".parse().unwrap());
-        assert_eq!(ServerView::parse(None, None, None, None), None, "a Unix socket");
+        assert_eq!(
+            ServerView::parse(None, None, None, None),
+            None,
+            "a Unix socket"
+        );
         assert_eq!(
             ServerView::parse(Some("x"), Some(1), Some("127.0.0.1"), Some(1)),
             None

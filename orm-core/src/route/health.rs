@@ -130,7 +130,10 @@ impl ReplicaHealth {
 
     /// Why the replica is out of service, if it is.
     pub(crate) fn reason(&self) -> Option<String> {
-        self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Record why the replica is out of service (`None`: it serves reads).
