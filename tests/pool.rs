@@ -3,13 +3,14 @@
 //! invalid settings, and PgBouncer in transaction mode.
 //!
 //! Durations are kept short so the suite is quick; assertions are about outcomes (which
-//! connection, which error, which counts), with only generous bounds on time. The one slow test
-//! is `overflow_connections_close_after_overflow_idle`: r2d2 looks for idle connections every
-//! 30 seconds.
+//! connection, which error, which counts), with only generous bounds on time. Connections are
+//! counted on the server too (`pg_stat_activity`, by the `application_name` a test puts in its
+//! URL), not only as the pool reports them.
 
 mod common;
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::thread::JoinHandle;
@@ -267,23 +268,204 @@ fn size_and_overflow_are_honored() {
     assert_eq!((s.open, s.in_use, s.idle), (4, 0, 4), "{s:?}");
 }
 
+/// A PostgreSQL database in a fresh schema for `test`, opened with `config`, whose connections
+/// the server lists under the `application_name` returned.
+fn postgres_named(test: &str, config: PoolConfig) -> Option<(Database, String)> {
+    let url = common::postgres_url(test)?;
+    let name = format!("orm_{test}_{}", std::process::id());
+    let db = Database::builder(&format!("{url}&application_name={name}"))
+        .pool(config)
+        .connect()
+        .expect("connect with the pool configuration");
+    Some((db, name))
+}
+
+/// The connections open on the server under `application_name`, counted by `admin`.
+fn server_connections(admin: &Database, application_name: &str) -> i32 {
+    admin
+        .load(sql::<Integer>(&format!(
+            "SELECT count(*)::int FROM pg_stat_activity WHERE application_name = '{application_name}'"
+        )))
+        .expect("count connections in pg_stat_activity")[0]
+}
+
+/// Waits (up to `limit`) until the server lists `n` connections under `application_name`. A
+/// connection closed by the client leaves the list a moment later, when its server process
+/// ends.
+fn wait_for_server_connections(
+    admin: &Database,
+    application_name: &str,
+    n: i32,
+    limit: Duration,
+    db: &Database,
+) {
+    let start = Instant::now();
+    loop {
+        let open = server_connections(admin, application_name);
+        if open == n {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{open} connections on the server, not {n}, after {limit:?}: {:?}",
+            state(db)
+        );
+        std::thread::sleep(ms(50));
+    }
+}
+
+/// Runs `work` on another thread and calls `sample` every 10 ms until it is done; a panic in
+/// `work` fails the test.
+fn sample_while(work: impl FnOnce() + Send, mut sample: impl FnMut()) {
+    std::thread::scope(|s| {
+        let running = s.spawn(work);
+        while !running.is_finished() {
+            sample();
+            std::thread::sleep(ms(10));
+        }
+        if let Err(panic) = running.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
 #[test]
-fn overflow_connections_close_after_overflow_idle() {
+fn no_more_than_size_connections_while_no_call_waits() {
+    let Some(admin) = common::postgres("size_bound_admin") else {
+        return;
+    };
     let config = PoolConfig {
-        size: 1,
+        size: 5,
+        max_overflow: 10,
+        ..PoolConfig::default()
+    };
+    let (db, name) = postgres_named("size_bound", config).unwrap();
+    db.create_table::<Item>().unwrap();
+    let item = db
+        .insert::<Item>(&NewItem {
+            name: "found".to_owned(),
+            count: 7,
+        })
+        .unwrap();
+
+    // 4 threads of back-to-back finds for 3 s: a pool of 5 always has one idle, so no call
+    // waits and no overflow connection is opened.
+    // The pool's 5, and no longer the connection that checked the URL.
+    wait_for_server_connections(&admin, &name, 5, Duration::from_secs(15), &db);
+    let before = state(&db).checkouts;
+    let finds = AtomicU64::new(0);
+    let (mut most, mut samples) = (0, 0);
+    sample_while(
+        || {
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        let start = Instant::now();
+                        while start.elapsed() < Duration::from_secs(3) {
+                            assert_eq!(db.find::<Item>(item.id).unwrap(), item);
+                            finds.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+            });
+        },
+        || {
+            most = most.max(server_connections(&admin, &name));
+            samples += 1;
+        },
+    );
+    let finds = finds.into_inner();
+    assert!(
+        samples >= 20 && finds >= 100,
+        "{samples} samples, {finds} finds"
+    );
+    assert!(
+        (4..=5).contains(&most),
+        "at most {most} connections seen on the server"
+    );
+    let s = state(&db);
+    assert!(s.open <= 5 && s.timeouts == 0, "{s:?}");
+    assert_eq!(s.checkouts, before + finds, "{s:?}");
+}
+
+#[test]
+fn overflow_opens_for_waiting_calls_and_closes_after_overflow_idle() {
+    let Some(admin) = common::postgres("overflow_admin") else {
+        return;
+    };
+    let config = PoolConfig {
+        size: 5,
+        max_overflow: 10,
+        overflow_idle: Some(Duration::from_secs(1)),
+        timeout: Duration::from_secs(30),
+        ..PoolConfig::default()
+    };
+    let (db, name) = postgres_named("overflow", config).unwrap();
+    wait_for_server_connections(&admin, &name, 5, Duration::from_secs(15), &db);
+
+    // 20 threads, each holding its connection 50 ms per call: more callers than connections.
+    let mut most = 0;
+    sample_while(
+        || {
+            std::thread::scope(|s| {
+                for _ in 0..20 {
+                    s.spawn(|| {
+                        for _ in 0..10 {
+                            let one: Vec<i32> = db
+                                .transaction(|conn| {
+                                    conn.load(sql::<Integer>("SELECT 1 FROM pg_sleep(0.05)"))
+                                })
+                                .unwrap();
+                            assert_eq!(one, [1]);
+                        }
+                    });
+                }
+            });
+        },
+        || most = most.max(server_connections(&admin, &name)),
+    );
+    assert_eq!(
+        most, 15,
+        "size + max_overflow connections at most, and reached"
+    );
+    let s = state(&db);
+    assert_eq!((s.checkouts, s.timeouts, s.in_use), (200, 0, 0), "{s:?}");
+
+    // Idle for `overflow_idle`, the overflow connections are closed; the `size` ones stay.
+    // (15 s is a generous bound for 1 s; r2d2's reaper alone would take up to 30 s.)
+    wait_for_server_connections(&admin, &name, 5, Duration::from_secs(15), &db);
+    let s = state(&db);
+    assert_eq!((s.open, s.idle), (5, 5), "{s:?}");
+    backend_pid(&db).unwrap();
+    assert_eq!(server_connections(&admin, &name), 5);
+}
+
+#[test]
+fn size_zero_keeps_only_overflow_connections() {
+    let Some(admin) = common::postgres("size_zero_admin") else {
+        return;
+    };
+    let config = PoolConfig {
+        size: 0,
         max_overflow: 2,
         overflow_idle: Some(ms(500)),
         ..PoolConfig::default()
     };
-    let Some(db) = postgres("overflow_idle", config) else {
-        return;
-    };
-    Holders::start(&db, 3).release();
-    assert_eq!(state(&db).open, 3);
-    // r2d2's reaper runs every 30 s: the overflow is gone after at most one round.
-    let s = wait_for(&db, Duration::from_secs(75), |s| s.open == 1);
-    assert_eq!((s.idle, s.in_use), (1, 0), "{s:?}");
-    backend_pid(&db).unwrap();
+    let (db, name) = postgres_named("size_zero", config).unwrap();
+    // The connection opened to check the URL is closed: none stays open.
+    wait_for_server_connections(&admin, &name, 0, Duration::from_secs(15), &db);
+    let first = backend_pid(&db).unwrap();
+    assert_eq!(
+        backend_pid(&db).unwrap(),
+        first,
+        "reused while not idle long"
+    );
+    let s = state(&db);
+    assert_eq!((s.open, s.idle), (1, 1), "{s:?}");
+    let s = wait_for(&db, Duration::from_secs(15), |s| s.open == 0);
+    assert_eq!(s.idle, 0, "{s:?}");
+    wait_for_server_connections(&admin, &name, 0, Duration::from_secs(15), &db);
+    assert_ne!(backend_pid(&db).unwrap(), first, "a new connection");
 }
 
 #[test]
@@ -591,11 +773,53 @@ fn metrics_count_checkouts_waits_and_timeouts() {
         .unwrap()
         .expect("served once the holder returned");
     let s = state(&db);
-    assert_eq!((s.checkouts, s.timeouts, s.waiting), (8, 1, 0), "{s:?}");
-    assert!(
-        s.max_wait > Duration::ZERO && s.max_wait <= s.total_wait,
+    assert_eq!(
+        (s.checkouts, s.timeouts, s.waits, s.waiting),
+        (8, 1, 9, 0),
         "{s:?}"
     );
+    assert!(s.max_wait >= ms(200) && s.max_wait <= s.total_wait, "{s:?}");
+}
+
+#[test]
+fn timed_out_calls_count_in_the_waits() {
+    let config = PoolConfig {
+        size: 1,
+        max_overflow: 0,
+        timeout: ms(300),
+        ..PoolConfig::default()
+    };
+    let Some(db) = postgres("timed_out_waits", config) else {
+        return;
+    };
+    backend_pid(&db).unwrap();
+    let holders = Holders::start(&db, 1);
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || backend_pid(&db))
+        })
+        .collect();
+    for waiter in waiters {
+        let result = waiter.join().unwrap();
+        assert!(
+            matches!(result, Err(Error::PoolTimeout { .. })),
+            "{result:?}"
+        );
+    }
+    holders.release();
+    let s = state(&db);
+    assert_eq!(
+        (s.checkouts, s.timeouts, s.waits, s.waiting),
+        (2, 3, 5, 0),
+        "{s:?}"
+    );
+    // Each timed-out call waited the whole timeout, and its wait is counted.
+    assert!(
+        s.max_wait >= ms(300) && s.max_wait < Duration::from_secs(10),
+        "{s:?}"
+    );
+    assert!(s.total_wait >= ms(900), "{s:?}");
 }
 
 /// Inserts, finds, loads and updates, in and out of transactions, from `threads` threads at

@@ -56,24 +56,30 @@ pub struct PoolConfig {
     /// `connect_timeout`, `statement_timeout`, `prepared_statements` and `leak_threshold` apply
     /// then. Default `true` (SQLAlchemy chooses with `poolclass`).
     pub pooled: bool,
-    /// Idle connections kept open, ready for a call. Default 5 (SQLAlchemy `pool_size`, also
-    /// 5). The pool opens them when it is built, and keeps this many idle while calls hold
-    /// others, up to `size + max_overflow` in all.
+    /// Connections kept open, idle or in use (SQLAlchemy `pool_size`; default 5 in both). The
+    /// pool opens them when it is built, reopens one that is closed, and keeps them however
+    /// long they sit idle. While a call finds one of them idle, the pool opens no other: this
+    /// is the number to plan against the server's `max_connections` (or a pooler's limit) for
+    /// steady load. 0 keeps none open: every connection is then an overflow one.
     pub size: u32,
-    /// Connections opened beyond `size` under load. Default 10 (SQLAlchemy `max_overflow`,
-    /// also 10). `size + max_overflow` is the most connections the pool ever holds to the
-    /// server, and must not be 0.
+    /// Connections opened beyond `size`, each only for a call that finds none idle and would
+    /// otherwise wait. Default 10 (SQLAlchemy `max_overflow`, also 10). `size + max_overflow`
+    /// is the most connections the pool ever holds to the server, and must not be 0.
     pub max_overflow: u32,
-    /// A connection left idle this long is closed, down to `size` idle ones (SQLAlchemy closes
-    /// an overflow connection as soon as it is returned). Checked every 30 seconds, so a
-    /// connection may stay up to 30 s longer. Default 10 minutes; `None` keeps them open.
+    /// An overflow connection left idle this long is closed, so the pool falls back to `size`
+    /// once the load that needed more is gone; the `size` connections are never closed for
+    /// being idle. SQLAlchemy closes an overflow connection as soon as it is returned, which
+    /// under bursty load means a connect for nearly every call beyond `size`. Default 10
+    /// minutes; `None` keeps overflow connections open.
     #[serde(deserialize_with = "optional_seconds")]
     pub overflow_idle: Option<Duration>,
     /// How long a call waits for a connection before it fails with
     /// [`Error::PoolTimeout`] (SQLAlchemy `pool_timeout`, default 30 s). Default 5 s: fail
     /// fast, with the pool's numbers in the error, rather than pile up callers behind an
-    /// exhausted pool. On SQLite it is also how long a statement waits for another
-    /// connection's lock (`PRAGMA busy_timeout`).
+    /// exhausted pool. A call that opens an overflow connection itself waits for it as long
+    /// as connecting takes (at most `connect_timeout`), past `timeout` if need be, as in
+    /// SQLAlchemy. On SQLite it is also how long a
+    /// statement waits for another connection's lock (`PRAGMA busy_timeout`).
     #[serde(deserialize_with = "seconds")]
     pub timeout: Duration,
     /// A connection older than this is closed and replaced instead of being handed out

@@ -1,4 +1,4 @@
-//! What a pool is doing: [`PoolState`], from r2d2's own counts (open, idle) and the counters
+//! What a pool is doing: [`PoolState`], from the pool's counts (open, idle) and the counters
 //! kept here (checkouts, waits, timeouts, callers waiting). Every counter is a relaxed atomic:
 //! a checkout costs a few uncontended adds.
 
@@ -9,14 +9,20 @@ use std::time::Duration;
 use crate::conn::Node;
 
 /// A snapshot of one node's pool, from [`Database::pool_state`](crate::Database::pool_state).
-/// Counters (`checkouts`, `timeouts`, `total_wait`, `max_wait`) run from when the database was
-/// opened.
+///
+/// `open`, `idle`, `in_use` and `waiting` are as they are now. The counters (`checkouts`,
+/// `timeouts`, `waits`, `total_wait`, `max_wait`) run from when the database was opened. A
+/// call's *wait* is the time from asking the pool for a connection until it has one or gives
+/// up: finding an idle one (and its pre-ping, if due), opening one, or waiting for one to come
+/// back. With no pool ([`PoolConfig::none`](crate::PoolConfig::none)) it is the time spent
+/// connecting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolState {
     /// The node this pool connects to.
     pub node: Node,
-    /// Connections open to the server, idle or in use.
+    /// Connections open to the server, idle or in use, overflow included (with no pool: the
+    /// connections of calls running now).
     pub open: u32,
     /// Open connections waiting in the pool for a call.
     pub idle: u32,
@@ -28,14 +34,19 @@ pub struct PoolState {
     pub checkouts: u64,
     /// Calls that gave up waiting ([`Error::PoolTimeout`](crate::Error::PoolTimeout)).
     pub timeouts: u64,
-    /// Time calls spent waiting for their connection, summed over every checkout (with no
-    /// pool: the time spent connecting).
+    /// Calls whose wait is counted in `total_wait`: every checkout, every timeout, and every
+    /// call that failed otherwise before it had a connection (its server silent past the call
+    /// deadline; with no pool, a failed connection attempt). `total_wait / waits` is the mean
+    /// wait.
+    pub waits: u64,
+    /// The waits of every call counted in `waits`, summed: those that got a connection and
+    /// those that timed out (each of those waited the whole `timeout`).
     pub total_wait: Duration,
-    /// The longest any call waited for its connection.
+    /// The longest wait of any call counted in `waits`, a timed-out one included.
     pub max_wait: Duration,
 }
 
-/// The counters r2d2 does not keep.
+/// The counters the pool keeps beside its connections.
 #[derive(Debug, Default)]
 pub(crate) struct PoolMetrics {
     waiting: AtomicU32,
@@ -43,6 +54,7 @@ pub(crate) struct PoolMetrics {
     unpooled_in_use: AtomicU32,
     checkouts: AtomicU64,
     timeouts: AtomicU64,
+    waits: AtomicU64,
     total_wait_nanos: AtomicU64,
     max_wait_nanos: AtomicU64,
     /// Why the last attempt to open a connection failed, until one is opened again (scrubbed).
@@ -51,8 +63,8 @@ pub(crate) struct PoolMetrics {
 }
 
 impl PoolMetrics {
-    /// Counts a call as waiting until the returned guard is dropped. r2d2 does not count the
-    /// callers blocked in `Pool::get`, so the checkout path wraps it in this.
+    /// Counts a call as waiting until the returned guard is dropped: the checkout path holds
+    /// it while it looks for a connection.
     pub(crate) fn wait(&self) -> Waiting<'_> {
         self.waiting.fetch_add(1, Relaxed);
         Waiting(self)
@@ -79,15 +91,29 @@ impl PoolMetrics {
         self.waiting.load(Relaxed)
     }
 
+    /// A call got its connection after waiting `waited`.
     pub(crate) fn checked_out(&self, waited: Duration) {
-        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
         self.checkouts.fetch_add(1, Relaxed);
-        self.total_wait_nanos.fetch_add(nanos, Relaxed);
-        self.max_wait_nanos.fetch_max(nanos, Relaxed);
+        self.waited(waited);
     }
 
-    pub(crate) fn timed_out(&self) {
+    /// A call gave up after waiting `waited` (the pool's `timeout`).
+    pub(crate) fn timed_out(&self, waited: Duration) {
         self.timeouts.fetch_add(1, Relaxed);
+        self.waited(waited);
+    }
+
+    /// A call failed otherwise before it had a connection, after `waited`: past the call
+    /// deadline, or with no pool, unable to connect.
+    pub(crate) fn failed(&self, waited: Duration) {
+        self.waited(waited);
+    }
+
+    fn waited(&self, waited: Duration) {
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.waits.fetch_add(1, Relaxed);
+        self.total_wait_nanos.fetch_add(nanos, Relaxed);
+        self.max_wait_nanos.fetch_max(nanos, Relaxed);
     }
 
     /// Counts a connection of the no-pool mode as in use until the guard is dropped.
@@ -96,8 +122,8 @@ impl PoolMetrics {
         UnpooledUse(self)
     }
 
-    /// The state of a pool whose r2d2 counts are `open` and `idle`; `None` for the no-pool
-    /// mode, where every open connection is in use.
+    /// The state of a pool whose counts are `open` and `idle`; `None` for the no-pool mode,
+    /// where every open connection is in use.
     pub(crate) fn state(&self, node: Node, counts: Option<(u32, u32)>) -> PoolState {
         let (open, idle) = counts.unwrap_or_else(|| (self.unpooled_in_use.load(Relaxed), 0));
         PoolState {
@@ -108,6 +134,7 @@ impl PoolMetrics {
             waiting: self.waiting(),
             checkouts: self.checkouts.load(Relaxed),
             timeouts: self.timeouts.load(Relaxed),
+            waits: self.waits.load(Relaxed),
             total_wait: Duration::from_nanos(self.total_wait_nanos.load(Relaxed)),
             max_wait: Duration::from_nanos(self.max_wait_nanos.load(Relaxed)),
         }
@@ -132,20 +159,12 @@ impl Drop for UnpooledUse<'_> {
     }
 }
 
-/// r2d2's event handler: r2d2 times each checkout (from the call to `get` until a connection,
-/// validated, is handed out) and reports each timeout; both feed the counters.
+/// r2d2's event handler: a connection r2d2 opened clears the last connect error. (r2d2's
+/// checkout and timeout events are not used: they see only r2d2's part of a checkout.)
 #[derive(Debug)]
-pub(crate) struct CountEvents(pub(crate) Arc<PoolMetrics>);
+pub(crate) struct NoteConnects(pub(crate) Arc<PoolMetrics>);
 
-impl r2d2::HandleEvent for CountEvents {
-    fn handle_checkout(&self, event: r2d2::event::CheckoutEvent) {
-        self.0.checked_out(event.duration());
-    }
-
-    fn handle_timeout(&self, _: r2d2::event::TimeoutEvent) {
-        self.0.timed_out();
-    }
-
+impl r2d2::HandleEvent for NoteConnects {
     fn handle_acquire(&self, _: r2d2::event::AcquireEvent) {
         self.0.connect_failed(None);
     }

@@ -1,9 +1,11 @@
 //! Connection pooling: one [`NodePool`] per database server, built by [`node_pool`] from a URL
 //! and a [`PoolConfig`].
 //!
-//! r2d2 does the pooling: the idle stack, waiting for a connection, opening connections in the
-//! background, closing idle ones, check-out validation. What it cannot do is written here:
+//! r2d2 does the pooling of the `size` connections: the idle stack, opening connections in the
+//! background, check-out validation. What it cannot do is written here:
 //!
+//! - SQLAlchemy's sizing, `size` connections kept open and overflow opened only for a caller
+//!   that would otherwise wait, closed after `overflow_idle` ([`overflow`]);
 //! - no pool at all ([`PoolConfig::none`]): r2d2 always keeps what it opens, so that mode
 //!   connects on each checkout through the same [`Manager`] and closes on return;
 //! - a jittered lifetime: r2d2's `max_lifetime` is the same for every connection, so a pool
@@ -19,6 +21,7 @@ mod config;
 pub(crate) mod deadline;
 mod leak;
 mod metrics;
+mod overflow;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 mod socket;
@@ -29,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
-use diesel::r2d2::{ConnectionManager, ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::r2d2::{ConnectionManager, ManageConnection, Pool, R2D2Connection};
 use diesel::QueryResult;
 
 pub use config::PoolConfig;
@@ -40,7 +43,8 @@ use crate::error::{Error, Result};
 use crate::url::{DatabaseUrl, Target};
 use deadline::{Liveness, Watch};
 use leak::{LeakTracker, Ticket};
-use metrics::{CountEvents, PoolMetrics, UnpooledUse};
+use metrics::{NoteConnects, PoolMetrics, UnpooledUse};
+use overflow::{Lent, QueuePool, SharedManager, TimedOut};
 
 #[cfg(feature = "postgres")]
 use diesel::pg::PgConnection;
@@ -348,8 +352,8 @@ impl r2d2::HandleError<ManagerError> for LogScrubbed {
 
 /// The connections of one node, for one backend.
 pub(crate) enum Connections<C: R2D2Connection + Send + 'static> {
-    /// An r2d2 pool.
-    Pooled(Pool<Manager<C>>),
+    /// A pool: r2d2 for the `size` connections, overflow beside it.
+    Pooled(QueuePool<C>),
     /// No pool: a connection per checkout.
     Unpooled(Manager<C>),
 }
@@ -552,20 +556,17 @@ fn connect_error(url: &DatabaseUrl, error: &ManagerError) -> Error {
     }
 }
 
-/// The r2d2 pool for `config`, or the no-pool mode.
+/// The pool for `config`, or the no-pool mode.
 ///
-/// How the settings map onto r2d2 0.8:
-/// - `max_size(size + max_overflow)`: r2d2 never holds more.
-/// - `min_idle(size)`: r2d2 counts *idle* connections here. It opens `size` at once and, each
-///   time a checkout leaves fewer than `size` idle, opens another in the background (up to
-///   `max_size`): under load, overflow connections are opened ahead of demand, as HikariCP's
-///   `minimumIdle` does, where SQLAlchemy opens one only when a caller finds none.
-/// - `idle_timeout(overflow_idle)`: r2d2's reaper runs every 30 s (fixed) and closes every
-///   idle connection idle that long, then reopens up to `size` idle ones. Connections above
-///   `size` therefore go away after `overflow_idle` (plus up to 30 s); a pool idle for that
-///   long also renews its `size` connections, a few connects per `overflow_idle`.
+/// The `size` connections are an r2d2 pool, set up so:
+/// - `max_size(size)`, and `min_idle` left unset (so `size` too): r2d2 opens `size` connections
+///   when it is built, reopens one in the background when one is closed, and never holds more.
+///   The overflow connections are not r2d2's ([`overflow`] says why and how they work).
+/// - no `idle_timeout`: the `size` connections stay open however long they sit idle, as
+///   SQLAlchemy keeps its `pool_size` ones.
 /// - `max_lifetime(recycle)`: a backstop for idle connections nobody checks out, closed by
-///   the reaper; the jittered deadline of each connection is checked on checkout and return.
+///   r2d2's reaper (every 30 s); the jittered deadline of each connection is checked on
+///   checkout and return.
 /// - `test_on_check_out(true)`: calls [`Manager::is_valid`], which costs nothing unless the
 ///   connection is past its deadline or idle long enough to be pinged.
 /// - r2d2's own thread pool (3 threads per pool) opens connections. One thread pool shared by
@@ -582,29 +583,41 @@ fn connections<C: R2D2Connection + Send + 'static>(
     if !config.pooled {
         return Ok(Connections::Unpooled(manager));
     }
-    let (idle_timeout, max_lifetime) = if one_connection {
-        (None, None)
-    } else {
-        (config.overflow_idle, config.recycle)
+    let errors = || LogScrubbed(url.clone(), Arc::clone(metrics));
+    let manager = Arc::new(manager);
+    let pooled = |base| {
+        Connections::Pooled(QueuePool::new(
+            base,
+            Arc::clone(&manager),
+            config.size,
+            config.max_overflow,
+            config.overflow_idle,
+            errors(),
+        ))
     };
+    if config.size == 0 {
+        // r2d2 cannot hold no connection: every connection is then an overflow one.
+        return Ok(pooled(None));
+    }
+    let shared = SharedManager(Arc::clone(&manager));
+    let max_lifetime = if one_connection { None } else { config.recycle };
     let builder = Pool::builder()
-        .max_size(config.max_connections())
-        .min_idle(Some(config.size))
-        .idle_timeout(idle_timeout)
+        .max_size(config.size)
+        .idle_timeout(None)
         .max_lifetime(max_lifetime)
         .connection_timeout(config.timeout)
         .test_on_check_out(true)
-        .error_handler(Box::new(LogScrubbed(url.clone(), Arc::clone(metrics))))
-        .event_handler(Box::new(CountEvents(Arc::clone(metrics))));
+        .error_handler(Box::new(errors()))
+        .event_handler(Box::new(NoteConnects(Arc::clone(metrics))));
     if one_connection {
         // The one connection is the database: the pool must hold it before anything runs.
-        let pool = builder.build(manager).map_err(|e| Error::Connect {
+        let pool = builder.build(shared).map_err(|e| Error::Connect {
             url: url.redacted.clone(),
             message: url.scrub(&e.to_string()),
         })?;
-        return Ok(Connections::Pooled(pool));
+        return Ok(pooled(Some(pool)));
     }
-    Ok(Connections::Pooled(builder.build_unchecked(manager)))
+    Ok(pooled(Some(builder.build_unchecked(shared))))
 }
 
 /// A connection checked out of a [`NodePool`] for one call. Dropping it returns the
@@ -618,7 +631,7 @@ pub(crate) struct Checkout<'p, C: R2D2Connection + Send + 'static> {
 }
 
 enum Held<'p, C: R2D2Connection + Send + 'static> {
-    Pooled(PooledConnection<Manager<C>>),
+    Pooled(Lent<'p, C>),
     /// Closed, then no longer counted as in use, when dropped.
     Unpooled {
         conn: PooledConn<C>,
@@ -648,7 +661,8 @@ impl<C: R2D2Connection + Send + 'static> std::ops::DerefMut for Checkout<'_, C> 
 
 impl NodePool {
     /// A connection for one call made by the code at `at`: from the pool (waiting up to
-    /// `timeout`, then [`Error::PoolTimeout`]), or newly opened with no pool.
+    /// `timeout`, then [`Error::PoolTimeout`]), or newly opened with no pool. The time it took
+    /// is counted in the pool's metrics whatever the outcome.
     pub(crate) fn checkout<'p, C: R2D2Connection + Send + 'static>(
         &'p self,
         connections: &'p Connections<C>,
@@ -657,19 +671,28 @@ impl NodePool {
         let began = Instant::now();
         let waiting = self.metrics.wait();
         let conn = match connections {
-            Connections::Pooled(pool) => Held::Pooled(self.get(pool)?),
-            Connections::Unpooled(manager) => {
-                let start = Instant::now();
-                let conn = manager
-                    .connect()
-                    .map_err(|e| connect_error(&self.url, &e))?;
-                self.metrics.checked_out(start.elapsed());
-                Held::Unpooled {
+            Connections::Pooled(pool) => match self.get(pool) {
+                Ok(conn) => Held::Pooled(conn),
+                Err(error) => {
+                    match error {
+                        Error::PoolTimeout { .. } => self.metrics.timed_out(began.elapsed()),
+                        _ => self.metrics.failed(began.elapsed()),
+                    }
+                    return Err(error);
+                }
+            },
+            Connections::Unpooled(manager) => match manager.connect() {
+                Ok(conn) => Held::Unpooled {
                     conn,
                     _in_use: self.metrics.unpooled_use(),
+                },
+                Err(e) => {
+                    self.metrics.failed(began.elapsed());
+                    return Err(connect_error(&self.url, &e));
                 }
-            }
+            },
         };
+        self.metrics.checked_out(began.elapsed());
         drop(waiting);
         Ok(Checkout {
             conn,
@@ -682,25 +705,27 @@ impl NodePool {
     /// past the call deadline, a caller waits on only while the server shows signs of life
     /// (calls on it ending, probes answered). Otherwise, with every connection stuck on a hung
     /// server and new ones unable to connect, callers would wait the whole `timeout`.
-    fn get<C: R2D2Connection + Send + 'static>(
+    fn get<'p, C: R2D2Connection + Send + 'static>(
         &self,
-        pool: &Pool<Manager<C>>,
-    ) -> Result<PooledConnection<Manager<C>>> {
+        pool: &'p QueuePool<C>,
+    ) -> Result<Lent<'p, C>> {
         let timeout = self.config.timeout;
         let (Some(deadline), Some(liveness)) = (self.config.deadline, &self.liveness) else {
-            return pool.get().map_err(|e| self.timeout_error(pool, &e));
+            return pool
+                .get(timeout)
+                .map_err(|TimedOut| self.timeout_error(pool.counts()));
         };
         let start = Instant::now();
         loop {
             let left = timeout.saturating_sub(start.elapsed());
             let wait = left.min(deadline);
-            match deadline::checkout_by(Instant::now() + wait, || pool.get_timeout(wait)) {
+            match deadline::checkout_by(Instant::now() + wait, || pool.get(wait)) {
                 Ok(conn) => return Ok(conn),
-                Err(error) if start.elapsed() >= timeout => {
-                    return Err(self.timeout_error(pool, &error))
+                Err(TimedOut) if start.elapsed() >= timeout => {
+                    return Err(self.timeout_error(pool.counts()))
                 }
-                Err(_) if liveness.alive_within(deadline) => continue,
-                Err(_) => return Err(self.deadline_error(false)),
+                Err(TimedOut) if liveness.alive_within(deadline) => continue,
+                Err(TimedOut) => return Err(self.deadline_error(false)),
             }
         }
     }
@@ -720,30 +745,18 @@ impl NodePool {
         }
     }
 
-    /// The timeout error, with the pool's numbers as they are now (this caller still counted
-    /// as waiting) and the last connection error r2d2 saw, if any.
-    fn timeout_error<C: R2D2Connection + Send + 'static>(
-        &self,
-        pool: &Pool<Manager<C>>,
-        error: &r2d2::Error,
-    ) -> Error {
-        let state = pool.state();
-        // r2d2's message is "timed out waiting for connection", then ": " and the last error.
-        let text = error.to_string();
-        let last_error = text
-            .split_once(": ")
-            .map(|(_, last)| last)
-            .filter(|last| !last.is_empty() && *last != EXPIRED)
-            .map(|last| self.url.scrub(last))
-            .or_else(|| self.metrics.last_connect_error());
+    /// The timeout error, with the pool's numbers as they are now (`open`, `idle`; this caller
+    /// still counted as waiting) and the last error met opening a connection, if none was
+    /// opened since.
+    fn timeout_error(&self, (open, idle): (u32, u32)) -> Error {
         Error::PoolTimeout {
             url: self.url.redacted.clone(),
             timeout: self.config.timeout,
             size: self.config.size,
             max_overflow: self.config.max_overflow,
-            in_use: state.connections.saturating_sub(state.idle_connections),
+            in_use: open.saturating_sub(idle),
             waiting: self.metrics.waiting(),
-            last_error,
+            last_error: self.metrics.last_connect_error(),
         }
     }
 
@@ -751,10 +764,7 @@ impl NodePool {
     pub(crate) fn state(&self, node: Node) -> PoolState {
         fn counts<C: R2D2Connection + Send + 'static>(c: &Connections<C>) -> Option<(u32, u32)> {
             match c {
-                Connections::Pooled(pool) => {
-                    let state = pool.state();
-                    Some((state.connections, state.idle_connections))
-                }
+                Connections::Pooled(pool) => Some(pool.counts()),
                 Connections::Unpooled(_) => None,
             }
         }
