@@ -327,3 +327,109 @@ fn foreign_or_corrupt_bytes_are_misses() {
     assert_eq!(&db.cached(&cache).find::<Item>(item.id).unwrap(), item);
     assert_eq!(cache.stats().hits, hits + 1);
 }
+
+/// Threads reading at once in [`timed_reads`].
+const READERS: usize = 4;
+
+/// [`READERS`] threads call `read` on the items in turn for `period`; every read must return
+/// the item it asked for (any other `Ok` or an `Err` fails the test). The duration of each.
+fn timed_reads(
+    items: &[Item],
+    period: Duration,
+    read: impl Fn(&Item) -> orm::Result<Item> + Sync,
+) -> Vec<Duration> {
+    let until = Instant::now() + period;
+    let read = &read;
+    let mut durations = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..READERS)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut durations = Vec::new();
+                    let mut i = t;
+                    while Instant::now() < until {
+                        let item = &items[i % items.len()];
+                        let started = Instant::now();
+                        let found = read(item);
+                        durations.push(started.elapsed());
+                        assert_eq!(found.as_ref().ok(), Some(item), "{found:?}");
+                        i += 1;
+                    }
+                    durations
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("reader thread"))
+            .collect::<Vec<_>>()
+    });
+    durations.sort_unstable();
+    assert!(durations.len() > 10, "the threads read");
+    durations
+}
+
+#[test]
+fn redis_hung_costs_a_read_at_most_one_command_timeout_and_is_probed_once_per_backoff() {
+    let redis = OwnRedis::start();
+    let Some(db) = database("cache_fault_hang_cost") else {
+        return;
+    };
+    // The default settings: command timeout 100 ms, connect timeout 200 ms, backoff 1 s.
+    let redis_config = RedisConfig::default();
+    let config = CacheConfig::default();
+    let command_timeout = redis_config.command_timeout;
+    let backoff = config.backoff;
+    let cache = Cache::new(Redis::new(&redis.url(), redis_config).unwrap(), config);
+    let items = seed(&db, 16);
+    let uncached = timed_reads(&items, Duration::from_secs(1), |item| {
+        db.find::<Item>(item.id)
+    });
+    let uncached_median = uncached[uncached.len() / 2];
+    let cached = || {
+        |item: &Item| db.cached(&cache).find::<Item>(item.id)
+    };
+    timed_reads(&items, Duration::from_millis(500), cached()); // warm
+    assert!(cache.stats().hits > 0, "{:?}", cache.stats());
+
+    let hang = Duration::from_secs(8);
+    let before = cache.stats();
+    redis.signal("-STOP");
+    let stopped = Instant::now();
+    let during = timed_reads(&items, hang, cached());
+    // Every reader has finished its last read: nothing is in flight.
+    let hung_for = stopped.elapsed();
+    let after = cache.stats();
+    redis.signal("-CONT");
+
+    let errors = after.errors - before.errors;
+    let slowest = *during.last().unwrap();
+    eprintln!(
+        "hung {hung_for:?}: {} reads, uncached median {uncached_median:?}, cached during the \
+         hang: median {:?}, slowest {slowest:?}; {errors} errors, {} bypassed",
+        during.len(),
+        during[during.len() / 2],
+        after.bypassed - before.bypassed,
+    );
+    // A read tries Redis at most once, and that try ends within one command timeout, checkout
+    // included: the rest is the database's time.
+    let slack = Duration::from_millis(50);
+    assert!(
+        slowest <= uncached_median + command_timeout + slack,
+        "a read during the hang took {slowest:?}: more than one command timeout \
+         ({command_timeout:?}) over the uncached median ({uncached_median:?})"
+    );
+    // Errors: each reader's try in flight when Redis stopped, then one probe per backoff at
+    // most (a probe is let through only once the backoff has run out after the last failure).
+    let most = READERS as u64 + (hung_for.as_secs_f64() / backoff.as_secs_f64()) as u64;
+    assert!(
+        errors >= 1 && errors <= most,
+        "{errors} errors during a hang of {hung_for:?} (at most {most})"
+    );
+    assert!(after.bypassed > before.bypassed, "{after:?}");
+
+    // Caching resumes once a probe gets through after the backoff.
+    std::thread::sleep(backoff + command_timeout);
+    let hits = cache.stats().hits;
+    timed_reads(&items, Duration::from_millis(500), cached());
+    assert!(cache.stats().hits > hits, "{:?}", cache.stats());
+}
