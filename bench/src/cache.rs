@@ -286,8 +286,7 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
         "heavy query: {} of {users} users, {heavy_reads} reads each way",
         heavy_rows.len()
     );
-    let mut cached_rows: Vec<CacheUser> =
-        db.cached(&redis_cache).postgres()?.load(heavy_query())?;
+    let mut cached_rows: Vec<CacheUser> = db.cached(&redis_cache).postgres()?.load(heavy_query())?;
     // The query has no ORDER BY (as in the article): a parallel scan returns its rows in any
     // order, so the two results are compared as sets of rows (ids are unique).
     heavy_rows.sort_unstable_by_key(|u| u.id);

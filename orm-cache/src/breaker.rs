@@ -198,7 +198,10 @@ mod tests {
         let probe = breaker.admit().expect("a probe");
         breaker.failed("lookup", &down());
         drop(probe);
-        assert!(breaker.admit().is_none(), "open again after the probe failed");
+        assert!(
+            breaker.admit().is_none(),
+            "open again after the probe failed"
+        );
     }
 
     /// 16 threads call through a breaker whose backend always fails: while half-open, exactly
@@ -240,6 +243,9 @@ mod tests {
         assert!(bypassed.load(SeqCst) > 0);
         // A probe starts only once the backoff after the last failure has run out.
         let most = (period.as_nanos() / backoff.as_nanos()) as usize;
-        assert!(probes >= 1 && probes <= most, "{probes} probes (at most {most})");
+        assert!(
+            probes >= 1 && probes <= most,
+            "{probes} probes (at most {most})"
+        );
     }
 }

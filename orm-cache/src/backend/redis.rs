@@ -168,7 +168,9 @@ impl Redis {
         let left = deadline.saturating_duration_since(Instant::now());
         let budget = Duration::from_millis(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
         if budget.is_zero() {
-            return Err(backend_error(&"no time left for the command after the checkout"));
+            return Err(backend_error(
+                &"no time left for the command after the checkout",
+            ));
         }
         let result = conn
             .set_timeout(budget)
