@@ -9,6 +9,7 @@ mod common;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use orm::cache::{Cache, CacheConfig, CachedReads, Redis, RedisConfig};
@@ -21,6 +22,17 @@ pub struct Item {
     pub id: i64,
     pub label: String,
     pub qty: i64,
+}
+
+/// The test that times each read runs alone; the others share the machine with each other.
+static TIMING: RwLock<()> = RwLock::new(());
+
+fn alongside_others() -> RwLockReadGuard<'static, ()> {
+    TIMING.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    TIMING.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A `redis-server` of this test's own, killed on drop (resumed first if paused).
@@ -191,6 +203,7 @@ fn hits_during(db: &Database, cache: &Cache, items: &[Item], period: Duration) -
 
 #[test]
 fn redis_stopped_during_reads_fails_none_and_hits_resume() {
+    let _share = alongside_others();
     let mut redis = OwnRedis::start();
     let Some(db) = database("cache_fault_stop") else {
         return;
@@ -223,6 +236,7 @@ fn redis_stopped_during_reads_fails_none_and_hits_resume() {
 
 #[test]
 fn redis_hung_reads_return_within_the_timeout_and_no_write_is_lost() {
+    let _share = alongside_others();
     let redis = OwnRedis::start();
     let Some(db) = database("cache_fault_hung") else {
         return;
@@ -252,6 +266,7 @@ fn redis_hung_reads_return_within_the_timeout_and_no_write_is_lost() {
 
 #[test]
 fn redis_answering_errors_fails_no_read() {
+    let _share = alongside_others();
     let redis = OwnRedis::start();
     let Some(db) = database("cache_fault_errors") else {
         return;
@@ -273,6 +288,7 @@ fn redis_answering_errors_fails_no_read() {
 
 #[test]
 fn foreign_or_corrupt_bytes_are_misses() {
+    let _share = alongside_others();
     let redis = OwnRedis::start();
     let Some(db) = database("cache_fault_corrupt") else {
         return;
@@ -371,6 +387,7 @@ fn timed_reads(
 
 #[test]
 fn redis_hung_costs_a_read_at_most_one_command_timeout_and_is_probed_once_per_backoff() {
+    let _alone = alone();
     let redis = OwnRedis::start();
     let Some(db) = database("cache_fault_hang_cost") else {
         return;
