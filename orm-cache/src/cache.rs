@@ -251,8 +251,8 @@ enum LockWait<P> {
 
 impl CacheInner {
     /// One backend call, if the breaker lets it through (never waiting for it), reported to
-    /// the breaker. A call to Redis takes at most its command timeout, so a hung backend costs
-    /// each call that timeout at most, and calls the breaker bypasses nothing.
+    /// the breaker. A call to Redis ends within its command timeout, so a hung backend costs
+    /// each call that timeout at most, and a bypassed call nothing.
     fn call<T>(
         &self,
         what: &str,
