@@ -24,7 +24,7 @@ pub struct CacheConfig {
     /// not expire together. Default 0.1.
     pub ttl_jitter: f64,
     /// After a backend failure, reads skip the backend (and load from the database) for this
-    /// long. Default 1 s.
+    /// long; then one call at a time probes it until one is answered. Default 1 s.
     pub backoff: Duration,
     /// At most one warning per this interval while the backend fails. Default 30 s.
     pub warn_interval: Duration,
