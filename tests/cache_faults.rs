@@ -1,5 +1,6 @@
 //! A cache outage never fails a read: Redis stopped, hung (SIGSTOP) or answering errors while
-//! threads read through the cache, and foreign bytes under its keys. Each test starts its own
+//! threads read through the cache, and foreign bytes under its keys; what a hang costs each read
+//! and how often the circuit breaker lets a call through. Each test starts its own
 //! `redis-server` on a spare port in 6390–6399 and kills it when done; the shared Redis is
 //! never touched.
 
@@ -8,6 +9,7 @@ mod common;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use orm::cache::{Cache, CacheConfig, CachedReads, Redis, RedisConfig};
@@ -20,6 +22,17 @@ pub struct Item {
     pub id: i64,
     pub label: String,
     pub qty: i64,
+}
+
+/// The test that times each read runs alone; the others share the machine with each other.
+static TIMING: RwLock<()> = RwLock::new(());
+
+fn alongside_others() -> RwLockReadGuard<'static, ()> {
+    TIMING.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    TIMING.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A `redis-server` of this test's own, killed on drop (resumed first if paused).
@@ -162,8 +175,8 @@ fn read_while<F: FnOnce()>(db: &Database, cache: &Cache, items: &[Item], during:
                             failed.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    // A read waits at most a connect timeout plus a command timeout for the
-                    // cache, and the database's own time: 2 s is far beyond either.
+                    // A read waits at most one command timeout for the cache, and the
+                    // database's own time: 2 s is far beyond both.
                     if started.elapsed() > Duration::from_secs(2) {
                         eprintln!("read took {:?}", started.elapsed());
                         failed.fetch_add(1, Ordering::Relaxed);
@@ -190,6 +203,7 @@ fn hits_during(db: &Database, cache: &Cache, items: &[Item], period: Duration) -
 
 #[test]
 fn redis_stopped_during_reads_fails_none_and_hits_resume() {
+    let _share = alongside_others();
     let mut redis = OwnRedis::start();
     let Some(db) = database("cache_fault_stop") else {
         return;
@@ -222,6 +236,7 @@ fn redis_stopped_during_reads_fails_none_and_hits_resume() {
 
 #[test]
 fn redis_hung_reads_return_within_the_timeout_and_no_write_is_lost() {
+    let _share = alongside_others();
     let redis = OwnRedis::start();
     let Some(db) = database("cache_fault_hung") else {
         return;
@@ -251,6 +266,7 @@ fn redis_hung_reads_return_within_the_timeout_and_no_write_is_lost() {
 
 #[test]
 fn redis_answering_errors_fails_no_read() {
+    let _share = alongside_others();
     let redis = OwnRedis::start();
     let Some(db) = database("cache_fault_errors") else {
         return;
@@ -272,6 +288,7 @@ fn redis_answering_errors_fails_no_read() {
 
 #[test]
 fn foreign_or_corrupt_bytes_are_misses() {
+    let _share = alongside_others();
     let redis = OwnRedis::start();
     let Some(db) = database("cache_fault_corrupt") else {
         return;
@@ -326,4 +343,109 @@ fn foreign_or_corrupt_bytes_are_misses() {
         .unwrap();
     assert_eq!(&db.cached(&cache).find::<Item>(item.id).unwrap(), item);
     assert_eq!(cache.stats().hits, hits + 1);
+}
+
+/// Threads reading at once in [`timed_reads`].
+const READERS: usize = 4;
+
+/// [`READERS`] threads call `read` on the items in turn for `period`; every read must return
+/// the item it asked for (any other `Ok` or an `Err` fails the test). The duration of each.
+fn timed_reads(
+    items: &[Item],
+    period: Duration,
+    read: impl Fn(&Item) -> orm::Result<Item> + Sync,
+) -> Vec<Duration> {
+    let until = Instant::now() + period;
+    let read = &read;
+    let mut durations = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..READERS)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut durations = Vec::new();
+                    let mut i = t;
+                    while Instant::now() < until {
+                        let item = &items[i % items.len()];
+                        let started = Instant::now();
+                        let found = read(item);
+                        durations.push(started.elapsed());
+                        assert_eq!(found.as_ref().ok(), Some(item), "{found:?}");
+                        i += 1;
+                    }
+                    durations
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("reader thread"))
+            .collect::<Vec<_>>()
+    });
+    durations.sort_unstable();
+    assert!(durations.len() > 10, "the threads read");
+    durations
+}
+
+#[test]
+fn redis_hung_costs_a_read_at_most_one_command_timeout_and_is_probed_once_per_backoff() {
+    let _alone = alone();
+    let redis = OwnRedis::start();
+    let Some(db) = database("cache_fault_hang_cost") else {
+        return;
+    };
+    // The default settings: command timeout 100 ms, connect timeout 200 ms, backoff 1 s.
+    let redis_config = RedisConfig::default();
+    let config = CacheConfig::default();
+    let command_timeout = redis_config.command_timeout;
+    let backoff = config.backoff;
+    let cache = Cache::new(Redis::new(&redis.url(), redis_config).unwrap(), config);
+    let items = seed(&db, 16);
+    let uncached = timed_reads(&items, Duration::from_secs(1), |item| {
+        db.find::<Item>(item.id)
+    });
+    let uncached_median = uncached[uncached.len() / 2];
+    let cached = || |item: &Item| db.cached(&cache).find::<Item>(item.id);
+    timed_reads(&items, Duration::from_millis(500), cached()); // warm
+    assert!(cache.stats().hits > 0, "{:?}", cache.stats());
+
+    let hang = Duration::from_secs(8);
+    let before = cache.stats();
+    redis.signal("-STOP");
+    let stopped = Instant::now();
+    let during = timed_reads(&items, hang, cached());
+    // Every reader has finished its last read: nothing is in flight.
+    let hung_for = stopped.elapsed();
+    let after = cache.stats();
+    redis.signal("-CONT");
+
+    let errors = after.errors - before.errors;
+    let slowest = *during.last().unwrap();
+    eprintln!(
+        "hung {hung_for:?}: {} reads, uncached median {uncached_median:?}, cached during the \
+         hang: median {:?}, slowest {slowest:?}; {errors} errors, {} bypassed",
+        during.len(),
+        during[during.len() / 2],
+        after.bypassed - before.bypassed,
+    );
+    // A read tries Redis at most once, and that try ends within one command timeout, checkout
+    // included: the rest is the database's time.
+    let slack = Duration::from_millis(50);
+    assert!(
+        slowest <= uncached_median + command_timeout + slack,
+        "a read during the hang took {slowest:?}: more than one command timeout \
+         ({command_timeout:?}) over the uncached median ({uncached_median:?})"
+    );
+    // Errors: each reader's try in flight when Redis stopped, then one probe per backoff at
+    // most (a probe is let through only once the backoff has run out after the last failure).
+    let most = READERS as u64 + (hung_for.as_secs_f64() / backoff.as_secs_f64()) as u64;
+    assert!(
+        errors >= 1 && errors <= most,
+        "{errors} errors during a hang of {hung_for:?} (at most {most})"
+    );
+    assert!(after.bypassed > before.bypassed, "{after:?}");
+
+    // Caching resumes once a probe gets through after the backoff.
+    std::thread::sleep(backoff + command_timeout);
+    let hits = cache.stats().hits;
+    timed_reads(&items, Duration::from_millis(500), cached());
+    assert!(cache.stats().hits > hits, "{:?}", cache.stats());
 }

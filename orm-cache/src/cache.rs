@@ -24,7 +24,7 @@ pub struct CacheConfig {
     /// not expire together. Default 0.1.
     pub ttl_jitter: f64,
     /// After a backend failure, reads skip the backend (and load from the database) for this
-    /// long. Default 1 s.
+    /// long; then one call at a time probes it until one is answered. Default 1 s.
     pub backoff: Duration,
     /// At most one warning per this interval while the backend fails. Default 30 s.
     pub warn_interval: Duration,
@@ -186,19 +186,9 @@ impl Cache {
         let tables: Vec<&str> = iter::once(ALL_TABLES)
             .chain(key.tables().iter().map(|t| t.as_ref()))
             .collect();
-        if !inner.backend_usable() {
-            Counters::add(&inner.counters.bypassed);
+        // A backend that fails or is bypassed here is tried no more in this read.
+        let Some(found) = inner.lookup(key.as_str(), &tables) else {
             return inner.timed(load);
-        }
-        let found = match inner.backend.lookup(key.as_str(), &tables) {
-            Ok(found) => {
-                inner.breaker.succeeded();
-                found
-            }
-            Err(e) => {
-                inner.failed("lookup", &e);
-                return inner.timed(load);
-            }
         };
         if let Some(value) = inner.fresh::<P>(&found) {
             Counters::add(&inner.counters.hits);
@@ -221,32 +211,95 @@ impl Cache {
     }
 }
 
+/// The payload of `found`'s entry, if it is one this version wrote, computed under the
+/// generations found with it.
+fn fresh_entry<P: Payload>(found: &Lookup) -> Option<P> {
+    let entry = open_entry(found.entry.as_deref()?).ok()?;
+    if entry.generations != found.generations {
+        return None;
+    }
+    decode_exact(entry.payload).ok()
+}
+
 /// The payload of a whole entry, if it is one this version wrote.
 fn decode_entry<P: Payload>(bytes: &[u8]) -> Option<P> {
     let entry = open_entry(bytes).ok()?;
     decode_exact(entry.payload).ok()
 }
 
+/// What a backend call made through the circuit breaker came to.
+enum Called<T> {
+    /// The backend answered.
+    Answered(T),
+    /// The backend failed: counted, and the breaker is open.
+    Failed,
+    /// The breaker did not let the call through: the backend was not tried.
+    Bypassed,
+}
+
+/// With the cross-process lock on, what a reader that missed found before loading.
+enum LockWait<P> {
+    /// It took the lock: load, store, then unlock.
+    Locked,
+    /// Another process stored a fresh entry meanwhile.
+    Stored(P),
+    /// No lock (the lease ran out, or the breaker bypassed the backend): load and store.
+    NotLocked,
+    /// The backend failed: load, and try it no more in this read.
+    Failed,
+}
+
 impl CacheInner {
-    /// Whether to try the backend: its breaker is closed, and any bump lost while it failed
-    /// has been made up for (by invalidating everything).
-    fn backend_usable(&self) -> bool {
-        if !self.breaker.allows() {
-            return false;
+    /// One backend call, if the breaker lets it through (never waiting for it), reported to
+    /// the breaker. A call to Redis ends within its command timeout, so a hung backend costs
+    /// each call that timeout at most, and a bypassed call nothing.
+    fn call<T>(
+        &self,
+        what: &str,
+        call: impl FnOnce(&dyn CacheBackend) -> crate::Result<T>,
+    ) -> Called<T> {
+        let Some(pass) = self.breaker.admit() else {
+            return Called::Bypassed;
+        };
+        match call(&*self.backend) {
+            Ok(value) => {
+                self.breaker.succeeded(&pass);
+                Called::Answered(value)
+            }
+            Err(e) => {
+                // Reported while the pass is held: the next probe waits for the new backoff.
+                self.failed(what, &e);
+                Called::Failed
+            }
         }
+    }
+
+    /// The lookup a cached read starts with, after making up for any bump lost while the
+    /// backend failed (by invalidating everything). `None` when the backend failed or was
+    /// bypassed (counted): the read then loads from the database and tries the backend no
+    /// more, so it waits for at most one failing call.
+    fn lookup(&self, key: &str, tables: &[&str]) -> Option<Lookup> {
         if self.breaker.has_lost_bump() {
-            match self.backend.bump(&[ALL_TABLES]) {
-                Ok(()) => {
+            match self.call("bump", |b| b.bump(&[ALL_TABLES])) {
+                Called::Answered(()) => {
                     self.breaker.recovered_bump();
                     Counters::add(&self.counters.bumps);
                 }
-                Err(e) => {
-                    self.failed("bump", &e);
-                    return false;
+                Called::Failed => return None,
+                Called::Bypassed => {
+                    Counters::add(&self.counters.bypassed);
+                    return None;
                 }
             }
         }
-        true
+        match self.call("lookup", |b| b.lookup(key, tables)) {
+            Called::Answered(found) => Some(found),
+            Called::Failed => None,
+            Called::Bypassed => {
+                Counters::add(&self.counters.bypassed);
+                None
+            }
+        }
     }
 
     fn failed(&self, what: &str, error: &crate::Error) {
@@ -296,75 +349,69 @@ impl CacheInner {
         leader: Option<Leader<'_>>,
         load: impl FnOnce() -> Result<P, E>,
     ) -> Result<P, E> {
-        let locked = match self.config.lock {
-            Some(lease) => match self.wait_for_other_process::<P>(key, tables, lease) {
-                Ok(value) => {
-                    Counters::add(&self.counters.hits);
-                    return Ok(value);
-                }
-                Err(locked) => locked,
-            },
-            None => false,
+        let lock = match self.config.lock {
+            Some(lease) => self.wait_for_other_process::<P>(key, tables, lease),
+            None => LockWait::NotLocked,
         };
-        let result = self.timed(load);
-        let entry = result.as_ref().ok().and_then(|value| {
-            let entry = encode_entry(generations, value).ok()?;
-            let ttl = self.jittered(key, ttl.unwrap_or(self.config.default_ttl));
-            if let Err(e) = self.backend.store(key.as_str(), &entry, ttl) {
-                self.failed("store", &e);
-            }
-            Some(Arc::new(entry))
-        });
-        if let Some(leader) = leader {
-            leader.finish(entry);
+        if let LockWait::Stored(value) = lock {
+            Counters::add(&self.counters.hits);
+            return Ok(value);
         }
-        if locked {
-            if let Err(e) = self.backend.unlock(key.as_str()) {
-                self.failed("unlock", &e);
+        let result = self.timed(load);
+        let entry = result
+            .as_ref()
+            .ok()
+            .and_then(|value| encode_entry(generations, value).ok())
+            .map(Arc::new);
+        // The followers in this process take the entry now, without waiting for the store.
+        if let Some(leader) = leader {
+            leader.finish(entry.clone());
+        }
+        if let LockWait::Failed = lock {
+            return result; // this read has had its one failing call
+        }
+        let stored = match &entry {
+            Some(entry) => {
+                let ttl = self.jittered(key, ttl.unwrap_or(self.config.default_ttl));
+                self.call("store", |b| b.store(key.as_str(), entry, ttl))
             }
+            None => Called::Answered(()),
+        };
+        if let (LockWait::Locked, Called::Answered(())) = (lock, stored) {
+            // Unanswered, the lock runs out with its lease.
+            let _ = self.call("unlock", |b| b.unlock(key.as_str()));
         }
         result
     }
 
-    /// With the cross-process lock on: take it (`Err(true)`: load, then unlock), or wait for
-    /// the process holding it to store a fresh entry (`Ok`), or give up after `lease`
-    /// (`Err(false)`: load without the lock).
+    /// With the cross-process lock on: take it, or wait for the process holding it to store
+    /// a fresh entry, or give up after `lease`.
     fn wait_for_other_process<P: Payload>(
         &self,
         key: &CacheKey,
         tables: &[&str],
         lease: Duration,
-    ) -> Result<P, bool> {
-        match self.backend.try_lock(key.as_str(), lease) {
-            Ok(true) => return Err(true),
-            Ok(false) => {}
-            Err(e) => {
-                self.failed("lock", &e);
-                return Err(false);
-            }
+    ) -> LockWait<P> {
+        match self.call("lock", |b| b.try_lock(key.as_str(), lease)) {
+            Called::Answered(true) => return LockWait::Locked,
+            Called::Answered(false) => {}
+            Called::Failed => return LockWait::Failed,
+            Called::Bypassed => return LockWait::NotLocked,
         }
         let deadline = Instant::now() + lease;
         while Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5).min(lease));
-            match self.backend.lookup(key.as_str(), tables) {
-                Ok(found) => {
-                    if let Some(bytes) = &found.entry {
-                        if let Ok(entry) = open_entry(bytes) {
-                            if entry.generations == found.generations {
-                                if let Ok(value) = decode_exact(entry.payload) {
-                                    return Ok(value);
-                                }
-                            }
-                        }
+            match self.call("lookup", |b| b.lookup(key.as_str(), tables)) {
+                Called::Answered(found) => {
+                    if let Some(value) = fresh_entry(&found) {
+                        return LockWait::Stored(value);
                     }
                 }
-                Err(e) => {
-                    self.failed("lookup", &e);
-                    return Err(false);
-                }
+                Called::Failed => return LockWait::Failed,
+                Called::Bypassed => return LockWait::NotLocked,
             }
         }
-        Err(false)
+        LockWait::NotLocked
     }
 
     /// `ttl` less up to `ttl_jitter` of it, at random.
@@ -389,19 +436,9 @@ impl CacheInner {
     /// Bump the generations of `tables` in the backend; when it cannot be reached, remember
     /// that a bump was lost, so everything is invalidated before the backend is read again.
     fn bump(&self, tables: &[&str]) {
-        if !self.breaker.allows() {
-            self.breaker.lose_bump();
-            return;
-        }
-        match self.backend.bump(tables) {
-            Ok(()) => {
-                Counters::add(&self.counters.bumps);
-                self.breaker.succeeded();
-            }
-            Err(e) => {
-                self.breaker.lose_bump();
-                self.failed("bump", &e);
-            }
+        match self.call("bump", |b| b.bump(tables)) {
+            Called::Answered(()) => Counters::add(&self.counters.bumps),
+            Called::Failed | Called::Bypassed => self.breaker.lose_bump(),
         }
     }
 }

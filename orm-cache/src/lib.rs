@@ -24,8 +24,10 @@
 //!   loading and stores the entry under them, so a write that commits during the load leaves
 //!   the new entry stale.
 //! - Misses load on the primary, never on a replica that could lag behind a bump.
-//! - A backend that fails is bypassed for a backoff period (reads load from the database);
-//!   bumps lost meanwhile invalidate everything before the backend is read again.
+//! - A backend that fails is bypassed for a backoff period (reads load from the database),
+//!   then probed by one call at a time; a read waits for at most one failing call, which
+//!   Redis ends within its command timeout. Bumps lost meanwhile invalidate everything before
+//!   the backend is read again.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -1,8 +1,9 @@
-//! The Redis backend: a small r2d2 pool of synchronous connections, each opened with a
-//! connect timeout and given a command timeout, so a refusing or hung server costs a bounded
-//! wait. A hit is one `MGET` of the entry and its tables' generations.
+//! The Redis backend: a small r2d2 pool of synchronous connections, opened with a connect
+//! timeout. Every call (waiting for a connection, then the command) ends within one command
+//! timeout, so a refusing or hung server costs a call that much at most. A hit is one `MGET`
+//! of the entry and its tables' generations.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::ConnectionLike;
 
@@ -12,9 +13,12 @@ use crate::error::{Error, Result};
 /// Settings of a [`Redis`] backend.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// Time to open a connection (TCP connect and handshake). Default 200 ms.
+    /// Time to open a connection (TCP connect and handshake), in the pool's own threads: a
+    /// call waits for a new connection only as long as its command timeout allows. Default
+    /// 200 ms.
     pub connect_timeout: Duration,
-    /// Time a command may take, reading and writing. Default 100 ms.
+    /// Time a call may take in all: waiting for a pooled connection, writing the command and
+    /// reading its reply. At least 1 ms. Default 100 ms.
     pub command_timeout: Duration,
     /// Most connections open at once. Default 16.
     pub pool_size: u32,
@@ -40,6 +44,21 @@ impl Default for RedisConfig {
 struct PooledRedis {
     conn: redis::Connection,
     broken: bool,
+    /// The read and write timeouts set on its socket.
+    timeout: Duration,
+}
+
+impl PooledRedis {
+    /// Give the socket's reads and writes `budget`, a whole number of milliseconds (so a call
+    /// whose checkout took under a millisecond, as nearly all do, sets nothing).
+    fn set_timeout(&mut self, budget: Duration) -> redis::RedisResult<()> {
+        if self.timeout != budget {
+            self.conn.set_read_timeout(Some(budget))?;
+            self.conn.set_write_timeout(Some(budget))?;
+            self.timeout = budget;
+        }
+        Ok(())
+    }
 }
 
 /// Opens connections with the configured timeouts.
@@ -62,6 +81,7 @@ impl r2d2::ManageConnection for Connector {
         Ok(PooledRedis {
             conn,
             broken: false,
+            timeout: self.command_timeout,
         })
     }
 
@@ -78,6 +98,7 @@ impl r2d2::ManageConnection for Connector {
 /// prefix: writes made by any of them invalidate entries for all.
 pub struct Redis {
     pool: r2d2::Pool<Connector>,
+    command_timeout: Duration,
     prefix: String,
 }
 
@@ -97,6 +118,12 @@ impl Redis {
             field: "redis url",
             reason: "expected `redis://[user:password@]host[:port][/db]`".to_owned(),
         })?;
+        if config.command_timeout < Duration::from_millis(1) {
+            return Err(Error::InvalidConfig {
+                field: "command_timeout",
+                reason: "a call needs at least 1 ms".to_owned(),
+            });
+        }
         if config.pool_size == 0 {
             return Err(Error::InvalidConfig {
                 field: "pool_size",
@@ -111,7 +138,8 @@ impl Redis {
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
             .min_idle(Some(0))
-            // A checkout waits at most the connect timeout: a refusing server fails fast.
+            // The pool's own connection attempts back off by half of this between failures;
+            // a call's checkout waits only the time left of its command timeout.
             .connection_timeout(config.connect_timeout)
             // A PING per checkout would double the round trips of a hit; a connection that
             // failed is marked broken and never handed out again instead.
@@ -120,17 +148,33 @@ impl Redis {
             .build_unchecked(connector);
         Ok(Self {
             pool,
+            command_timeout: config.command_timeout,
             prefix: config.prefix,
         })
     }
 
-    /// Run `command` on a pooled connection; a failure marks the connection broken.
+    /// Run `command` on a pooled connection, the checkout and the command together within
+    /// one command timeout; a failure marks the connection broken.
     fn with_conn<T>(
         &self,
         command: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T> {
-        let mut conn = self.pool.get().map_err(|e| backend_error(&e))?;
-        let result = command(&mut conn.conn);
+        let deadline = Instant::now() + self.command_timeout;
+        let mut conn = self
+            .pool
+            .get_timeout(self.command_timeout)
+            .map_err(|e| backend_error(&format_args!("no connection: {e}")))?;
+        // Whole milliseconds left, rounded down: the command ends by the deadline.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let budget = Duration::from_millis(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
+        if budget.is_zero() {
+            return Err(backend_error(
+                &"no time left for the command after the checkout",
+            ));
+        }
+        let result = conn
+            .set_timeout(budget)
+            .and_then(|()| command(&mut conn.conn));
         if result.is_err() {
             conn.broken = true;
         }
