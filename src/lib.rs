@@ -50,6 +50,8 @@ pub mod __private {
     pub use diesel::query_builder::bind_collector::RawBytesBindCollector;
     #[cfg(feature = "sqlite")]
     pub use diesel::sqlite::{Sqlite, SqliteConnection};
+    #[cfg(feature = "sqlite")]
+    pub use orm_core::{NoSqliteSupport, SqliteCrud, SqliteRowOps, SqliteSupport};
     pub use orm_core::bulk::{
         rows_per_statement, BindRow, ConflictClause, KeyedBySql, MultiRowInsert, StatementKind,
         POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,

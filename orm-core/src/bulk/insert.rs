@@ -51,6 +51,14 @@ impl ConflictClause {
                             ),
                         ));
                     }
+                    if table.column(name).is_some_and(|c| c.read_only) {
+                        return Err(model_error(
+                            table,
+                            format!(
+                                "`OnConflict::Update` cannot set `{name}`: it is read-only (`#[orm(read_only)]`), so the insert sends no value for it"
+                            ),
+                        ));
+                    }
                     if table.column(name).is_some_and(|c| c.server_filled) {
                         // The insert does not send it: `excluded.` holds the default, not a value.
                         return Err(model_error(
