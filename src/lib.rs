@@ -50,8 +50,6 @@ pub mod __private {
     pub use diesel::query_builder::bind_collector::RawBytesBindCollector;
     #[cfg(feature = "sqlite")]
     pub use diesel::sqlite::{Sqlite, SqliteConnection};
-    #[cfg(feature = "sqlite")]
-    pub use orm_core::{NoSqliteSupport, SqliteCrud, SqliteRowOps, SqliteSupport};
     pub use orm_core::bulk::{
         rows_per_statement, BindRow, ConflictClause, KeyedBySql, MultiRowInsert, StatementKind,
         POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
@@ -59,6 +57,8 @@ pub mod __private {
     #[cfg(feature = "postgres")]
     pub use orm_core::bulk::{write_binary_copy, CopyRow, CopyTypes};
     pub use orm_core::sql_types::{self, DdlType};
+    #[cfg(feature = "sqlite")]
+    pub use orm_core::{NoSqliteSupport, SqliteCrud, SqliteRowOps, SqliteSupport};
     // Generated insert structs bind through Diesel's own bound type, so that Diesel's
     // `copy_from(..).from_insertable(..)` accepts them as it accepts its own derives.
     pub use diesel::internal::derives::as_expression::Bound;

@@ -229,8 +229,7 @@ pub trait SqliteCrud: Model {
 #[cfg(feature = "sqlite")]
 pub struct SqliteRowOps<M: Model> {
     /// [`SqliteCrud::insert_returning`].
-    pub insert_returning:
-        fn(&mut diesel::sqlite::SqliteConnection, &M::New) -> QueryResult<M>,
+    pub insert_returning: fn(&mut diesel::sqlite::SqliteConnection, &M::New) -> QueryResult<M>,
     /// [`SqliteCrud::find_by_key`].
     pub find_by_key: fn(&mut diesel::sqlite::SqliteConnection, &M::PrimaryKey) -> QueryResult<M>,
     /// [`SqliteCrud::update_returning`].
@@ -253,7 +252,8 @@ pub struct SqliteRowOps<M: Model> {
         bool,
     ) -> QueryResult<Vec<M::PrimaryKey>>,
     /// [`SqliteCrud::delete_by_key`].
-    pub delete_by_key: fn(&mut diesel::sqlite::SqliteConnection, &M::PrimaryKey) -> QueryResult<usize>,
+    pub delete_by_key:
+        fn(&mut diesel::sqlite::SqliteConnection, &M::PrimaryKey) -> QueryResult<usize>,
 }
 
 /// Whether model `M` has [`SqliteCrud`], asked where `M` is a concrete type (generated code):
