@@ -238,23 +238,23 @@ pub struct SqliteRowOps<M: Model> {
     pub patch_returning:
         fn(&mut diesel::sqlite::SqliteConnection, &M::PrimaryKey, &M::Patch) -> QueryResult<M>,
     /// [`SqliteCrud::insert_batch`].
-    pub insert_batch: fn(
-        &mut diesel::sqlite::SqliteConnection,
-        &[&M::New],
-        &ConflictClause,
-        bool,
-    ) -> QueryResult<usize>,
+    pub insert_batch: SqliteInsertBatch<M, usize>,
     /// [`SqliteCrud::insert_batch_returning_keys`].
-    pub insert_batch_returning_keys: fn(
-        &mut diesel::sqlite::SqliteConnection,
-        &[&M::New],
-        &ConflictClause,
-        bool,
-    ) -> QueryResult<Vec<M::PrimaryKey>>,
+    pub insert_batch_returning_keys: SqliteInsertBatch<M, Vec<M::PrimaryKey>>,
     /// [`SqliteCrud::delete_by_key`].
     pub delete_by_key:
         fn(&mut diesel::sqlite::SqliteConnection, &M::PrimaryKey) -> QueryResult<usize>,
 }
+
+/// A multi-row insert of [`SqliteRowOps`], returning `R`.
+#[doc(hidden)]
+#[cfg(feature = "sqlite")]
+pub type SqliteInsertBatch<M, R> = fn(
+    &mut diesel::sqlite::SqliteConnection,
+    &[&<M as Model>::New],
+    &ConflictClause,
+    bool,
+) -> QueryResult<R>;
 
 /// Whether model `M` has [`SqliteCrud`], asked where `M` is a concrete type (generated code):
 /// `SqliteSupport::<User>::OPS` names the inherent constant below when `User: SqliteCrud`
