@@ -57,6 +57,8 @@ pub mod __private {
     #[cfg(feature = "postgres")]
     pub use orm_core::bulk::{write_binary_copy, CopyRow, CopyTypes};
     pub use orm_core::sql_types::{self, DdlType};
+    #[cfg(feature = "sqlite")]
+    pub use orm_core::{NoSqliteSupport, SqliteCrud, SqliteRowOps, SqliteSupport};
     // Generated insert structs bind through Diesel's own bound type, so that Diesel's
     // `copy_from(..).from_insertable(..)` accepts them as it accepts its own derives.
     pub use diesel::internal::derives::as_expression::Bound;

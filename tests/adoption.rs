@@ -5,6 +5,12 @@
 //! types. CRUD, partials, joins and COPY bulk inserts run against the migrated tables, triggers
 //! fire, `verify_schema` finds no difference, and the DDL `orm` prints for the models has the
 //! migration's defaults and constraints.
+//!
+//! The models are written as a Diesel user writes them, with no backend attribute: the
+//! `table!`s' PostgreSQL-only types (`Timestamptz`, `Jsonb`, `Array<…>`, `Citext`, a
+//! `tsvector`) make a model PostgreSQL's, and plain ones leave it usable on both backends. A
+//! column PostgreSQL computes (`GENERATED ALWAYS AS … STORED`) and a trigger-kept `tsvector`,
+//! which Diesel reads but cannot write, are `#[orm(read_only)]`.
 #![cfg(feature = "postgres")]
 
 mod common;
@@ -15,14 +21,16 @@ mod schema;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use orm::{Backend, BulkOptions, Database, DbEnum, Model, TableMeta};
+use diesel_full_text_search::PgTsVector;
+use orm::{Backend, BulkOptions, Database, DbEnum, Model, OnConflict, TableMeta};
 
 const DIESEL_SETUP: &str =
     include_str!("adoption/migrations/00000000000000_diesel_initial_setup/up.sql");
 const REGISTRY: &str = include_str!("adoption/migrations/2024-01-01-000000_registry/up.sql");
+const SEARCH: &str = include_str!("adoption/migrations/2024-02-01-000000_search/up.sql");
 
 #[derive(Debug, Clone, PartialEq, Model)]
-#[orm(diesel_table = schema::users, backend = postgres)]
+#[orm(diesel_table = schema::users)]
 pub struct User {
     #[orm(primary_key, generated)]
     pub id: i32,
@@ -42,7 +50,6 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Model)]
 #[orm(
     diesel_table = schema::crates,
-    backend = postgres,
     check(crates_name_format = "name ~ '^[a-zA-Z][a-zA-Z0-9_-]*$'"),
     partial(CrateCard = [id, name, downloads])
 )]
@@ -67,7 +74,7 @@ pub struct Crate {
 }
 
 #[derive(Debug, Clone, PartialEq, Model)]
-#[orm(diesel_table = schema::versions, backend = postgres, unique(crate_id, num))]
+#[orm(diesel_table = schema::versions, unique(crate_id, num))]
 pub struct Version {
     #[orm(primary_key, generated)]
     pub id: i32,
@@ -104,7 +111,7 @@ pub enum VersionAction {
 }
 
 #[derive(Debug, Clone, PartialEq, Model)]
-#[orm(diesel_table = schema::version_owner_actions, backend = postgres)]
+#[orm(diesel_table = schema::version_owner_actions)]
 pub struct VersionOwnerAction {
     #[orm(primary_key, generated)]
     pub id: i32,
@@ -118,7 +125,7 @@ pub struct VersionOwnerAction {
 }
 
 #[derive(Debug, Clone, PartialEq, Model)]
-#[orm(diesel_table = schema::crate_owners, backend = postgres)]
+#[orm(diesel_table = schema::crate_owners)]
 pub struct CrateOwner {
     #[orm(primary_key, references = crates(id), on_delete = cascade)]
     pub crate_id: i32,
@@ -137,7 +144,7 @@ pub struct CrateOwner {
 }
 
 #[derive(Debug, Clone, PartialEq, Model)]
-#[orm(diesel_table = schema::version_downloads, backend = postgres)]
+#[orm(diesel_table = schema::version_downloads)]
 pub struct VersionDownload {
     #[orm(primary_key, references = versions(id), on_delete = cascade)]
     pub version_id: i32,
@@ -152,7 +159,7 @@ pub struct VersionDownload {
 }
 
 #[derive(Debug, Clone, PartialEq, Model)]
-#[orm(diesel_table = schema::keywords, backend = postgres)]
+#[orm(diesel_table = schema::keywords)]
 pub struct Keyword {
     #[orm(primary_key, generated)]
     pub id: i32,
@@ -166,7 +173,7 @@ pub struct Keyword {
 }
 
 #[derive(Debug, Clone, PartialEq, Model)]
-#[orm(diesel_table = schema::crates_keywords, backend = postgres)]
+#[orm(diesel_table = schema::crates_keywords)]
 pub struct CrateKeyword {
     #[orm(primary_key, references = crates(id), on_delete = cascade)]
     pub crate_id: i32,
@@ -581,4 +588,251 @@ fn the_ddl_orm_prints_has_the_migrations_defaults_and_constraints() {
         (count("p"), count("u"), count("f"), count("c")),
         (8, 3, 10, 5)
     );
+}
+
+/// A package found by full-text search. No backend attribute: the `table!`'s `Array<Text>`,
+/// `Jsonb`, `Timestamptz` and `Tsvector` make it PostgreSQL's.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[orm(diesel_table = schema::packages)]
+pub struct Package {
+    #[orm(primary_key, generated)]
+    pub id: i32,
+    #[orm(unique)]
+    pub name: String,
+    pub description: Option<String>,
+    pub keywords: Vec<String>,
+    pub metadata: serde_json::Value,
+    #[orm(server_filled, default = "now()")]
+    pub created_at: DateTime<Utc>,
+    /// `GENERATED ALWAYS AS (char_length(name)) STORED`: PostgreSQL refuses any value for it.
+    #[orm(read_only)]
+    pub name_length: i32,
+    /// Kept by the `packages_search` trigger; Diesel reads a `tsvector` but cannot write one.
+    #[orm(read_only)]
+    pub textsearchable_index_col: PgTsVector,
+}
+
+fn new_package(name: &str, description: &str, keywords: &[&str]) -> NewPackage {
+    // Every field the application writes; the read-only ones are not part of the struct.
+    NewPackage {
+        name: name.into(),
+        description: Some(description.into()),
+        keywords: keywords.iter().map(|k| k.to_string()).collect(),
+        metadata: serde_json::json!({ "edition": "2021" }),
+    }
+}
+
+/// The lexemes of a `tsvector`, sorted.
+fn lexemes(vector: &PgTsVector) -> Vec<&str> {
+    let mut words: Vec<&str> = vector.entries.iter().map(|e| e.lexeme.as_str()).collect();
+    words.sort_unstable();
+    words
+}
+
+/// The ids of the packages whose search column matches `query`, through
+/// `diesel_full_text_search`'s operators.
+fn search(db: &Database, query: &str) -> Vec<i32> {
+    use diesel_full_text_search::{plainto_tsquery, TsVectorExtensions};
+    let mut ids: Vec<i32> = db
+        .postgres()
+        .unwrap()
+        .load(
+            schema::packages::table
+                .filter(
+                    schema::packages::textsearchable_index_col
+                        .matches(plainto_tsquery(query.to_owned())),
+                )
+                .select(schema::packages::id),
+        )
+        .unwrap();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn models_without_a_backend_attribute_follow_their_tables() {
+    // PostgreSQL-only SQL types: PostgreSQL alone.
+    for table in [
+        Package::TABLE,
+        User::TABLE,
+        Crate::TABLE,
+        Version::TABLE,
+        VersionOwnerAction::TABLE,
+        CrateOwner::TABLE,
+        Keyword::TABLE,
+    ] {
+        assert_eq!(table.backends, [Backend::Postgres], "{}", table.model);
+    }
+    // Integers, dates and booleans: both backends.
+    for table in [VersionDownload::TABLE, CrateKeyword::TABLE] {
+        assert_eq!(
+            table.backends,
+            [Backend::Postgres, Backend::Sqlite],
+            "{}",
+            table.model
+        );
+    }
+    let read_only: Vec<&str> = Package::TABLE
+        .columns
+        .iter()
+        .filter(|c| c.read_only)
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(read_only, ["name_length", "textsearchable_index_col"]);
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_postgres_only_table_is_the_wrong_backend_on_sqlite() {
+    let db = Database::connect("sqlite::memory:").unwrap();
+    let insert = db.insert::<Package>(&new_package("serde", "serialization", &[]));
+    assert!(
+        matches!(
+            &insert,
+            Err(orm::Error::WrongBackend {
+                needed: Backend::Postgres,
+                actual: Backend::Sqlite,
+                ..
+            })
+        ),
+        "{insert:?}"
+    );
+    let find = db.find::<Package>(1);
+    assert!(
+        matches!(&find, Err(orm::Error::WrongBackend { .. })),
+        "{find:?}"
+    );
+    // A table of plain types serves SQLite, model written the same way.
+    db.batch_execute(
+        "CREATE TABLE crates_keywords (crate_id INTEGER NOT NULL, keyword_id INTEGER NOT NULL, \
+         PRIMARY KEY (crate_id, keyword_id))",
+    )
+    .unwrap();
+    let link = db
+        .insert::<CrateKeyword>(&NewCrateKeyword {
+            crate_id: 1,
+            keyword_id: 2,
+        })
+        .unwrap();
+    assert_eq!(db.find::<CrateKeyword>((1, 2)).unwrap(), link);
+}
+
+#[test]
+fn generated_and_trigger_filled_columns_are_read_never_written() {
+    let Some(db) = with_citext("adoption_read_only") else {
+        return;
+    };
+    db.batch_execute(SEARCH).unwrap();
+
+    // Insert: both read-only columns come back as the database filled them.
+    let tokio = db
+        .insert::<Package>(&new_package(
+            "tokio",
+            "An asynchronous runtime",
+            &["async", "network"],
+        ))
+        .unwrap();
+    assert_eq!(tokio.name_length, 5);
+    assert_eq!(
+        lexemes(&tokio.textsearchable_index_col),
+        ["async", "asynchron", "network", "runtim", "tokio"]
+    );
+    assert_eq!(db.find::<Package>(tokio.id).unwrap(), tokio);
+    assert_eq!(search(&db, "runtime"), [tokio.id]);
+
+    // Update writes every other column; the trigger and the generated column follow.
+    let renamed = db
+        .update(&Package {
+            name: "tokio-rt".into(),
+            description: Some("A scheduler".into()),
+            ..tokio.clone()
+        })
+        .unwrap();
+    assert_eq!(renamed.name_length, 8);
+    assert_eq!(
+        lexemes(&renamed.textsearchable_index_col),
+        ["async", "network", "rt", "schedul", "tokio", "tokio-rt"]
+    );
+    assert_eq!(search(&db, "runtime"), Vec::<i32>::new());
+    assert_eq!(search(&db, "scheduler"), [tokio.id]);
+
+    // Patch: one column written, the read-only ones recomputed.
+    let patched = db
+        .patch::<Package>(
+            tokio.id,
+            &PackagePatch {
+                name: Some("tokio".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(patched.name_length, 5);
+    assert_eq!(patched.description.as_deref(), Some("A scheduler"));
+    assert!(lexemes(&patched.textsearchable_index_col).contains(&"schedul"));
+    assert!(!lexemes(&patched.textsearchable_index_col).contains(&"tokio-rt"));
+
+    // Bulk insert by COPY, then by multi-row INSERT returning keys: the COPY and INSERT column
+    // lists leave both columns out, and each row comes back filled.
+    let copied: Vec<NewPackage> = (0..200)
+        .map(|i| {
+            new_package(
+                &format!("copied-{i:03}"),
+                "Parsing combinators",
+                &["parser"],
+            )
+        })
+        .collect();
+    let report = Package::bulk_insert(&db, &copied, BulkOptions::default()).unwrap();
+    assert!(report.used_copy, "PostgreSQL bulk inserts use COPY");
+    assert_eq!(report.rows, 200);
+    let inserted: Vec<NewPackage> = (0..50)
+        .map(|i| new_package(&format!("inserted-{i}"), "Logging facade", &["log"]))
+        .collect();
+    let report = Package::bulk_insert(
+        &db,
+        &inserted,
+        BulkOptions::default()
+            .on_conflict(OnConflict::Skip)
+            .return_keys(true),
+    )
+    .unwrap();
+    assert!(!report.used_copy);
+    assert_eq!(report.keys.len(), 50);
+    let all: Vec<Package> = db
+        .postgres()
+        .unwrap()
+        .load(schema::packages::table.order(schema::packages::id))
+        .unwrap();
+    assert_eq!(all.len(), 251);
+    for package in &all[1..] {
+        assert_eq!(package.name_length as usize, package.name.chars().count());
+        let words = lexemes(&package.textsearchable_index_col);
+        let expected = if package.name.starts_with("copied") {
+            "parser"
+        } else {
+            "log"
+        };
+        assert!(words.contains(&expected), "{}: {words:?}", package.name);
+    }
+    assert_eq!(search(&db, "combinators").len(), 200);
+    assert_eq!(search(&db, "logging").len(), 50);
+
+    // An upsert cannot set a read-only column: the insert sends no value for it.
+    let upsert = Package::bulk_insert(
+        &db,
+        &inserted[..1],
+        BulkOptions::default().on_conflict(OnConflict::update(["name"], ["name_length"])),
+    );
+    assert!(
+        matches!(&upsert, Err(orm::Error::Model { message, .. }) if message.contains("read-only")),
+        "{upsert:?}"
+    );
+    let upsert = Package::bulk_insert(
+        &db,
+        &[new_package("inserted-0", "Structured logging", &["log"])],
+        BulkOptions::default().on_conflict(OnConflict::update(["name"], ["description"])),
+    )
+    .unwrap();
+    assert_eq!(upsert.rows, 1);
+    assert_eq!(search(&db, "structured").len(), 1);
 }

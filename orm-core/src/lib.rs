@@ -51,6 +51,8 @@ pub use meta::{
 pub use model::{
     Crud, Model, PatchValues, PostgresRows, ReadModel, RowsOnEveryBackend, SqliteRows,
 };
+#[cfg(feature = "sqlite")]
+pub use model::{NoSqliteSupport, SqliteCrud, SqliteRowOps, SqliteSupport};
 pub use pool::{PoolConfig, PoolState};
 pub use projection::{unknown_field, ConstMessage, ModelField, Projection, SameTypeAs};
 pub use schema::{

@@ -242,6 +242,10 @@ pub struct ColumnMeta {
     /// `#[orm(server_filled)]`. It is left out of the insert struct and of `update`, and read
     /// back by `RETURNING`.
     pub server_filled: bool,
+    /// Whether the column is loaded and never written: `#[orm(read_only)]`, for a generated
+    /// column (`GENERATED ALWAYS AS (…) STORED`) or a type Diesel reads but cannot write. It is
+    /// left out of the insert struct, `update`, the patch struct and bulk inserts.
+    pub read_only: bool,
     /// Whether `orm` knows the column's DDL type. `false` for a column of a `table!` whose SQL
     /// type has no [`DdlType`](crate::sql_types::DdlType) impl: the model reads and writes it,
     /// but its table is created by the user's own migrations, and `create_table` refuses it.
@@ -293,6 +297,7 @@ impl ColumnMeta {
             postgres_default: None,
             sqlite_default: None,
             server_filled: false,
+            read_only: false,
             ddl_known: true,
             enum_type: None,
             max_length: None,
@@ -318,6 +323,13 @@ impl ColumnMeta {
         self
     }
 
+    /// Marks the column as loaded and never written. Called by generated code.
+    #[doc(hidden)]
+    pub const fn with_read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
     /// The column's `DEFAULT` SQL text on `backend`, if it has one.
     pub fn default_sql(&self, backend: Backend) -> Option<&'static str> {
         match backend {
@@ -326,10 +338,10 @@ impl ColumnMeta {
         }
     }
 
-    /// Whether the database fills the value on insert: a generated key or a server-filled
-    /// column.
+    /// Whether the database fills the value on insert: a generated key, a server-filled or a
+    /// read-only column.
     pub fn filled_by_database(&self) -> bool {
-        self.generated || self.server_filled
+        self.generated || self.server_filled || self.read_only
     }
 
     /// Marks whether `orm` knows the column's DDL type. Called by generated code.

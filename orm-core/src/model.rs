@@ -168,3 +168,130 @@ pub enum ConflictClause {
 #[doc(hidden)]
 #[derive(Debug, Clone)]
 pub struct ExcludedAssignments(pub(crate) String);
+
+/// Row operations on SQLite for a model bound to a `table!` with `diesel_table` and declared
+/// for no backend. `#[derive(Model)]` cannot see the `table!`'s SQL types, and a
+/// `diesel print-schema` table of a PostgreSQL database names types SQLite lacks
+/// (`Timestamptz`, `Jsonb`, `Array<…>`, custom types). So the derive implements this trait
+/// under where-clauses saying SQLite reads and writes every column, and its
+/// `Crud<SqliteConnection>` reaches these operations through [`SqliteSupport`]: where the
+/// where-clauses hold, they run; where they do not, the model is PostgreSQL-only
+/// ([`SqliteSupport::BACKENDS`]) and the runtime answers `Error::WrongBackend` on SQLite.
+/// The same operations as [`Crud`]`<SqliteConnection>`, without COPY, which SQLite lacks.
+#[doc(hidden)]
+#[cfg(feature = "sqlite")]
+pub trait SqliteCrud: Model {
+    /// As [`Crud::insert_returning`].
+    fn insert_returning(
+        conn: &mut diesel::sqlite::SqliteConnection,
+        row: &Self::New,
+    ) -> QueryResult<Self>;
+    /// As [`Crud::find_by_key`].
+    fn find_by_key(
+        conn: &mut diesel::sqlite::SqliteConnection,
+        key: &Self::PrimaryKey,
+    ) -> QueryResult<Self>;
+    /// As [`Crud::update_returning`].
+    fn update_returning(
+        conn: &mut diesel::sqlite::SqliteConnection,
+        row: &Self,
+    ) -> Option<QueryResult<Self>>;
+    /// As [`Crud::patch_returning`].
+    fn patch_returning(
+        conn: &mut diesel::sqlite::SqliteConnection,
+        key: &Self::PrimaryKey,
+        patch: &Self::Patch,
+    ) -> QueryResult<Self>;
+    /// As [`Crud::insert_batch`].
+    fn insert_batch(
+        conn: &mut diesel::sqlite::SqliteConnection,
+        rows: &[&Self::New],
+        conflict: &ConflictClause,
+        recurring: bool,
+    ) -> QueryResult<usize>;
+    /// As [`Crud::insert_batch_returning_keys`].
+    fn insert_batch_returning_keys(
+        conn: &mut diesel::sqlite::SqliteConnection,
+        rows: &[&Self::New],
+        conflict: &ConflictClause,
+        recurring: bool,
+    ) -> QueryResult<Vec<Self::PrimaryKey>>;
+    /// As [`Crud::delete_by_key`].
+    fn delete_by_key(
+        conn: &mut diesel::sqlite::SqliteConnection,
+        key: &Self::PrimaryKey,
+    ) -> QueryResult<usize>;
+}
+
+/// A model's [`SqliteCrud`] operations as function pointers, so that code which cannot name
+/// the trait bound (the model may not satisfy it) can still call them.
+#[doc(hidden)]
+#[cfg(feature = "sqlite")]
+pub struct SqliteRowOps<M: Model> {
+    /// [`SqliteCrud::insert_returning`].
+    pub insert_returning: fn(&mut diesel::sqlite::SqliteConnection, &M::New) -> QueryResult<M>,
+    /// [`SqliteCrud::find_by_key`].
+    pub find_by_key: fn(&mut diesel::sqlite::SqliteConnection, &M::PrimaryKey) -> QueryResult<M>,
+    /// [`SqliteCrud::update_returning`].
+    pub update_returning: fn(&mut diesel::sqlite::SqliteConnection, &M) -> Option<QueryResult<M>>,
+    /// [`SqliteCrud::patch_returning`].
+    pub patch_returning:
+        fn(&mut diesel::sqlite::SqliteConnection, &M::PrimaryKey, &M::Patch) -> QueryResult<M>,
+    /// [`SqliteCrud::insert_batch`].
+    pub insert_batch: SqliteInsertBatch<M, usize>,
+    /// [`SqliteCrud::insert_batch_returning_keys`].
+    pub insert_batch_returning_keys: SqliteInsertBatch<M, Vec<M::PrimaryKey>>,
+    /// [`SqliteCrud::delete_by_key`].
+    pub delete_by_key:
+        fn(&mut diesel::sqlite::SqliteConnection, &M::PrimaryKey) -> QueryResult<usize>,
+}
+
+/// A multi-row insert of [`SqliteRowOps`], returning `R`.
+#[doc(hidden)]
+#[cfg(feature = "sqlite")]
+pub type SqliteInsertBatch<M, R> = fn(
+    &mut diesel::sqlite::SqliteConnection,
+    &[&<M as Model>::New],
+    &ConflictClause,
+    bool,
+) -> QueryResult<R>;
+
+/// Whether model `M` has [`SqliteCrud`], asked where `M` is a concrete type (generated code):
+/// `SqliteSupport::<User>::OPS` names the inherent constant below when `User: SqliteCrud`
+/// holds, and [`NoSqliteSupport`]'s otherwise (Rust prefers an inherent associated item to a
+/// trait's, and passes over an inherent impl whose bounds do not hold). Bring
+/// `NoSqliteSupport` into scope (`use …::NoSqliteSupport as _;`) where asking.
+#[doc(hidden)]
+#[cfg(feature = "sqlite")]
+pub struct SqliteSupport<M>(std::marker::PhantomData<M>);
+
+#[cfg(feature = "sqlite")]
+impl<M: SqliteCrud> SqliteSupport<M> {
+    /// `M`'s SQLite row operations.
+    pub const OPS: Option<SqliteRowOps<M>> = Some(SqliteRowOps {
+        insert_returning: <M as SqliteCrud>::insert_returning,
+        find_by_key: <M as SqliteCrud>::find_by_key,
+        update_returning: <M as SqliteCrud>::update_returning,
+        patch_returning: <M as SqliteCrud>::patch_returning,
+        insert_batch: <M as SqliteCrud>::insert_batch,
+        insert_batch_returning_keys: <M as SqliteCrud>::insert_batch_returning_keys,
+        delete_by_key: <M as SqliteCrud>::delete_by_key,
+    });
+    /// The backends `M` can be used on: both.
+    pub const BACKENDS: &'static [crate::meta::Backend] =
+        &[crate::meta::Backend::Postgres, crate::meta::Backend::Sqlite];
+}
+
+/// What [`SqliteSupport`] answers for a model without [`SqliteCrud`]: no SQLite operations,
+/// PostgreSQL only.
+#[doc(hidden)]
+#[cfg(feature = "sqlite")]
+pub trait NoSqliteSupport<M: Model> {
+    /// No SQLite row operations.
+    const OPS: Option<SqliteRowOps<M>> = None;
+    /// PostgreSQL only.
+    const BACKENDS: &'static [crate::meta::Backend] = &[crate::meta::Backend::Postgres];
+}
+
+#[cfg(feature = "sqlite")]
+impl<M: Model> NoSqliteSupport<M> for SqliteSupport<M> {}

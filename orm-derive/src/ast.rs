@@ -133,6 +133,14 @@ impl<'a> Model<'a> {
         declared && backend.is_enabled()
     }
 
+    /// Whether SQLite serves the model only if its `table!`'s SQL types allow it: a model
+    /// bound with `diesel_table` and declared for no backend, in a build with SQLite.
+    pub fn sqlite_decided_by_table(&self) -> bool {
+        !self.generates_table()
+            && self.attrs.backend.get().is_none()
+            && Backend::Sqlite.is_enabled()
+    }
+
     /// Whether the model is a materialized view (read-only: no insert struct, no writes).
     pub fn is_view(&self) -> bool {
         self.attrs.materialized_view.get().is_some()
@@ -152,9 +160,9 @@ impl<'a> Model<'a> {
         self.fields.iter().filter(|f| !f.is_key())
     }
 
-    /// Fields `update` writes: not part of the key, not filled by the database.
+    /// Fields `update` writes: not part of the key, not filled by the database, not read-only.
     pub fn updated_fields(&self) -> impl Iterator<Item = &Field<'a>> {
-        self.value_fields().filter(|f| !f.is_server_filled())
+        self.value_fields().filter(|f| !f.is_filled_by_database())
     }
 
     /// The field whose column or field name is `name`.
@@ -242,10 +250,17 @@ impl<'a> Field<'a> {
         self.attrs.server_filled.get().is_some()
     }
 
-    /// Whether the database fills the value on insert: a generated key or a server-filled
-    /// column. Such fields are left out of the insert struct and read back by `RETURNING`.
+    /// Whether the column is loaded and never written (`read_only`): left out of the insert
+    /// struct, `update`, the patch struct and bulk inserts.
+    pub fn is_read_only(&self) -> bool {
+        self.attrs.read_only.get().is_some()
+    }
+
+    /// Whether the database fills the value on insert: a generated key, a server-filled or a
+    /// read-only column. Such fields are left out of the insert struct and read back by
+    /// `RETURNING`.
     pub fn is_filled_by_database(&self) -> bool {
-        self.is_generated() || self.is_server_filled()
+        self.is_generated() || self.is_server_filled() || self.is_read_only()
     }
 
     /// Whether the column's SQL type names a type of the user's own: a `DbEnum` (directly or

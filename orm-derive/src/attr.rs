@@ -147,6 +147,9 @@ pub struct FieldAttrs {
     pub default: Once<DefaultAttr>,
     /// `server_filled`: the database fills the column (default, trigger, generated column).
     pub server_filled: Once<()>,
+    /// `read_only`: the column is loaded, never written (a generated column, a type Diesel
+    /// reads but cannot write).
+    pub read_only: Once<()>,
     /// `check = "sql"`: a CHECK constraint on this column.
     pub check: Once<LitStr>,
     /// `references = users(id)`: a FOREIGN KEY.
@@ -217,8 +220,8 @@ const INDEX_KEYS: &str = "`name = \"…\"`, `on(col, …)`, `include(col, …)`,
 `method = btree | hash | gin | brin`, `predicate = \"SQL\"`";
 const FIELD_KEYS: &str = "`primary_key`, `generated`, `unique`, `column = name`, \
 `sql_type = diesel::sql_types::Type`, `length = 255`, `db_enum`, `default = \"sql\"`, \
-`server_filled`, `check = \"sql\"`, `references = table(column)`, `on_delete = cascade`, \
-`fk_name = name`";
+`server_filled`, `read_only`, `check = \"sql\"`, `references = table(column)`, \
+`on_delete = cascade`, `fk_name = name`";
 
 /// Parse the `#[orm(...)]` attributes of the model struct.
 pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
@@ -327,6 +330,7 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
         sql_type: Once::new("sql_type"),
         default: Once::new("default"),
         server_filled: Once::new("server_filled"),
+        read_only: Once::new("read_only"),
         check: Once::new("check"),
         references: Once::new("references"),
         on_delete: Once::new("on_delete"),
@@ -361,6 +365,8 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                 out.default.set(cx, span, default_attr(&meta)?);
             } else if meta.path.is_ident("server_filled") {
                 out.server_filled.set(cx, span, ());
+            } else if meta.path.is_ident("read_only") {
+                out.read_only.set(cx, span, ());
             } else if meta.path.is_ident("check") {
                 let sql = sql_text_value(&meta, "check = \"downloads >= 0\"")?;
                 out.check.set(cx, span, sql);
@@ -379,7 +385,7 @@ pub fn field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                     FIELD_KEYS,
                     &[
                         "primary_key", "generated", "unique", "column", "sql_type", "default",
-                        "server_filled", "check", "references", "on_delete", "fk_name", "length", "db_enum",
+                        "server_filled", "read_only", "check", "references", "on_delete", "fk_name", "length", "db_enum",
                     ],
                 ));
             }

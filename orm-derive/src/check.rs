@@ -18,6 +18,7 @@ pub fn check(cx: &Ctxt, model: &Model<'_>) {
     check_column_count(cx, model);
     check_generated(cx, model);
     check_server_filled(cx, model);
+    check_read_only(cx, model);
     check_defaults(cx, model);
     check_foreign_keys(cx, model);
     check_constraint_names(cx, model);
@@ -173,6 +174,31 @@ fn check_server_filled(cx: &Ctxt, model: &Model<'_>) {
                  database; remove one of them",
             ));
         }
+    }
+}
+
+/// `read_only` leaves a column out of every write: not the key (rows are found and written by
+/// it), not beside `server_filled` (which it implies) nor `generated`, and not on a view
+/// (nothing of which is written).
+fn check_read_only(cx: &Ctxt, model: &Model<'_>) {
+    for field in &model.fields {
+        let Some(span) = field.attrs.read_only.span() else {
+            continue;
+        };
+        let problem = if field.is_key() {
+            "a primary key cannot be `read_only`: rows are found, updated and deleted by it, and \
+             an insert gives it; for a key the database assigns use \
+             `#[orm(primary_key, generated)]`, or \
+             `#[orm(primary_key, server_filled, default = \"…\")]`"
+        } else if field.attrs.server_filled.get().is_some() {
+            "`read_only` already leaves the column to the database, and also keeps it out of the \
+             patch struct; use `read_only` alone (or `server_filled` alone, to keep it patchable)"
+        } else if model.is_view() {
+            "every column of a materialized view is read-only: remove `read_only`"
+        } else {
+            continue;
+        };
+        cx.syn_error(syn::Error::new(span, problem));
     }
 }
 

@@ -51,6 +51,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::*;
+    use diesel_full_text_search::Tsvector;
+
+    packages (id) {
+        id -> Int4,
+        name -> Varchar,
+        description -> Nullable<Varchar>,
+        keywords -> Array<Text>,
+        metadata -> Jsonb,
+        created_at -> Timestamptz,
+        name_length -> Int4,
+        textsearchable_index_col -> Tsvector,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int4,
         gh_login -> Varchar,
@@ -118,6 +134,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     crates,
     crates_keywords,
     keywords,
+    packages,
     users,
     version_downloads,
     version_owner_actions,

@@ -51,6 +51,14 @@ impl ConflictClause {
                             ),
                         ));
                     }
+                    if table.column(name).is_some_and(|c| c.read_only) {
+                        return Err(model_error(
+                            table,
+                            format!(
+                                "`OnConflict::Update` cannot set `{name}`: it is read-only (`#[orm(read_only)]`), so the insert sends no value for it"
+                            ),
+                        ));
+                    }
                     if table.column(name).is_some_and(|c| c.server_filled) {
                         // The insert does not send it: `excluded.` holds the default, not a value.
                         return Err(model_error(
@@ -101,18 +109,21 @@ pub trait BindRow<DB: DieselBackend> {
 /// The shorter statement that ends a full batch recurs in every batch, so it is cached by its
 /// SQL text; the one that ends the input, and upserts, whose SET list is chosen at run time,
 /// are prepared on their own.
+///
+/// `Db` is the backend the statement is for, so that nothing about it is left to inference
+/// (which, with a column type only one backend has, would pick that backend).
 #[doc(hidden)]
-pub struct MultiRowInsert<'r, From, Row, Id, ReturnType = ()> {
+pub struct MultiRowInsert<'r, Db, From, Row, Id, ReturnType = ()> {
     from: From,
     columns: &'static [&'static str],
     rows: &'r [&'r Row],
     conflict: &'r ConflictClause,
     reusable: bool,
     returning: &'static [&'static str],
-    id: PhantomData<(Id, ReturnType)>,
+    id: PhantomData<(Db, Id, ReturnType)>,
 }
 
-impl<'r, From, Row, Id> MultiRowInsert<'r, From, Row, Id> {
+impl<'r, Db, From, Row, Id> MultiRowInsert<'r, Db, From, Row, Id> {
     /// `rows` into the table `from` renders, writing `columns`; `reusable` when the prepared
     /// statement may be kept for later statements of the same SQL.
     pub fn new(
@@ -138,7 +149,7 @@ impl<'r, From, Row, Id> MultiRowInsert<'r, From, Row, Id> {
     pub fn returning<ST>(
         self,
         columns: &'static [&'static str],
-    ) -> MultiRowInsert<'r, From, Row, Id, ST> {
+    ) -> MultiRowInsert<'r, Db, From, Row, Id, ST> {
         MultiRowInsert {
             from: self.from,
             columns: self.columns,
@@ -151,7 +162,7 @@ impl<'r, From, Row, Id> MultiRowInsert<'r, From, Row, Id> {
     }
 }
 
-impl<From, Row, Id: StatementId, ST> QueryId for MultiRowInsert<'_, From, Row, Id, ST> {
+impl<Db, From, Row, Id: StatementId, ST> QueryId for MultiRowInsert<'_, Db, From, Row, Id, ST> {
     type QueryId = Id;
     const HAS_STATIC_QUERY_ID: bool = Id::FIXES_SQL;
 }
@@ -179,7 +190,7 @@ impl StatementId for KeyedBySql {
     const FIXES_SQL: bool = false;
 }
 
-impl<From, Row, Id, ST, DB> QueryFragment<DB> for MultiRowInsert<'_, From, Row, Id, ST>
+impl<From, Row, Id, ST, DB> QueryFragment<DB> for MultiRowInsert<'_, DB, From, Row, Id, ST>
 where
     DB: DieselBackend,
     From: QueryFragment<DB>,
@@ -224,14 +235,18 @@ where
     }
 }
 
-impl<From, Row, Id, ST> diesel::query_builder::Query for MultiRowInsert<'_, From, Row, Id, ST>
+impl<Db, From, Row, Id, ST> diesel::query_builder::Query
+    for MultiRowInsert<'_, Db, From, Row, Id, ST>
 where
     ST: diesel::sql_types::SqlType + diesel::query_builder::QueryId,
 {
     type SqlType = ST;
 }
 
-impl<From, Row, Id, ST, Conn> diesel::RunQueryDsl<Conn> for MultiRowInsert<'_, From, Row, Id, ST> {}
+impl<Db, From, Row, Id, ST, Conn> diesel::RunQueryDsl<Conn>
+    for MultiRowInsert<'_, Db, From, Row, Id, ST>
+{
+}
 
 /// The kind of a bulk statement (plain, skip, returning, returning + skip), part of its `Id`.
 #[doc(hidden)]

@@ -52,6 +52,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
             quote!(.with_default(#postgres, #sqlite))
         });
         let server_filled = f.is_server_filled().then(|| quote!(.with_server_filled()));
+        let read_only = f.is_read_only().then(|| quote!(.with_read_only()));
         let length = f.attrs.length.get().map(|n| quote!(.with_max_length(#n)));
         if model.generates_table() {
             // The derive chose the SQL type, so it must have DDL: a missing `DdlType` is a
@@ -67,7 +68,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                     #generated,
                 )
                 .with_enum_type(#ddl::ENUM)
-                #length #default #server_filled
+                #length #default #server_filled #read_only
             }
         } else {
             // A `table!`'s SQL type may have no `DdlType`: the model still works, and
@@ -84,7 +85,7 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
                 )
                 .with_ddl_known({ use #p::sql_types::NoDdlType as _; #ddl::KNOWN })
                 .with_enum_type({ use #p::sql_types::NoDdlType as _; #ddl::ENUM })
-                #length #default #server_filled
+                #length #default #server_filled #read_only
             }
         }
     });
@@ -103,13 +104,22 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         .into_iter()
         .filter(|backend| backend.is_enabled())
         .map(|backend| {
-            if model.supports(backend) {
-                crud(model, backend)
-            } else {
+            if !model.supports(backend) {
                 unsupported_crud(model, backend)
+            } else if backend == Backend::Sqlite && model.sqlite_decided_by_table() {
+                sqlite_crud_if_supported(model)
+            } else {
+                crud(model, backend)
             }
         });
     let backends = match model.attrs.backend.get() {
+        // The `table!`'s SQL types decide: both backends, or PostgreSQL alone.
+        None if model.sqlite_decided_by_table() => quote! {
+            .with_backends({
+                use #p::NoSqliteSupport as _;
+                #p::SqliteSupport::<#ident>::BACKENDS
+            })
+        },
         None => quote!(),
         Some(_) => {
             let declared =
@@ -330,12 +340,44 @@ fn fingerprint(model: &Model<'_>) -> u64 {
 /// `Crud<Conn>`: insert, find, update and delete by key on one backend's connection.
 fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
     let ident = model.ident();
+    let p = quote!(::orm::__private);
+    let conn = connection(backend);
+    let (methods, copy_rows) = crud_methods(model, backend);
+    quote! {
+        #[automatically_derived]
+        impl #p::Crud<#conn> for #ident {
+            #methods
+            #copy_rows
+        }
+    }
+}
+
+/// The connection type of `backend`.
+fn connection(backend: Backend) -> TokenStream {
+    match backend {
+        Backend::Postgres => quote!(::orm::__private::PgConnection),
+        Backend::Sqlite => quote!(::orm::__private::SqliteConnection),
+    }
+}
+
+/// The row operations of `Crud<Conn>` on `backend`, but `copy_rows` (returned apart).
+fn crud_methods(model: &Model<'_>, backend: Backend) -> (TokenStream, TokenStream) {
     let module = model.table_module();
     let p = quote!(::orm::__private);
     let d = quote!(#p::diesel);
-    let (conn, bind_limit) = match backend {
-        Backend::Postgres => (quote!(#p::PgConnection), quote!(#p::POSTGRES_BIND_LIMIT)),
-        Backend::Sqlite => (quote!(#p::SqliteConnection), quote!(#p::SQLITE_BIND_LIMIT)),
+    // The backend is named, never inferred: inference would take the one backend some column
+    // type has, where `sqlite_crud_if_supported`'s where-clauses speak of SQLite.
+    let (conn, db, bind_limit) = match backend {
+        Backend::Postgres => (
+            quote!(#p::PgConnection),
+            quote!(#p::Pg),
+            quote!(#p::POSTGRES_BIND_LIMIT),
+        ),
+        Backend::Sqlite => (
+            quote!(#p::SqliteConnection),
+            quote!(#p::Sqlite),
+            quote!(#p::SQLITE_BIND_LIMIT),
+        ),
     };
     let insert_columns = model
         .fields
@@ -408,7 +450,7 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
     let statement = |kind: u8| {
         let new = |id: TokenStream, reusable: TokenStream| {
             quote! {
-                #p::MultiRowInsert::<_, _, #id>::new(
+                #p::MultiRowInsert::<#db, _, _, #id>::new(
                     #d::QuerySource::from_clause(&#module::table),
                     &[#(#insert_names),*],
                     chunk,
@@ -458,11 +500,11 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
             quote!(.filter(#d::ExpressionMethods::eq(#column, #p::Bound::new(&row.#f))))
         })
         .collect();
-    let patch = if model.value_fields().next().is_some() {
+    let patch = if super::patch::patch_fields(model).next().is_some() {
         quote! {
             #d::update(#module::table #(#key_filters)*)
                 .set(patch)
-                .returning(<Self as #d::SelectableHelper<_>>::as_returning())
+                .returning(<Self as #d::SelectableHelper<#db>>::as_returning())
                 .get_result(conn)
         }
     } else {
@@ -479,7 +521,7 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
             ::std::option::Option::Some(
                 #d::update(#module::table #(#row_filters)*)
                     .set(row)
-                    .returning(<Self as #d::SelectableHelper<_>>::as_returning())
+                    .returning(<Self as #d::SelectableHelper<#db>>::as_returning())
                     .get_result(conn),
             )
         }
@@ -487,9 +529,7 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
         quote!(::std::option::Option::None)
     };
 
-    quote! {
-        #[automatically_derived]
-        impl #p::Crud<#conn> for #ident {
+    let methods = quote! {
             fn insert_returning(
                 conn: &mut #conn,
                 row: &<Self as #p::Model>::New,
@@ -497,7 +537,7 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
                 use #d::prelude::*;
                 #d::insert_into(#module::table)
                     .values(row)
-                    .returning(<Self as #d::SelectableHelper<_>>::as_returning())
+                    .returning(<Self as #d::SelectableHelper<#db>>::as_returning())
                     .get_result(conn)
             }
 
@@ -507,7 +547,7 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
             ) -> #d::QueryResult<Self> {
                 use #d::prelude::*;
                 #module::table #(#key_filters)*
-                    .select(<Self as #d::SelectableHelper<_>>::as_select())
+                    .select(<Self as #d::SelectableHelper<#db>>::as_select())
                     .first(conn)
             }
 
@@ -572,6 +612,15 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
                 ::std::result::Result::Ok(keys)
             }
 
+            fn delete_by_key(
+                conn: &mut #conn,
+                key: &<Self as #p::Model>::PrimaryKey,
+            ) -> #d::QueryResult<usize> {
+                use #d::prelude::*;
+                #d::delete(#module::table #(#key_filters)*).execute(conn)
+            }
+    };
+    let copy_rows = quote! {
             fn copy_rows<__R>(conn: &mut #conn, rows: __R) -> #d::QueryResult<usize>
             where
                 __R: ::std::iter::Iterator,
@@ -580,16 +629,8 @@ fn crud(model: &Model<'_>, backend: Backend) -> TokenStream {
                 use #d::prelude::*;
                 #copy
             }
-
-            fn delete_by_key(
-                conn: &mut #conn,
-                key: &<Self as #p::Model>::PrimaryKey,
-            ) -> #d::QueryResult<usize> {
-                use #d::prelude::*;
-                #d::delete(#module::table #(#key_filters)*).execute(conn)
-            }
-        }
-    }
+    };
+    (methods, copy_rows)
 }
 
 /// `Crud<Conn>` for a backend the model is not declared for: every operation is an error. The
@@ -658,6 +699,146 @@ fn unsupported_crud(model: &Model<'_>, backend: Backend) -> TokenStream {
             fn delete_by_key(_: &mut #conn, _: &<Self as #p::Model>::PrimaryKey) -> #d::QueryResult<usize> {
                 #error
             }
+        }
+    }
+}
+
+/// `Crud<SqliteConnection>` for a model whose `table!` decides whether SQLite can serve it.
+///
+/// The derive cannot see the `table!`'s SQL types, and a `diesel print-schema` table of a
+/// PostgreSQL database has types SQLite lacks (`Timestamptz`, `Jsonb`, `Array<…>`, custom
+/// types). So the SQLite row operations are generated as an impl of `SqliteCrud` whose
+/// where-clauses say what they need: SQLite has each column's SQL type, reads the row as the
+/// fields' types, and writes each written field. Each clause is written `for<'__orm_sqlite> …`:
+/// Rust refuses a where-clause that names no generic parameter and does not hold, but accepts
+/// a higher-ranked one, and the impl then simply does not apply. `Crud<SqliteConnection>` calls
+/// the operations through `SqliteSupport::<Model>::OPS`, which is `None` where the clauses do
+/// not hold: the table is PostgreSQL-only, `TableMeta::backends` says so, and the runtime
+/// answers `Error::WrongBackend` on SQLite without calling these.
+fn sqlite_crud_if_supported(model: &Model<'_>) -> TokenStream {
+    let ident = model.ident();
+    let p = quote!(::orm::__private);
+    let d = quote!(#p::diesel);
+    let conn = connection(Backend::Sqlite);
+    let (methods, _) = crud_methods(model, Backend::Sqlite);
+    let sql_type = |f: &crate::ast::Field<'_>| {
+        let column = column_path(model, &f.column);
+        quote!(<#column as #d::Expression>::SqlType)
+    };
+    let has_types = model.fields.iter().map(|f| {
+        let st = sql_type(f);
+        quote!(for<'__orm_sqlite> #p::Sqlite: #d::sql_types::HasSqlType<#st>)
+    });
+    let row_types = model.fields.iter().map(|f| f.ty());
+    let row_sql_types = model.fields.iter().map(sql_type);
+    let reads = quote! {
+        for<'__orm_sqlite> (#(#row_types,)*):
+            #d::deserialize::FromStaticSqlRow<(#(#row_sql_types,)*), #p::Sqlite>
+    };
+    // Written by insert, update or patch, or compared in a key filter.
+    let writes = model
+        .fields
+        .iter()
+        .filter(|f| f.is_key() || !f.is_read_only())
+        .map(|f| {
+            let (ty, st) = (f.ty(), sql_type(f));
+            quote!(for<'__orm_sqlite> #ty: #d::serialize::ToSql<#st, #p::Sqlite>)
+        });
+    let message = format!(
+        "model `{ident}` cannot be used on SQLite: its `table!` has a column whose SQL type \
+         SQLite does not have"
+    );
+    let error =
+        quote!(::std::result::Result::Err(#d::result::Error::QueryBuilderError(#message.into())));
+    let call = |op: TokenStream, args: TokenStream, none: TokenStream| {
+        quote! {{
+            use #p::NoSqliteSupport as _;
+            match #p::SqliteSupport::<Self>::OPS {
+                ::std::option::Option::Some(ops) => (ops.#op)(#args),
+                ::std::option::Option::None => #none,
+            }
+        }}
+    };
+    let insert_returning = call(quote!(insert_returning), quote!(conn, row), error.clone());
+    let find_by_key = call(quote!(find_by_key), quote!(conn, key), error.clone());
+    let update_returning = call(
+        quote!(update_returning),
+        quote!(conn, row),
+        quote!(::std::option::Option::Some(#error)),
+    );
+    let patch_returning = call(
+        quote!(patch_returning),
+        quote!(conn, key, patch),
+        error.clone(),
+    );
+    let insert_batch = call(
+        quote!(insert_batch),
+        quote!(conn, rows, conflict, recurring),
+        error.clone(),
+    );
+    let insert_batch_returning_keys = call(
+        quote!(insert_batch_returning_keys),
+        quote!(conn, rows, conflict, recurring),
+        error.clone(),
+    );
+    let delete_by_key = call(quote!(delete_by_key), quote!(conn, key), error);
+    quote! {
+        #[automatically_derived]
+        impl #p::SqliteCrud for #ident
+        where
+            #(#has_types,)*
+            #reads,
+            #(#writes,)*
+        {
+            #methods
+        }
+
+        #[automatically_derived]
+        impl #p::Crud<#conn> for #ident {
+            fn insert_returning(
+                conn: &mut #conn,
+                row: &<Self as #p::Model>::New,
+            ) -> #d::QueryResult<Self> #insert_returning
+            fn find_by_key(
+                conn: &mut #conn,
+                key: &<Self as #p::Model>::PrimaryKey,
+            ) -> #d::QueryResult<Self> #find_by_key
+            fn update_returning(
+                conn: &mut #conn,
+                row: &Self,
+            ) -> ::std::option::Option<#d::QueryResult<Self>> #update_returning
+            fn patch_returning(
+                conn: &mut #conn,
+                key: &<Self as #p::Model>::PrimaryKey,
+                patch: &<Self as #p::Model>::Patch,
+            ) -> #d::QueryResult<Self> #patch_returning
+            fn insert_batch(
+                conn: &mut #conn,
+                rows: &[&<Self as #p::Model>::New],
+                conflict: &#p::ConflictClause,
+                recurring: bool,
+            ) -> #d::QueryResult<usize> #insert_batch
+            fn insert_batch_returning_keys(
+                conn: &mut #conn,
+                rows: &[&<Self as #p::Model>::New],
+                conflict: &#p::ConflictClause,
+                recurring: bool,
+            ) -> #d::QueryResult<::std::vec::Vec<<Self as #p::Model>::PrimaryKey>>
+                #insert_batch_returning_keys
+            fn copy_rows<__R>(conn: &mut #conn, rows: __R) -> #d::QueryResult<usize>
+            where
+                __R: ::std::iter::Iterator,
+                __R::Item: ::std::borrow::Borrow<<Self as #p::Model>::New>,
+            {
+                let _ = (conn, rows);
+                ::std::result::Result::Err(#d::result::Error::QueryBuilderError(
+                    "binary COPY is a PostgreSQL feature".into(),
+                ))
+            }
+            fn delete_by_key(
+                conn: &mut #conn,
+                key: &<Self as #p::Model>::PrimaryKey,
+            ) -> #d::QueryResult<usize> #delete_by_key
         }
     }
 }

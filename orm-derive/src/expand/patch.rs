@@ -13,9 +13,10 @@ pub fn patch_ident(model: &Model<'_>) -> Ident {
     format_ident!("{}Patch", model.ident())
 }
 
-/// The patch struct's fields: every non-key field, server-filled ones included.
+/// The patch struct's fields: every non-key field but read-only ones, server-filled ones
+/// included.
 pub fn patch_fields<'m, 'a>(model: &'m Model<'a>) -> impl Iterator<Item = &'m Field<'a>> {
-    model.value_fields()
+    model.value_fields().filter(|f| !f.is_read_only())
 }
 
 pub fn expand_struct(model: &Model<'_>) -> TokenStream {

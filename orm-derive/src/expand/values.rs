@@ -13,7 +13,12 @@ use crate::ast::{Field, Model};
 /// The impls for the model (checked by `update`) and the insert struct (by `insert` and bulk
 /// insert).
 pub fn expand(model: &Model<'_>) -> TokenStream {
-    let for_model = check_values(model, model.ident(), model.fields.iter());
+    // `update` never writes a read-only field, so its value is not checked.
+    let for_model = check_values(
+        model,
+        model.ident(),
+        model.fields.iter().filter(|f| !f.is_read_only()),
+    );
     let for_insert = check_values(model, &insert_ident(model), insert_fields(model));
     let for_patch = check_values(model, &patch_ident(model), patch_fields(model));
     quote!(#for_model #for_insert #for_patch)

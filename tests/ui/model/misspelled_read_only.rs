@@ -1,0 +1,13 @@
+use orm::Model;
+
+#[derive(Model)]
+#[orm(table = posts)]
+pub struct Post {
+    #[orm(primary_key, generated)]
+    pub id: i64,
+    pub title: String,
+    #[orm(readonly)]
+    pub title_length: i32,
+}
+
+fn main() {}
