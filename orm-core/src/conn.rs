@@ -12,11 +12,11 @@ use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl, LoadQuery, Sel
 use diesel::{Connection, RunQueryDsl};
 
 use crate::bulk::{self, BulkOptions, BulkReport};
+use crate::call::{CallInfo, Intent, Node, StatementCounter};
 use crate::ddl;
 use crate::error::{Error, Result};
 use crate::meta::{Backend, TableMeta};
 use crate::model::{Crud, Model, PatchValues, ReadModel};
-use crate::pool::StatementCounter;
 use crate::projection::Projection;
 use crate::schema::verify::{self, ReadCatalog};
 use crate::schema::SchemaDifference;
@@ -26,50 +26,6 @@ use crate::values::CheckValues;
 use diesel::pg::{PgConnection, PgRowByRowLoadingMode};
 #[cfg(feature = "sqlite")]
 use diesel::sqlite::SqliteConnection;
-
-/// Whether a call only reads or may write. Reads may later be served by a replica; writes,
-/// transactions and raw connections always go to the primary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Intent {
-    /// The call only reads (`find`, `load`, …).
-    Read,
-    /// The call may write (`insert`, `execute`, a transaction, a raw connection).
-    Write,
-}
-
-/// The database server that serves a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Node {
-    /// The primary: every write, every transaction, and reads when no replica serves them.
-    Primary,
-    /// The read replica at this position in the list given to
-    /// [`DatabaseBuilder::replica`](crate::DatabaseBuilder::replica), from 0.
-    Replica(usize),
-}
-
-/// What one call through `orm` is and has done so far: see [`Conn::info`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CallInfo {
-    /// Whether the call reads or may write.
-    pub intent: Intent,
-    /// The node serving it.
-    pub node: Node,
-    /// The backend of that node.
-    pub backend: Backend,
-    /// Statements run on the connection during this call, counted by Diesel's per-connection
-    /// instrumentation: every statement, whichever API sent it (`BEGIN`, `COMMIT` and
-    /// savepoints included).
-    pub statements: u64,
-    /// Tables written through `orm`'s model operations (insert, update, delete, bulk insert),
-    /// each once, in the order first written. Writes of a transaction (or savepoint) whose body
-    /// failed, and which was therefore rolled back, are left out.
-    pub tables_written: Vec<&'static str>,
-    /// Whether the call may also have written tables `orm` cannot name: it ran a Diesel
-    /// statement (`execute`), SQL text (`batch_execute`) or used the raw connection.
-    pub unknown_writes: bool,
-}
 
 /// The per-call state a [`Conn`] and its nested transactions share.
 #[derive(Debug)]

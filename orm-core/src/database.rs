@@ -14,9 +14,10 @@ use diesel::r2d2::R2D2Connection;
 use diesel::{Connection, RunQueryDsl};
 
 use crate::bulk::{BulkOptions, BulkReport};
+use crate::call::{Intent, Node};
 use crate::conn::{
-    BackendConn, BackendConnection, CallState, Conn, ExecuteOnEveryBackend, FindAsQuery, Intent,
-    LoadAllQuery, LoadOnEveryBackend, Node, RawConnection, StreamOnEveryBackend,
+    BackendConn, BackendConnection, CallState, Conn, ExecuteOnEveryBackend, FindAsQuery,
+    LoadAllQuery, LoadOnEveryBackend, RawConnection, StreamOnEveryBackend,
 };
 use crate::ddl;
 use crate::error::{Error, Result};

@@ -13,6 +13,7 @@ pub use ipnetwork;
 
 mod bind;
 pub mod bulk;
+mod call;
 mod conn;
 mod database;
 pub mod ddl;
@@ -31,15 +32,16 @@ mod values;
 
 pub use bind::{bind, Bind};
 pub use bulk::{BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, OnConflict};
+pub use call::{CallInfo, Intent, Node};
 #[cfg(feature = "postgres")]
 pub use conn::PostgresConn;
 #[cfg(feature = "sqlite")]
 pub use conn::SqliteConn;
 pub use conn::{
-    query_text, BackendConn, BackendConnection, CallInfo, Conn, ExecuteOnEveryBackend, FindAsQuery,
-    Intent, LoadAllQuery, LoadOnEveryBackend, Node, PostgresExecute, PostgresLoad, PostgresSql,
-    PostgresStream, RawConnection, SqlOnEveryBackend, SqliteExecute, SqliteLoad, SqliteSql,
-    SqliteStream, StreamOnEveryBackend,
+    query_text, BackendConn, BackendConnection, Conn, ExecuteOnEveryBackend, FindAsQuery,
+    LoadAllQuery, LoadOnEveryBackend, PostgresExecute, PostgresLoad, PostgresSql, PostgresStream,
+    RawConnection, SqlOnEveryBackend, SqliteExecute, SqliteLoad, SqliteSql, SqliteStream,
+    StreamOnEveryBackend,
 };
 pub use database::{Database, DatabaseBuilder, OnBackend};
 pub use error::{Error, Result};

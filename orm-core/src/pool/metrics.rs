@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::conn::Node;
+use crate::call::Node;
 
 /// A snapshot of one node's pool, from [`Database::pool_state`](crate::Database::pool_state).
 ///

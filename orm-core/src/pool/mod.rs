@@ -38,7 +38,7 @@ use diesel::QueryResult;
 pub use config::PoolConfig;
 pub use metrics::PoolState;
 
-use crate::conn::Node;
+use crate::call::{Node, StatementCounter};
 use crate::error::{Error, Result};
 use crate::url::{DatabaseUrl, Target};
 use deadline::{Liveness, Watch};
@@ -72,20 +72,6 @@ pub(crate) struct PooledConn<C> {
 impl<C> PooledConn<C> {
     fn expired(&self) -> bool {
         self.expires.is_some_and(|at| Instant::now() >= at)
-    }
-}
-
-/// Counts the statements a connection runs. Installed on each connection as its own Diesel
-/// [`Instrumentation`] when the connection is made (never the process-global default), so
-/// counting costs one relaxed atomic add per statement and sees every statement, whichever API
-/// sent it (`orm`'s methods, Diesel code given the raw connection, `batch_execute`).
-#[derive(Debug, Default)]
-pub(crate) struct StatementCounter(AtomicU64);
-
-impl StatementCounter {
-    /// Statements counted so far.
-    pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
     }
 }
 

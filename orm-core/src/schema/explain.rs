@@ -3,7 +3,8 @@
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::{QueryResult, RunQueryDsl};
 
-use crate::conn::{Intent, RawConnection};
+use crate::call::Intent;
+use crate::conn::RawConnection;
 use crate::database::Database;
 #[cfg(feature = "postgres")]
 use crate::error::Error;

@@ -5,7 +5,8 @@ use std::fmt;
 
 use diesel::RunQueryDsl;
 
-use crate::conn::{Intent, RawConnection};
+use crate::call::Intent;
+use crate::conn::RawConnection;
 use crate::database::Database;
 use crate::ddl::quote_ident;
 use crate::error::Result;

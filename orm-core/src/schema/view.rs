@@ -9,7 +9,8 @@
 
 use std::time::Instant;
 
-use crate::conn::{Conn, Intent, RawConnection};
+use crate::call::Intent;
+use crate::conn::{Conn, RawConnection};
 use crate::database::Database;
 use crate::ddl::{create_table_sql, quote_ident};
 use crate::error::{Error, Result};
