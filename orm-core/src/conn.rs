@@ -8,7 +8,7 @@ use std::borrow::Borrow;
 #[cfg(feature = "sqlite")]
 use diesel::connection::DefaultLoadingMode;
 use diesel::dsl::{Filter, Limit, Select};
-use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl, LoadQuery, SelectDsl};
+use diesel::query_dsl::methods::{ExecuteDsl, LoadQuery};
 use diesel::{Connection, RunQueryDsl};
 
 use crate::bulk::{self, BulkOptions, BulkReport};
@@ -36,6 +36,10 @@ pub(crate) struct CallState {
     tables_written: Vec<&'static str>,
     unknown_writes: bool,
     statements_at_start: u64,
+    /// Whether the call (or work run within it) was declared a write.
+    declared_write: bool,
+    /// Whether any write was recorded, even one later rolled back.
+    recorded: bool,
 }
 
 impl CallState {
@@ -47,18 +51,45 @@ impl CallState {
             tables_written: Vec::new(),
             unknown_writes: false,
             statements_at_start: statements,
+            declared_write: intent == Intent::Write,
+            recorded: false,
+        }
+    }
+
+    /// Work declared with `intent` begins in this call: a write makes the call a write.
+    pub(crate) fn begin(&mut self, intent: Intent) {
+        if intent == Intent::Write {
+            self.intent = Intent::Write;
+            self.declared_write = true;
+        }
+    }
+
+    /// Record the tables the work declared it writes.
+    pub(crate) fn record(&mut self, tables: &[&'static str]) {
+        for &table in tables {
+            self.wrote(table);
+        }
+    }
+
+    /// The call is over: if it was declared a write, sent statements (`statements_ran`) and
+    /// recorded no write at all, it may have written anything, so it reports unknown tables.
+    pub(crate) fn finish(&mut self, statements_ran: bool) {
+        if self.declared_write && statements_ran && !self.recorded {
+            self.unknown_writes = true;
         }
     }
 
     fn wrote(&mut self, table: &'static str) {
         self.intent = Intent::Write;
+        self.recorded = true;
         if !self.tables_written.contains(&table) {
             self.tables_written.push(table);
         }
     }
 
-    fn wrote_unknown(&mut self) {
+    pub(crate) fn wrote_unknown(&mut self) {
         self.intent = Intent::Write;
+        self.recorded = true;
         self.unknown_writes = true;
     }
 
@@ -262,18 +293,18 @@ pub type LoadAllQuery<P> =
 /// # Ok(()) }
 /// ```
 pub struct Conn<'c> {
-    raw: RawConnection<'c>,
-    call: &'c mut CallState,
-    counter: &'c StatementCounter,
+    pub(crate) raw: RawConnection<'c>,
+    pub(crate) call: &'c mut CallState,
+    pub(crate) counter: &'c StatementCounter,
 }
 
 /// A checked-out connection of one backend, `C`: queries only that backend can run, with the
 /// same per-call bookkeeping as [`Conn`]. From [`Conn::postgres`], [`Conn::sqlite`] or a
 /// database's backend handle ([`Database::postgres`](crate::Database::postgres)).
 pub struct BackendConn<'c, C> {
-    conn: &'c mut C,
-    call: &'c mut CallState,
-    counter: &'c StatementCounter,
+    pub(crate) conn: &'c mut C,
+    pub(crate) call: &'c mut CallState,
+    pub(crate) counter: &'c StatementCounter,
 }
 
 /// A PostgreSQL connection with its call context.
@@ -282,28 +313,6 @@ pub type PostgresConn<'c> = BackendConn<'c, PgConnection>;
 /// A SQLite connection with its call context.
 #[cfg(feature = "sqlite")]
 pub type SqliteConn<'c> = BackendConn<'c, SqliteConnection>;
-
-/// Runs `$body` with `$b` bound to this call's [`BackendConn`], on whichever backend it is.
-macro_rules! on_backend {
-    ($conn:expr, $b:ident => $body:expr) => {{
-        let conn: &mut Conn<'_> = $conn;
-        let (call, counter) = (&mut *conn.call, conn.counter);
-        match &mut conn.raw {
-            #[cfg(feature = "postgres")]
-            RawConnection::Postgres(c) => {
-                #[allow(unused_mut)]
-                let mut $b = BackendConn::new(&mut **c, call, counter);
-                $body
-            }
-            #[cfg(feature = "sqlite")]
-            RawConnection::Sqlite(c) => {
-                #[allow(unused_mut)]
-                let mut $b = BackendConn::new(&mut **c, call, counter);
-                $body
-            }
-        }
-    }};
-}
 
 impl<'c> Conn<'c> {
     pub(crate) fn new(
@@ -359,7 +368,7 @@ impl<'c> Conn<'c> {
     }
 
     /// The backend's connection for the runtime's own statements, which record what they
-    /// write themselves ([`Conn::wrote_table`]): not counted as a write of unknown tables.
+    /// declare what they write to the executor: not counted as a write of unknown tables.
     pub(crate) fn raw_for_runtime(&mut self) -> RawConnection<'_> {
         match &mut self.raw {
             #[cfg(feature = "postgres")]
@@ -367,11 +376,6 @@ impl<'c> Conn<'c> {
             #[cfg(feature = "sqlite")]
             RawConnection::Sqlite(c) => RawConnection::Sqlite(c),
         }
-    }
-
-    /// Records that this call wrote `table` (a view's refresh, say), as model writes do.
-    pub(crate) fn wrote_table(&mut self, table: &'static str) {
-        self.call.wrote(table);
     }
 
     /// This connection as backend `C`'s, or [`Error::WrongBackend`].
@@ -402,7 +406,10 @@ impl<'c> Conn<'c> {
 
     /// Run `work` in a transaction (a savepoint when one is open already): committed when it
     /// returns `Ok`, rolled back on `Err`.
-    pub fn transaction<R>(&mut self, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
+    pub(crate) fn in_transaction<R>(
+        &mut self,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
+    ) -> Result<R> {
         self.call.intent = Intent::Write;
         let mark = self.call.writes_mark();
         let mut body_failed = false;
@@ -427,156 +434,8 @@ impl<'c> Conn<'c> {
         result
     }
 
-    /// Run SQL text: one or more statements, no parameters, no results.
-    pub fn batch_execute(&mut self, sql: &str) -> Result<()> {
-        on_backend!(self, b => b.batch_execute(sql))
-    }
-
-    /// Insert one row and return it as stored, with its generated key.
-    pub fn insert<M: Model>(&mut self, row: &M::New) -> Result<M> {
-        self.check_model::<M>()?;
-        on_backend!(self, b => b.insert::<M>(row))
-    }
-
-    /// The row with primary key `key`, or [`Error::NotFound`].
-    pub fn find<M: Model>(&mut self, key: M::PrimaryKey) -> Result<M> {
-        self.check_model::<M>()?;
-        on_backend!(self, b => b.find::<M>(&key))
-    }
-
-    /// Write every non-key field of `row` (but `server_filled` ones) to the row with its
-    /// primary key, and return the row as stored; [`Error::NotFound`] if no row has that key.
-    /// Every such column is written, changed or not: to write only some, use
-    /// [`Conn::patch`].
-    pub fn update<M: Model>(&mut self, row: &M) -> Result<M> {
-        self.check_model::<M>()?;
-        on_backend!(self, b => b.update::<M>(row))
-    }
-
-    /// Write the fields of `patch` that are `Some` to the row with primary key `key`, in one
-    /// `UPDATE … SET`, and return the row as stored; [`Error::NotFound`] if no row has that
-    /// key. Columns the patch leaves `None` are not written, so a change made to them
-    /// elsewhere meanwhile survives. A patch that sets nothing writes nothing and returns the
-    /// row.
-    pub fn patch<M: Model>(&mut self, key: M::PrimaryKey, patch: &M::Patch) -> Result<M> {
-        self.check_model::<M>()?;
-        on_backend!(self, b => b.patch::<M>(&key, patch))
-    }
-
-    /// How the live table of `M` differs from the model: see [`Database::verify_schema`](crate::Database::verify_schema).
-    pub fn verify_schema<M: Model>(&mut self) -> Result<Vec<SchemaDifference>> {
-        self.verify_tables(&[M::TABLE])
-    }
-
-    /// How the live tables differ from their models, for a list of models' tables:
-    /// `conn.verify_tables(&[User::TABLE, Post::TABLE])`. Empty when every table matches.
-    pub fn verify_tables(
-        &mut self,
-        tables: &[&'static TableMeta],
-    ) -> Result<Vec<SchemaDifference>> {
-        on_backend!(self, b => b.verify_tables(tables))
-    }
-
-    /// Create `M`'s table if there is none; if one exists, [`Error::SchemaMismatch`] unless it
-    /// matches the model.
-    pub fn create_table<M: Model>(&mut self) -> Result<()> {
-        self.check_model::<M>()?;
-        on_backend!(self, b => b.create_table(M::TABLE))
-    }
-
-    /// Delete the row with primary key `key`; [`Error::NotFound`] if there is none.
-    pub fn delete<M: Model>(&mut self, key: M::PrimaryKey) -> Result<()> {
-        self.check_model::<M>()?;
-        on_backend!(self, b => b.delete::<M>(&key))
-    }
-
-    /// Insert every row of `rows` in batches: binary COPY on PostgreSQL, multi-row INSERT
-    /// sized to the bind-parameter limit on SQLite. See [`BulkOptions`].
-    pub fn bulk_insert<M, I>(
-        &mut self,
-        rows: I,
-        options: BulkOptions<'_>,
-    ) -> Result<BulkReport<M::PrimaryKey>>
-    where
-        M: Model,
-        I: IntoIterator,
-        I::Item: Borrow<M::New>,
-    {
-        self.check_model::<M>()?;
-        on_backend!(self, b => b.bulk_insert::<M, I>(rows, options))
-    }
-
-    /// Every row a Diesel query returns: `conn.load(users::table.filter(…))`. The query must
-    /// compile for every enabled backend; for one that only PostgreSQL runs, use
-    /// [`Conn::postgres`].
-    pub fn load<'q, Q, U>(&mut self, query: Q) -> Result<Vec<U>>
-    where
-        Q: LoadOnEveryBackend<'q, U>,
-    {
-        on_backend!(self, b => b.load(query))
-    }
-
-    /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
-    pub fn first<'q, Q, U>(&mut self, query: Q) -> Result<U>
-    where
-        Q: LimitDsl,
-        Limit<Q>: LoadOnEveryBackend<'q, U>,
-    {
-        on_backend!(self, b => b.first(query))
-    }
-
-    /// Run a Diesel statement (insert, update, delete) and return the rows it touched.
-    pub fn execute<Q>(&mut self, query: Q) -> Result<usize>
-    where
-        Q: ExecuteOnEveryBackend,
-    {
-        on_backend!(self, b => b.execute(query))
-    }
-
-    /// Stream the rows of a Diesel query through `consume` without holding them all in
-    /// memory: PostgreSQL sends them in single-row mode, SQLite steps its cursor.
-    pub fn load_iter<'q, Q, U, R>(
-        &mut self,
-        query: Q,
-        consume: impl FnOnce(&mut dyn Iterator<Item = Result<U>>) -> R,
-    ) -> Result<R>
-    where
-        Q: StreamOnEveryBackend<'q, U> + 'q,
-        U: 'q,
-    {
-        on_backend!(self, b => b.load_iter(query, consume))
-    }
-
-    /// The columns of projection `P` for the row with primary key `key`, or
-    /// [`Error::NotFound`]. Only `P`'s columns are read.
-    pub fn find_as<P>(&mut self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
-    where
-        P: Projection,
-        P::Model: Model,
-        <P::Model as ReadModel>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
-        Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>:
-            SelectDsl<P::Columns>,
-        Select<Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
-            LimitDsl,
-        FindAsQuery<P>: LoadOnEveryBackend<'static, P>,
-    {
-        self.check_model::<P::Model>()?;
-        on_backend!(self, b => b.find_as::<P>(key))
-    }
-
-    /// Every row of the model's table, reading only projection `P`'s columns.
-    pub fn load_all<P>(&mut self) -> Result<Vec<P>>
-    where
-        P: Projection,
-        <P::Model as ReadModel>::Table: SelectDsl<P::Columns>,
-        LoadAllQuery<P>: LoadOnEveryBackend<'static, P>,
-    {
-        self.check_model::<P::Model>()?;
-        on_backend!(self, b => b.load_all::<P>())
-    }
-
     /// [`Error::WrongBackend`] unless model `M` can be used on this connection's backend.
-    fn check_model<M: ReadModel>(&self) -> Result<()> {
+    pub(crate) fn check_model<M: ReadModel>(&self) -> Result<()> {
         let backend = self.call.backend;
         if M::TABLE.supports(backend) {
             return Ok(());
@@ -590,7 +449,11 @@ impl<'c> Conn<'c> {
 }
 
 impl<'c, C: BackendConnection> BackendConn<'c, C> {
-    fn new(conn: &'c mut C, call: &'c mut CallState, counter: &'c StatementCounter) -> Self {
+    pub(crate) fn new(
+        conn: &'c mut C,
+        call: &'c mut CallState,
+        counter: &'c StatementCounter,
+    ) -> Self {
         Self {
             conn,
             call,
@@ -610,105 +473,24 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
         self.conn
     }
 
-    /// Every row a Diesel query returns; the query only has to compile for this backend:
-    /// `db.postgres()?.load(users::table.filter(users::name.ilike("a%")))`.
-    pub fn load<'q, Q, U>(&mut self, query: Q) -> Result<Vec<U>>
-    where
-        Q: LoadQuery<'q, C, U>,
-    {
-        Ok(query.load(self.conn)?)
-    }
-
-    /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
-    pub fn first<'q, Q, U>(&mut self, query: Q) -> Result<U>
-    where
-        Q: LimitDsl,
-        Limit<Q>: LoadQuery<'q, C, U>,
-    {
-        let rows: Vec<U> = query.limit(1).load(self.conn)?;
-        rows.into_iter()
-            .next()
-            .ok_or(Error::NotFound { table: "(query)" })
-    }
-
-    /// Run a Diesel statement (insert, update, delete) and return the rows it touched.
-    pub fn execute<Q>(&mut self, query: Q) -> Result<usize>
-    where
-        Q: ExecuteDsl<C> + RunQueryDsl<C>,
-    {
-        self.call.wrote_unknown();
-        Ok(ExecuteDsl::execute(query, self.conn)?)
-    }
-
-    /// Stream the rows of a Diesel query through `consume` (single-row mode on PostgreSQL,
-    /// SQLite's cursor), through Diesel's `RunQueryDsl::load_iter`.
-    pub fn load_iter<'q, Q, U, R>(
-        &mut self,
-        query: Q,
-        consume: impl FnOnce(&mut dyn Iterator<Item = Result<U>>) -> R,
-    ) -> Result<R>
-    where
-        Q: LoadQuery<'q, C, U, C::StreamMode> + RunQueryDsl<C> + 'q,
-        U: 'q,
-    {
-        let rows = query.load_iter::<U, C::StreamMode>(self.conn)?;
-        Ok(consume(&mut rows.map(|r| r.map_err(Error::from))))
-    }
-
-    /// The columns of projection `P` for the row with primary key `key`, or
-    /// [`Error::NotFound`].
-    pub fn find_as<P>(&mut self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
-    where
-        P: Projection,
-        P::Model: Model,
-        <P::Model as ReadModel>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
-        Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>:
-            SelectDsl<P::Columns>,
-        Select<Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
-            LimitDsl,
-        FindAsQuery<P>: LoadQuery<'static, C, P>,
-    {
-        let table = <P::Model as ReadModel>::Table::default();
-        let query = table
-            .filter(<P::Model as Model>::key_filter(key))
-            .select(P::columns())
-            .limit(1);
-        let rows: Vec<P> = query.load(self.conn)?;
-        rows.into_iter().next().ok_or(Error::NotFound {
-            table: <P::Model as ReadModel>::TABLE.name,
-        })
-    }
-
-    /// Every row of the model's table, reading only projection `P`'s columns.
-    pub fn load_all<P>(&mut self) -> Result<Vec<P>>
-    where
-        P: Projection,
-        <P::Model as ReadModel>::Table: SelectDsl<P::Columns>,
-        LoadAllQuery<P>: LoadQuery<'static, C, P>,
-    {
-        self.load(<P::Model as ReadModel>::Table::default().select(P::columns()))
-    }
-
-    fn batch_execute(&mut self, sql: &str) -> Result<()> {
+    pub(crate) fn batch_execute(&mut self, sql: &str) -> Result<()> {
         self.call.wrote_unknown();
         Ok(self.conn.batch_execute(sql)?)
     }
 
-    fn insert<M: Model + Crud<C>>(&mut self, row: &M::New) -> Result<M> {
+    pub(crate) fn insert<M: Model + Crud<C>>(&mut self, row: &M::New) -> Result<M> {
         row.check_values(C::BACKEND)
             .map_err(|r| Error::rejected(M::TABLE, C::BACKEND, r))?;
-        self.call.wrote(M::TABLE.name);
         M::insert_returning(self.conn, row).map_err(|e| Error::from_model(M::TABLE, e))
     }
 
-    fn find<M: Model + Crud<C>>(&mut self, key: &M::PrimaryKey) -> Result<M> {
+    pub(crate) fn find<M: Model + Crud<C>>(&mut self, key: &M::PrimaryKey) -> Result<M> {
         M::find_by_key(self.conn, key).map_err(|e| Error::from_model(M::TABLE, e))
     }
 
-    fn update<M: Model + Crud<C>>(&mut self, row: &M) -> Result<M> {
+    pub(crate) fn update<M: Model + Crud<C>>(&mut self, row: &M) -> Result<M> {
         row.check_values(C::BACKEND)
             .map_err(|r| Error::rejected(M::TABLE, C::BACKEND, r))?;
-        self.call.wrote(M::TABLE.name);
         match M::update_returning(self.conn, row) {
             Some(updated) => updated.map_err(|e| Error::from_model(M::TABLE, e)),
             None => Err(Error::Model {
@@ -719,18 +501,24 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
         }
     }
 
-    fn patch<M: Model + Crud<C>>(&mut self, key: &M::PrimaryKey, patch: &M::Patch) -> Result<M> {
+    pub(crate) fn patch<M: Model + Crud<C>>(
+        &mut self,
+        key: &M::PrimaryKey,
+        patch: &M::Patch,
+    ) -> Result<M> {
         if patch.is_empty() {
             return self.find::<M>(key);
         }
         patch
             .check_values(C::BACKEND)
             .map_err(|r| Error::rejected(M::TABLE, C::BACKEND, r))?;
-        self.call.wrote(M::TABLE.name);
         M::patch_returning(self.conn, key, patch).map_err(|e| Error::from_model(M::TABLE, e))
     }
 
-    fn verify_tables(&mut self, tables: &[&'static TableMeta]) -> Result<Vec<SchemaDifference>>
+    pub(crate) fn verify_tables(
+        &mut self,
+        tables: &[&'static TableMeta],
+    ) -> Result<Vec<SchemaDifference>>
     where
         C: ReadCatalog,
     {
@@ -742,7 +530,7 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
         Ok(differences)
     }
 
-    fn create_table(&mut self, table: &'static TableMeta) -> Result<()>
+    pub(crate) fn create_table(&mut self, table: &'static TableMeta) -> Result<()>
     where
         C: ReadCatalog,
     {
@@ -771,8 +559,7 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
         }
     }
 
-    fn delete<M: Model + Crud<C>>(&mut self, key: &M::PrimaryKey) -> Result<()> {
-        self.call.wrote(M::TABLE.name);
+    pub(crate) fn delete<M: Model + Crud<C>>(&mut self, key: &M::PrimaryKey) -> Result<()> {
         match M::delete_by_key(self.conn, key).map_err(|e| Error::from_model(M::TABLE, e))? {
             0 => Err(Error::NotFound {
                 table: M::TABLE.name,
@@ -781,7 +568,7 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
         }
     }
 
-    fn bulk_insert<M, I>(
+    pub(crate) fn bulk_insert<M, I>(
         &mut self,
         rows: I,
         options: BulkOptions<'_>,
@@ -791,7 +578,6 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
         I: IntoIterator,
         I::Item: Borrow<M::New>,
     {
-        self.call.wrote(M::TABLE.name);
         bulk::run::<M, C, I>(self.conn, rows, options, C::BACKEND)
     }
 }

@@ -8,27 +8,20 @@ use std::panic::Location;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use diesel::dsl::{Filter, Limit, Select};
-use diesel::query_dsl::methods::{ExecuteDsl, FilterDsl, LimitDsl, LoadQuery, SelectDsl};
 use diesel::r2d2::R2D2Connection;
-use diesel::{Connection, RunQueryDsl};
+use diesel::Connection;
 
 use crate::bulk::{BulkOptions, BulkReport};
 use crate::call::{Intent, Node};
-use crate::conn::{
-    BackendConn, BackendConnection, CallState, Conn, ExecuteOnEveryBackend, FindAsQuery,
-    LoadAllQuery, LoadOnEveryBackend, RawConnection, StreamOnEveryBackend,
-};
-use crate::ddl;
+use crate::conn::{BackendConn, BackendConnection, CallState, Conn, RawConnection};
 use crate::error::{Error, Result};
+use crate::exec::{Access, BackendExecutor, Executor};
 use crate::listen::WriteListener;
-use crate::meta::{Backend, RedactedUrl, TableMeta};
-use crate::model::{Model, ReadModel};
+use crate::meta::{Backend, RedactedUrl};
+use crate::model::Model;
 use crate::pool::{node_pool, BackendPool, Checkout, NodePool, PoolConfig, PoolState};
-use crate::projection::Projection;
 #[cfg(feature = "postgres")]
 use crate::route::{LastWrite, ReadPolicy, ReplicaSet, ReplicaStatus, RouterConfig};
-use crate::schema::SchemaDifference;
 use crate::url::DatabaseUrl;
 #[cfg(feature = "postgres")]
 use crate::url::Target;
@@ -417,59 +410,54 @@ impl Database {
         }
     }
 
-    /// Run `work`, which only reads, on a connection of the node a read goes to (a replica
-    /// when one is usable): for several reads on one connection. A write in `work` fails on a
-    /// replica, which is read-only; use [`Database::with_connection`] for writes.
-    #[track_caller]
-    pub fn read<R>(&self, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
-        self.run(Intent::Read, work)
-    }
-
     /// The one road every call takes: choose the node (a replica for a read when one is
     /// usable, else the primary), check out a connection, wrap it in a [`Conn`] that knows the
     /// call's intent, node and statement count, and run `work` on it. `#[track_caller]` here
     /// and on every public method that leads here makes [`Location::caller`] the user's call,
     /// which leak detection reports.
     #[track_caller]
-    pub(crate) fn run<R>(
+    fn run_call<R>(
         &self,
-        intent: Intent,
+        access: Access,
         work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
     ) -> Result<R> {
         let at = Location::caller();
         #[cfg(feature = "postgres")]
-        if let Some((replicas, index)) = self.route(intent)? {
-            return self.run_on_replica(replicas, index, intent, at, work);
+        if let Some((replicas, index)) = self.route(access)? {
+            return self.run_on_replica(replicas, index, access, at, work);
         }
-        self.run_on_primary(intent, at, work)
+        self.run_on_primary(access, at, work)
     }
 
     /// Like [`Database::run`] for a read whose work can run twice: a read that fails on a
     /// replica for a connection reason is run again on the primary. (Other reads are moved
     /// to the primary only when the replica fails before the query is sent.)
     #[track_caller]
-    fn run_read<R>(&self, work: impl Fn(&mut Conn<'_>) -> Result<R>) -> Result<R> {
+    fn run_read_retrying<R>(&self, work: impl Fn(&mut Conn<'_>) -> Result<R>) -> Result<R> {
         let at = Location::caller();
         #[cfg(feature = "postgres")]
-        if let Some((replicas, index)) = self.route(Intent::Read)? {
-            return match self.run_on_replica(replicas, index, Intent::Read, at, &work) {
+        if let Some((replicas, index)) = self.route(Access::READ)? {
+            return match self.run_on_replica(replicas, index, Access::READ, at, &work) {
                 Err(e) if self.pin == Pin::Routed && crate::route::is_connection_failure(&e) => {
                     replicas
                         .router
                         .report_failure_because(index, &e.to_string());
                     tracing::debug!(replica = index, error = %e, "read retried on the primary");
-                    self.run_on_primary(Intent::Read, at, work)
+                    self.run_on_primary(Access::READ, at, work)
                 }
                 other => other,
             };
         }
-        self.run_on_primary(Intent::Read, at, work)
+        self.run_on_primary(Access::READ, at, work)
     }
 
     /// The replica a call with `intent` goes to, or `None` for the primary. No I/O and no
     /// allocation: the router reads the state its monitor keeps.
     #[cfg(feature = "postgres")]
-    fn route(&self, intent: Intent) -> Result<Option<(&Replicas, usize)>> {
+    fn route(&self, access: Access) -> Result<Option<(&Replicas, usize)>> {
+        if access.needs_primary() {
+            return Ok(None);
+        }
         let Some(replicas) = &self.inner.replicas else {
             return match self.pin {
                 Pin::Replica => Err(Error::NoReplica {
@@ -478,7 +466,7 @@ impl Database {
                 _ => Ok(None),
             };
         };
-        let index = match (self.pin, intent) {
+        let index = match (self.pin, access.intent()) {
             (Pin::Primary, _) | (Pin::Routed, Intent::Write) => None,
             (Pin::Replica, _) => match replicas.router.pick(None)? {
                 Some(index) => Some(index),
@@ -504,7 +492,7 @@ impl Database {
         &self,
         replicas: &Replicas,
         index: usize,
-        intent: Intent,
+        access: Access,
         at: &'static Location<'static>,
         work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
     ) -> Result<R> {
@@ -519,7 +507,7 @@ impl Database {
             Ok(checkout) => self.run_on(
                 pool,
                 checkout,
-                intent,
+                access,
                 Node::Replica(index),
                 Backend::Postgres,
                 |c| RawConnection::Postgres(c),
@@ -531,7 +519,7 @@ impl Database {
                     .router
                     .report_failure_because(index, &e.to_string());
                 tracing::debug!(replica = index, error = %e, "read moved to the primary");
-                self.run_on_primary(intent, at, work)
+                self.run_on_primary(access, at, work)
             }
             Err(e) => Err(e),
         }
@@ -539,7 +527,7 @@ impl Database {
 
     fn run_on_primary<R>(
         &self,
-        intent: Intent,
+        access: Access,
         at: &'static Location<'static>,
         work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
     ) -> Result<R> {
@@ -549,7 +537,7 @@ impl Database {
             BackendPool::Postgres(connections) => self.run_on(
                 node,
                 node.checkout(connections, at)?,
-                intent,
+                access,
                 Node::Primary,
                 Backend::Postgres,
                 |c| RawConnection::Postgres(c),
@@ -563,7 +551,7 @@ impl Database {
             BackendPool::Sqlite(connections) => self.run_on(
                 node,
                 node.checkout(connections, at)?,
-                intent,
+                access,
                 Node::Primary,
                 Backend::Sqlite,
                 |c| RawConnection::Sqlite(c),
@@ -602,7 +590,7 @@ impl Database {
         &self,
         pool: &NodePool,
         mut checkout: Checkout<'_, C>,
-        intent: Intent,
+        access: Access,
         node: Node,
         backend: Backend,
         wrap: impl FnOnce(&mut C) -> RawConnection<'_>,
@@ -611,7 +599,8 @@ impl Database {
         let began = checkout.began;
         let pooled = &mut *checkout;
         let statements = &pooled.statements;
-        let mut call = CallState::new(intent, node, backend, statements.get());
+        let statements_at_start = statements.get();
+        let mut call = CallState::new(access.intent(), node, backend, statements_at_start);
         let deadline = pool.call_deadline();
         if let Some(d) = deadline {
             pooled.watch.begin_at(began, d, false);
@@ -619,7 +608,8 @@ impl Database {
         // The pooled connection is returned before a panic from `work` goes on, so the pool
         // sees a clean connection rather than one dropped while unwinding, which it discards.
         let outcome = guard_panics(&mut pooled.conn, |c| {
-            let result = work(&mut Conn::new(wrap(c), &mut call, statements));
+            let result = Conn::new(wrap(c), &mut call, statements).run(access, work);
+            call.finish(statements.get() > statements_at_start);
             let info = call.info(statements);
             tracing::trace!(
                 intent = ?info.intent,
@@ -644,201 +634,13 @@ impl Database {
             // The watchdog ended the call: whatever error the driver gave, the cause is the
             // silent server. (A call that completed just as it passed its deadline keeps its
             // result; its connection is closed all the same.)
-            Ok(Err(_)) if late => Err(pool.deadline_error(intent == Intent::Write)),
+            Ok(Err(_)) if late => Err(pool.deadline_error(access.intent() == Intent::Write)),
             Ok(result) => result,
         }
     }
 
-    /// Run `work` on a checked-out connection, with the whole [`Conn`] API and
-    /// [`Conn::raw`] for Diesel code. The call counts as a write: it goes to the primary.
-    #[track_caller]
-    pub fn with_connection<R>(&self, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
-        self.run(Intent::Write, work)
-    }
-
-    /// Run `work` in a transaction: committed when it returns `Ok`, rolled back on `Err`.
-    /// Diesel's own errors convert with `?`. The body gets a [`Conn`], which can do everything
-    /// `Database` can (nested `conn.transaction` is a savepoint). The connection is checked
-    /// out for the whole transaction: don't call `self` again inside `work` (on an in-memory
-    /// SQLite database, whose one connection is taken, that call waits for the pool's timeout).
-    #[track_caller]
-    pub fn transaction<R>(&self, work: impl FnOnce(&mut Conn<'_>) -> Result<R>) -> Result<R> {
-        self.run(Intent::Write, |conn| conn.transaction(work))
-    }
-
-    /// Run SQL text (one or more statements, no parameters, no results).
-    #[track_caller]
-    pub fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.run(Intent::Write, |conn| conn.batch_execute(sql))
-    }
-
-    /// Create `M`'s table: column types for this backend, NOT NULL, defaults, primary key,
-    /// named UNIQUE, CHECK and FOREIGN KEY constraints (the SQL is
-    /// [`ddl::create_table_sql`]). If a table of that name exists, nothing is changed: `Ok` if
-    /// it matches the model (as [`Database::verify_schema`] compares them), else
-    /// [`Error::SchemaMismatch`] listing the differences.
-    #[track_caller]
-    pub fn create_table<M: Model>(&self) -> Result<()> {
-        self.run(Intent::Write, |conn| conn.create_table::<M>())
-    }
-
-    /// How the live table of `M` differs from the model, read from the catalog of the primary
-    /// (`pg_catalog`, through the search path, on PostgreSQL; SQLite's pragmas): missing or
-    /// extra columns, types, nullability, primary key, UNIQUE constraints. Empty when they
-    /// match.
-    #[track_caller]
-    pub fn verify_schema<M: Model>(&self) -> Result<Vec<SchemaDifference>> {
-        self.verify_tables(&[M::TABLE])
-    }
-
-    /// [`Database::verify_schema`] for a list of models' tables in one call:
-    /// `db.verify_tables(&[User::TABLE, Post::TABLE])`.
-    #[track_caller]
-    pub fn verify_tables(&self, tables: &[&'static TableMeta]) -> Result<Vec<SchemaDifference>> {
-        // The primary: a replica may not have replayed the latest DDL yet.
-        self.primary()
-            .run(Intent::Read, |conn| conn.verify_tables(tables))
-    }
-
-    /// Drop `M`'s table if it exists.
-    #[track_caller]
-    pub fn drop_table<M: Model>(&self) -> Result<()> {
-        self.batch_execute(&ddl::drop_table_sql(M::TABLE))
-    }
-
-    /// Insert one row and return it as stored, with its generated key.
-    #[track_caller]
-    pub fn insert<M: Model>(&self, row: &M::New) -> Result<M> {
-        self.run(Intent::Write, |conn| conn.insert::<M>(row))
-    }
-
-    /// The row with primary key `key`, or [`Error::NotFound`].
-    #[track_caller]
-    pub fn find<M: Model>(&self, key: M::PrimaryKey) -> Result<M> {
-        self.run_read(|conn| conn.find::<M>(key.clone()))
-    }
-
-    /// Write every non-key field of `row` (but `server_filled` ones) to the row with its
-    /// primary key, and return the row as stored; [`Error::NotFound`] if no row has that key.
-    /// Every such column is written, changed or not, so a change made elsewhere since `row`
-    /// was read is overwritten: to write only some fields, use [`Database::patch`].
-    #[track_caller]
-    pub fn update<M: Model>(&self, row: &M) -> Result<M> {
-        self.run(Intent::Write, |conn| conn.update(row))
-    }
-
-    /// Write the fields of `patch` that are `Some` to the row with primary key `key`, in one
-    /// `UPDATE … SET`, and return the row as stored; [`Error::NotFound`] if no row has that
-    /// key. Columns left `None` are not written, so changes made to them elsewhere survive:
-    /// `db.patch::<User>(7, &UserPatch { name: Some("Ada".into()), ..Default::default() })`.
-    #[track_caller]
-    pub fn patch<M: Model>(&self, key: M::PrimaryKey, patch: &M::Patch) -> Result<M> {
-        self.run(Intent::Write, |conn| conn.patch::<M>(key, patch))
-    }
-
-    /// Delete the row with primary key `key`; [`Error::NotFound`] if there is none.
-    #[track_caller]
-    pub fn delete<M: Model>(&self, key: M::PrimaryKey) -> Result<()> {
-        self.run(Intent::Write, |conn| conn.delete::<M>(key))
-    }
-
-    /// Every row a Diesel query returns, on whichever backend this is:
-    /// `db.load(users::table.filter(users::name.eq("Ada")))`. The query must compile for every
-    /// enabled backend; for one only PostgreSQL runs, use [`Database::postgres`].
-    ///
-    /// The query is `Clone` (Diesel's queries are, but boxed ones) so that a read whose
-    /// replica fails or goes silent can run again on the primary. A boxed query loads through
-    /// [`Database::read`]: `db.read(|c| c.load(boxed))`, which is not run again.
-    #[track_caller]
-    pub fn load<'q, Q, U>(&self, query: Q) -> Result<Vec<U>>
-    where
-        Q: LoadOnEveryBackend<'q, U> + Clone,
-    {
-        self.run_read(|conn| conn.load(query.clone()))
-    }
-
-    /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
-    /// Like [`Database::load`], the query is `Clone`.
-    #[track_caller]
-    pub fn first<'q, Q, U>(&self, query: Q) -> Result<U>
-    where
-        Q: LimitDsl + Clone,
-        Limit<Q>: LoadOnEveryBackend<'q, U>,
-    {
-        self.run_read(|conn| conn.first(query.clone()))
-    }
-
-    /// Run a Diesel statement (insert, update, delete) and return the number of rows it touched.
-    #[track_caller]
-    pub fn execute<Q>(&self, query: Q) -> Result<usize>
-    where
-        Q: ExecuteOnEveryBackend,
-    {
-        self.run(Intent::Write, |conn| conn.execute(query))
-    }
-
-    /// Stream the rows of a Diesel query through `consume` without holding them all in memory:
-    /// PostgreSQL sends them in single-row mode, SQLite steps its cursor. The connection stays
-    /// checked out until `consume` returns.
-    ///
-    /// ```no_run
-    /// # use orm_core::Database;
-    /// # fn demo(db: &Database) -> orm_core::Result<()> {
-    /// use diesel::dsl::sql;
-    /// use diesel::sql_types::BigInt;
-    /// let total: i64 = db.load_iter(sql::<BigInt>("SELECT 1"), |rows| {
-    ///     rows.map(|r| r.unwrap_or(0)).sum()
-    /// })?;
-    /// # Ok(()) }
-    /// ```
-    #[track_caller]
-    pub fn load_iter<'q, Q, U, R>(
-        &self,
-        query: Q,
-        consume: impl FnOnce(&mut dyn Iterator<Item = Result<U>>) -> R,
-    ) -> Result<R>
-    where
-        Q: StreamOnEveryBackend<'q, U> + 'q,
-        U: 'q,
-    {
-        self.run(Intent::Read, |conn| conn.load_iter(query, consume))
-    }
-
-    /// The columns of projection `P` for the row with primary key `key`, or
-    /// [`Error::NotFound`]. Only `P`'s columns are read.
-    #[track_caller]
-    pub fn find_as<P>(&self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
-    where
-        P: Projection,
-        P::Model: Model,
-        <P::Model as ReadModel>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
-        Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>:
-            SelectDsl<P::Columns>,
-        Select<Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
-            LimitDsl,
-        FindAsQuery<P>: LoadOnEveryBackend<'static, P>,
-    {
-        self.run_read(|conn| conn.find_as::<P>(key.clone()))
-    }
-
-    /// Every row of the model's table, reading only projection `P`'s columns. For a filter,
-    /// order or limit, use the Diesel DSL: `db.load(users::table.filter(…).select(UserCard::columns()))`.
-    #[track_caller]
-    pub fn load_all<P>(&self) -> Result<Vec<P>>
-    where
-        P: Projection,
-        <P::Model as ReadModel>::Table: SelectDsl<P::Columns>,
-        LoadAllQuery<P>: LoadOnEveryBackend<'static, P>,
-    {
-        self.run_read(|conn| conn.load_all::<P>())
-    }
-
-    /// Insert every row of `rows` (owned or borrowed insert structs), streamed in batches:
-    /// binary COPY on PostgreSQL, multi-row INSERT sized to the bind-parameter limit on SQLite.
-    /// `User::bulk_insert(&db, rows, options)` calls this.
-    ///
-    /// On failure, [`Error::Bulk`] names the failing batch, its rows, the database's reason and
-    /// exactly how many rows were committed before it.
+    /// [`Executor::bulk_insert`], kept as a method of its own so that the derive's
+    /// `User::bulk_insert(&db, rows, options)` needs no import.
     #[track_caller]
     pub fn bulk_insert<M, I>(
         &self,
@@ -850,9 +652,7 @@ impl Database {
         I: IntoIterator,
         I::Item: Borrow<M::New>,
     {
-        self.run(Intent::Write, |conn| {
-            conn.bulk_insert::<M, I>(rows, options)
-        })
+        Executor::bulk_insert::<M, I>(self, rows, options)
     }
 
     /// This database as backend `C`'s, for queries only `C` can run; [`Error::WrongBackend`]
@@ -897,99 +697,72 @@ impl Database {
     }
 }
 
-/// A [`Database`] known to be of backend `C`: queries that only `C` can run, each through the
-/// same choke point as every other call. From [`Database::postgres`] or [`Database::sqlite`].
+/// A [`Database`] known to be of backend `C`: queries that only `C` can run
+/// ([`BackendExecutor`]), each through the same choke point as every other call, and the whole
+/// [`Executor`] API. From [`Database::postgres`] or [`Database::sqlite`].
 pub struct OnBackend<'db, C> {
     db: &'db Database,
     backend: PhantomData<fn() -> C>,
 }
 
-impl<C: BackendConnection> OnBackend<'_, C> {
+impl<C> Clone for OnBackend<'_, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C> Copy for OnBackend<'_, C> {}
+
+impl<C> std::fmt::Debug for OnBackend<'_, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnBackend").field("db", self.db).finish()
+    }
+}
+
+/// The queries only backend `C` runs. Implemented for the handle itself (not a reference to
+/// it), so that `db.postgres()?.load(q)` finds this `load` before [`Executor::load`].
+impl<C: BackendConnection> BackendExecutor<C> for OnBackend<'_, C> {
+    #[track_caller]
+    fn run_on_backend<R>(
+        self,
+        access: impl Into<Access>,
+        work: impl FnOnce(&mut BackendConn<'_, C>) -> Result<R>,
+    ) -> Result<R> {
+        self.db.run(access, |conn| work(&mut conn.on::<C>()?))
+    }
+}
+
+/// Every operation, as on the database.
+impl<C: BackendConnection> Executor for &OnBackend<'_, C> {
     #[track_caller]
     fn run<R>(
-        &self,
-        intent: Intent,
-        work: impl FnOnce(&mut BackendConn<'_, C>) -> Result<R>,
+        self,
+        access: impl Into<Access>,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
     ) -> Result<R> {
-        self.db.run(intent, |conn| work(&mut conn.on::<C>()?))
+        self.db.run(access, work)
     }
 
-    /// Run `work` on a checked-out connection of this backend (a write, on the primary).
     #[track_caller]
-    pub fn with_connection<R>(
-        &self,
-        work: impl FnOnce(&mut BackendConn<'_, C>) -> Result<R>,
+    fn run_read<R>(self, work: impl Fn(&mut Conn<'_>) -> Result<R>) -> Result<R> {
+        self.db.run_read(work)
+    }
+}
+
+/// The pool: each call checks out a connection of the node it goes to, under that node's
+/// deadline, and reports its writes to the write listeners once the connection is back.
+impl Executor for &Database {
+    #[track_caller]
+    fn run<R>(
+        self,
+        access: impl Into<Access>,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
     ) -> Result<R> {
-        self.run(Intent::Write, work)
+        self.run_call(access.into(), work)
     }
 
-    /// Every row a Diesel query returns; the query only has to compile for this backend.
     #[track_caller]
-    pub fn load<'q, Q, U>(&self, query: Q) -> Result<Vec<U>>
-    where
-        Q: LoadQuery<'q, C, U>,
-    {
-        self.run(Intent::Read, |conn| conn.load(query))
-    }
-
-    /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
-    #[track_caller]
-    pub fn first<'q, Q, U>(&self, query: Q) -> Result<U>
-    where
-        Q: LimitDsl,
-        Limit<Q>: LoadQuery<'q, C, U>,
-    {
-        self.run(Intent::Read, |conn| conn.first(query))
-    }
-
-    /// Run a Diesel statement and return the rows it touched.
-    #[track_caller]
-    pub fn execute<Q>(&self, query: Q) -> Result<usize>
-    where
-        Q: ExecuteDsl<C> + RunQueryDsl<C>,
-    {
-        self.run(Intent::Write, |conn| conn.execute(query))
-    }
-
-    /// Stream the rows of a Diesel query through `consume`.
-    #[track_caller]
-    pub fn load_iter<'q, Q, U, R>(
-        &self,
-        query: Q,
-        consume: impl FnOnce(&mut dyn Iterator<Item = Result<U>>) -> R,
-    ) -> Result<R>
-    where
-        Q: LoadQuery<'q, C, U, C::StreamMode> + RunQueryDsl<C> + 'q,
-        U: 'q,
-    {
-        self.run(Intent::Read, |conn| conn.load_iter(query, consume))
-    }
-
-    /// The columns of projection `P` for the row with primary key `key`, or
-    /// [`Error::NotFound`].
-    #[track_caller]
-    pub fn find_as<P>(&self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
-    where
-        P: Projection,
-        P::Model: Model,
-        <P::Model as ReadModel>::Table: FilterDsl<<P::Model as Model>::KeyFilter>,
-        Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>:
-            SelectDsl<P::Columns>,
-        Select<Filter<<P::Model as ReadModel>::Table, <P::Model as Model>::KeyFilter>, P::Columns>:
-            LimitDsl,
-        FindAsQuery<P>: LoadQuery<'static, C, P>,
-    {
-        self.run(Intent::Read, |conn| conn.find_as::<P>(key))
-    }
-
-    /// Every row of the model's table, reading only projection `P`'s columns.
-    #[track_caller]
-    pub fn load_all<P>(&self) -> Result<Vec<P>>
-    where
-        P: Projection,
-        <P::Model as ReadModel>::Table: SelectDsl<P::Columns>,
-        LoadAllQuery<P>: LoadQuery<'static, C, P>,
-    {
-        self.run(Intent::Read, |conn| conn.load_all::<P>())
+    fn run_read<R>(self, work: impl Fn(&mut Conn<'_>) -> Result<R>) -> Result<R> {
+        self.run_read_retrying(work)
     }
 }

@@ -18,6 +18,7 @@ mod conn;
 mod database;
 pub mod ddl;
 mod error;
+mod exec;
 mod listen;
 mod meta;
 mod model;
@@ -45,6 +46,7 @@ pub use conn::{
 };
 pub use database::{Database, DatabaseBuilder, OnBackend};
 pub use error::{Error, Result};
+pub use exec::{Access, BackendExecutor, Executor};
 pub use listen::{WriteListener, Written};
 pub use meta::{
     Backend, CheckConstraint, ColumnMeta, EnumType, ForeignKey, IndexMeta, IndexMethod,

@@ -3,9 +3,7 @@
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::{QueryResult, RunQueryDsl};
 
-use crate::call::Intent;
-use crate::conn::RawConnection;
-use crate::database::Database;
+use crate::conn::{Conn, RawConnection};
 #[cfg(feature = "postgres")]
 use crate::error::Error;
 use crate::error::Result;
@@ -218,43 +216,29 @@ explain_bound!("sqlite", SqliteExplain: QueryFragment<diesel::sqlite::Sqlite>);
 pub trait ExplainOnEveryBackend: PostgresExplain + SqliteExplain {}
 impl<T: PostgresExplain + SqliteExplain> ExplainOnEveryBackend for T {}
 
-impl Database {
-    /// The plan the database chooses for `query` (which is planned, not run): `EXPLAIN (FORMAT
-    /// JSON)` on PostgreSQL, `EXPLAIN QUERY PLAN` on SQLite. Then
-    /// [`Plan::is_index_only_scan`] says whether an index answers it alone.
-    ///
-    /// ```
-    /// # fn main() -> orm_core::Result<()> {
-    /// let db = orm_core::Database::connect("sqlite::memory:")?;
-    /// db.batch_execute("CREATE TABLE t (a INTEGER, b INTEGER); CREATE INDEX t_a_b ON t (a, b)")?;
-    /// let plan = db.explain(diesel::sql_query("SELECT b FROM t WHERE a = 1"))?;
-    /// assert!(plan.is_index_only_scan() && plan.uses_index("t_a_b"));
-    /// # Ok(()) }
-    /// ```
-    #[track_caller]
-    pub fn explain<Q: ExplainOnEveryBackend>(&self, query: Q) -> Result<Plan> {
-        self.run(Intent::Read, |conn| match conn.raw_for_runtime() {
-            #[cfg(feature = "postgres")]
-            RawConnection::Postgres(pg) => {
-                let rows: Vec<String> =
-                    ExplainRows::<_, diesel::sql_types::Text>(Explain(query), Default::default())
-                        .load(pg)?;
-                Plan::from_postgres_json(rows.concat())
-            }
-            #[cfg(feature = "sqlite")]
-            RawConnection::Sqlite(lite) => {
-                use diesel::sql_types::{Integer, Text};
-                let rows: Vec<(i32, i32, i32, String)> =
-                    ExplainRows::<_, (Integer, Integer, Integer, Text)>(
-                        Explain(query),
-                        Default::default(),
-                    )
-                    .load(lite)?;
-                Ok(Plan::from_sqlite_details(
-                    rows.into_iter().map(|r| r.3).collect(),
-                ))
-            }
-        })
+/// The plan of `query` on `conn`: see [`Executor::explain`](crate::Executor::explain).
+pub(crate) fn explain_on<Q: ExplainOnEveryBackend>(conn: &mut Conn<'_>, query: Q) -> Result<Plan> {
+    match conn.raw_for_runtime() {
+        #[cfg(feature = "postgres")]
+        RawConnection::Postgres(pg) => {
+            let rows: Vec<String> =
+                ExplainRows::<_, diesel::sql_types::Text>(Explain(query), Default::default())
+                    .load(pg)?;
+            Plan::from_postgres_json(rows.concat())
+        }
+        #[cfg(feature = "sqlite")]
+        RawConnection::Sqlite(lite) => {
+            use diesel::sql_types::{Integer, Text};
+            let rows: Vec<(i32, i32, i32, String)> =
+                ExplainRows::<_, (Integer, Integer, Integer, Text)>(
+                    Explain(query),
+                    Default::default(),
+                )
+                .load(lite)?;
+            Ok(Plan::from_sqlite_details(
+                rows.into_iter().map(|r| r.3).collect(),
+            ))
+        }
     }
 }
 

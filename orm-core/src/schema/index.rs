@@ -1,10 +1,7 @@
 //! `CREATE INDEX` from a model's declared indexes, per backend, and `db.create_indexes::<M>()`.
 
-use crate::database::Database;
 use crate::ddl::quote_ident;
-use crate::error::Result;
 use crate::meta::{Backend, IndexMeta, IndexMethod, TableMeta};
-use crate::model::ReadModel;
 
 /// How `CREATE INDEX` statements are written. `IndexDdl::default()` is `IF NOT EXISTS`,
 /// without `CONCURRENTLY`.
@@ -122,41 +119,6 @@ fn column_list(columns: &[&str]) -> String {
         .map(|c| quote_ident(c))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-impl Database {
-    /// Create every index declared on `M` that does not exist yet (`IF NOT EXISTS`), one
-    /// statement per call.
-    #[track_caller]
-    pub fn create_indexes<M: ReadModel>(&self) -> Result<()> {
-        self.run_index_ddl(M::TABLE, IndexDdl::default())
-    }
-
-    /// As [`Database::create_indexes`], with `CREATE INDEX CONCURRENTLY` on PostgreSQL, which
-    /// does not block writes to the table while it builds. Each statement is sent on its own:
-    /// `CONCURRENTLY` refuses to run in a transaction, and several statements sent together
-    /// run as one.
-    #[track_caller]
-    pub fn create_indexes_concurrently<M: ReadModel>(&self) -> Result<()> {
-        self.run_index_ddl(M::TABLE, IndexDdl::concurrently())
-    }
-
-    /// Drop every index declared on `M` (`DROP INDEX IF EXISTS`).
-    #[track_caller]
-    pub fn drop_indexes<M: ReadModel>(&self) -> Result<()> {
-        for index in M::TABLE.indexes {
-            self.batch_execute(&drop_index_sql(index))?;
-        }
-        Ok(())
-    }
-
-    #[track_caller]
-    fn run_index_ddl(&self, table: &TableMeta, ddl: IndexDdl) -> Result<()> {
-        for statement in create_indexes_sql(table, self.backend(), ddl) {
-            self.batch_execute(&statement)?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

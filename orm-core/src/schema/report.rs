@@ -5,14 +5,12 @@ use std::fmt;
 
 use diesel::RunQueryDsl;
 
-use crate::call::Intent;
-use crate::conn::RawConnection;
-use crate::database::Database;
+use crate::conn::{Conn, RawConnection};
 use crate::ddl::quote_ident;
 use crate::error::Result;
 use crate::meta::{Backend, TableMeta};
 
-/// What [`Database::index_report`] found.
+/// What [`Executor::index_report`](crate::Executor::index_report) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IndexReport {
@@ -365,34 +363,27 @@ mod sqlite {
     }
 }
 
-impl Database {
-    /// How the indexes of `tables` are used (scans, size, unused, duplicates) and whether each
-    /// partial struct of those models is covered by an index:
-    /// `db.index_report(&[User::TABLE, SalesSummary::TABLE])`. Reads the statistics views of
-    /// PostgreSQL (`pg_stat_user_indexes`, `pg_index`, `pg_relation_size`) in the current
-    /// schema of the primary (a replica counts the scans it serves in its own statistics),
-    /// SQLite's `index_list`/`index_xinfo` pragmas (which count no scans).
-    #[track_caller]
-    pub fn index_report(&self, tables: &[&'static TableMeta]) -> Result<IndexReport> {
-        let names: Vec<&str> = tables.iter().map(|t| t.name).collect();
-        let backend = self.backend();
-        // The primary's statistics: each replica counts the scans it serves itself.
-        let (stats_since, mut indexes) =
-            self.primary()
-                .run(Intent::Read, |conn| match conn.raw_for_runtime() {
-                    #[cfg(feature = "postgres")]
-                    RawConnection::Postgres(pg) => postgres::indexes(pg, &names),
-                    #[cfg(feature = "sqlite")]
-                    RawConnection::Sqlite(lite) => Ok((None, sqlite::indexes(lite, &names)?)),
-                })?;
-        mark_duplicates(&mut indexes);
-        let partials = partial_coverage(tables, &indexes, backend);
-        Ok(IndexReport {
-            stats_since,
-            indexes,
-            partials,
-        })
-    }
+/// The index report of `tables` on `conn`: see
+/// [`Executor::index_report`](crate::Executor::index_report).
+pub(crate) fn index_report_on(
+    conn: &mut Conn<'_>,
+    tables: &[&'static TableMeta],
+) -> Result<IndexReport> {
+    let names: Vec<&str> = tables.iter().map(|t| t.name).collect();
+    let backend = conn.backend();
+    let (stats_since, mut indexes) = match conn.raw_for_runtime() {
+        #[cfg(feature = "postgres")]
+        RawConnection::Postgres(pg) => postgres::indexes(pg, &names)?,
+        #[cfg(feature = "sqlite")]
+        RawConnection::Sqlite(lite) => (None, sqlite::indexes(lite, &names)?),
+    };
+    mark_duplicates(&mut indexes);
+    let partials = partial_coverage(tables, &indexes, backend);
+    Ok(IndexReport {
+        stats_since,
+        indexes,
+        partials,
+    })
 }
 
 impl fmt::Display for IndexReport {

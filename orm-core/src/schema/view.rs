@@ -9,11 +9,11 @@
 
 use std::time::Instant;
 
-use crate::call::Intent;
 use crate::conn::{Conn, RawConnection};
 use crate::database::Database;
 use crate::ddl::{create_table_sql, quote_ident};
 use crate::error::{Error, Result};
+use crate::exec::{Access, Executor};
 use crate::meta::{Backend, TableMeta};
 use crate::model::ReadModel;
 
@@ -139,12 +139,12 @@ pub(crate) fn refresh_table(
     wait: LockWait,
     inside: &(dyn Fn(&Refreshed) + Sync),
 ) -> Result<Option<Refreshed>> {
-    db.run(Intent::Write, |conn| {
+    db.run(Access::writes(std::slice::from_ref(&table.name)), |conn| {
         refresh_on(conn, table, concurrently, wait, inside)
     })
 }
 
-/// One refresh of `table` on `conn`, which records the view's table as written.
+/// One refresh of `table` on `conn`. The caller declares the view's table as written.
 #[cfg_attr(not(feature = "postgres"), allow(unused_variables))] // SQLite has one kind
 fn refresh_on(
     conn: &mut Conn<'_>,
@@ -161,9 +161,6 @@ fn refresh_on(
         #[cfg(feature = "sqlite")]
         RawConnection::Sqlite(lite) => Some(sqlite_refresh(lite, table, inside)?),
     };
-    if done.is_some() {
-        conn.wrote_table(table.name);
-    }
     Ok(done)
 }
 
@@ -259,66 +256,25 @@ mod postgres {
     }
 }
 
-impl Database {
-    /// Create view `V` if it does not exist, then its indexes: `CREATE MATERIALIZED VIEW … AS
-    /// <query>` on PostgreSQL, which fills it; on SQLite a table of `V`'s columns, filled by a
-    /// refresh.
-    #[track_caller]
-    pub fn create_view<V: MaterializedView>(&self) -> Result<()> {
-        for statement in create_view_sql(V::TABLE, self.backend()) {
-            self.batch_execute(&statement)?;
-        }
-        if self.backend() == Backend::Sqlite {
-            refresh_table(self, V::TABLE, false, LockWait::Wait, &|_| {})?;
-        }
-        self.create_indexes::<V>()
+/// Create the view of `table` on `conn` if it does not exist (on SQLite, fill it): see
+/// [`Executor::create_view`](crate::Executor::create_view), which then creates its indexes.
+pub(crate) fn create_view_on(conn: &mut Conn<'_>, table: &'static TableMeta) -> Result<()> {
+    for statement in create_view_sql(table, conn.backend()) {
+        conn.batch_execute(&statement)?;
     }
-
-    /// Drop view `V` if it exists (its indexes go with it).
-    #[track_caller]
-    pub fn drop_view<V: MaterializedView>(&self) -> Result<()> {
-        self.batch_execute(&drop_view_sql(V::TABLE, self.backend()))
+    if conn.backend() == Backend::Sqlite {
+        refresh_waiting(conn, table, false)?;
     }
-
-    /// Recompute view `V` from its query: `REFRESH MATERIALIZED VIEW` on PostgreSQL, which
-    /// blocks readers of the view until it ends; on SQLite, delete and refill in one
-    /// transaction. Waits while another refresh of `V` runs (in any process), so two never
-    /// overlap. Cached results of `V` are invalidated, as after any write.
-    #[track_caller]
-    pub fn refresh<V: MaterializedView>(&self) -> Result<Refreshed> {
-        self.refresh_view(V::TABLE, false)
-    }
-
-    /// As [`Database::refresh`], with `REFRESH MATERIALIZED VIEW CONCURRENTLY` on PostgreSQL:
-    /// readers keep reading the old rows until the new ones are in. Needs a unique index on the
-    /// view, which the derive checks (see [`ConcurrentRefresh`]). On SQLite, a refresh's
-    /// transaction already keeps the old rows visible to other connections until it commits.
-    #[track_caller]
-    pub fn refresh_concurrently<V: ConcurrentRefresh>(&self) -> Result<Refreshed> {
-        self.refresh_view(V::TABLE, true)
-    }
-
-    fn refresh_view(&self, table: &'static TableMeta, concurrently: bool) -> Result<Refreshed> {
-        refresh_table(self, table, concurrently, LockWait::Wait, &|_| {})?
-            .ok_or_else(|| not_locked(table))
-    }
+    Ok(())
 }
 
-impl Conn<'_> {
-    /// [`Database::refresh`] on this connection: the call records the view as written (see
-    /// [`CallInfo::tables_written`](crate::CallInfo::tables_written)). Not inside a
-    /// transaction on SQLite, whose refresh is a transaction of its own.
-    pub fn refresh<V: MaterializedView>(&mut self) -> Result<Refreshed> {
-        refresh_on(self, V::TABLE, false, LockWait::Wait, &|_| {})?
-            .ok_or_else(|| not_locked(V::TABLE))
-    }
-
-    /// [`Database::refresh_concurrently`] on this connection; PostgreSQL refuses it inside a
-    /// transaction.
-    pub fn refresh_concurrently<V: ConcurrentRefresh>(&mut self) -> Result<Refreshed> {
-        refresh_on(self, V::TABLE, true, LockWait::Wait, &|_| {})?
-            .ok_or_else(|| not_locked(V::TABLE))
-    }
+/// One refresh of `table` on `conn`, waiting for its lock.
+pub(crate) fn refresh_waiting(
+    conn: &mut Conn<'_>,
+    table: &'static TableMeta,
+    concurrently: bool,
+) -> Result<Refreshed> {
+    refresh_on(conn, table, concurrently, LockWait::Wait, &|_| {})?.ok_or_else(|| not_locked(table))
 }
 
 /// A refresh that waited for its lock always takes it; this is never returned in practice.
