@@ -8,7 +8,7 @@ pub use orm_core::PostgresConn;
 #[cfg(feature = "sqlite")]
 pub use orm_core::SqliteConn;
 pub use orm_core::{
-    bind, ddl, sql_types, Backend, BackendConn, BackendConnection, BatchFailure, Bind, BulkOptions,
+    bind, ddl, Access, BackendExecutor, Executor, sql_types, Backend, BackendConn, BackendConnection, BatchFailure, Bind, BulkOptions,
     BulkProgress, BulkReport, CallInfo, CheckConstraint, ColumnMeta, CommitMode, Conn, Database,
     DatabaseBuilder, EnumType, Error, ForeignKey, Intent, Model, Node, OnBackend, OnConflict,
     PoolConfig, PoolState, Projection, RawConnection, RedactedUrl, ReferentialAction, RejectReason,
@@ -19,6 +19,13 @@ pub use orm_core::{
     Plan, ReadModel, RefreshStatus, Refreshed, Refresher, RefresherHandle, ViewMeta,
 };
 pub use orm_derive::{DbEnum, Model, Projection};
+
+/// The traits that give handles their methods: `use orm::prelude::*;` brings
+/// `db.find::<User>(7)`, `db.postgres()?.load(…)` and `db.cached(&cache)` into scope.
+pub mod prelude {
+    pub use orm_cache::CachedReads;
+    pub use orm_core::{BackendExecutor, Executor};
+}
 
 /// Read replicas: routing reads to healthy, caught-up replicas (PostgreSQL).
 #[cfg(feature = "postgres")]

@@ -1,4 +1,6 @@
-//! Cached reads through a [`Database`]: `db.cached(&cache).find::<User>(7)`.
+//! Cached reads through a [`Database`]: `db.cached(&cache).find::<User>(7)`. The cached handle
+//! is a layer over the executor: its reads look in the cache and, on a miss, load through the
+//! [`Executor`] API of the primary; every other operation is the database's own.
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -8,8 +10,9 @@ use diesel::dsl::{Filter, Select};
 use diesel::query_builder::{AsQuery, QueryFragment};
 use diesel::query_dsl::methods::{FilterDsl, LimitDsl, LoadQuery, SelectDsl};
 use orm_core::{
-    BackendConnection, Database, Error, FindAsQuery, LoadAllQuery, LoadOnEveryBackend, Model,
-    Projection, ReadModel, Result, SqlOnEveryBackend, TableMeta,
+    Access, BackendConnection, BackendExecutor, Conn, Database, Error, Executor, FindAsQuery,
+    LoadAllQuery, LoadOnEveryBackend, Model, Projection, ReadModel, Result, SqlOnEveryBackend,
+    TableMeta,
 };
 
 use crate::cache::Cache;
@@ -29,6 +32,7 @@ impl CachedReads for Database {
         cache.attach(self);
         CachedDatabase {
             db: self,
+            primary: self.primary(),
             cache,
             ttl: None,
             declared: Vec::new(),
@@ -41,10 +45,15 @@ impl CachedReads for Database {
 /// A miss loads on the PRIMARY, never on a replica: a replica may lag behind a write whose
 /// generation bump this process has already seen, and an entry loaded there would store old
 /// rows under new generations. Hits touch no database connection at all.
+///
+/// Every other operation of [`Executor`] (`insert`, `transaction`, `load_iter`, …) runs on the
+/// database uncached, and its writes invalidate the cache as any write does.
 #[derive(Debug, Clone)]
 #[must_use = "a cached handle reads nothing until a read method is called"]
 pub struct CachedDatabase<'a> {
     db: &'a Database,
+    /// Where misses load: the database pinned to its primary.
+    primary: Database,
     cache: &'a Cache,
     ttl: Option<Duration>,
     declared: Vec<&'static str>,
@@ -68,19 +77,19 @@ impl<'a> CachedDatabase<'a> {
         self
     }
 
-    /// The row with primary key `key` ([`Database::find`]), cached under
+    /// The row with primary key `key` ([`Executor::find`]), cached under
     /// `M::cache_key(&key)`. A missing row is [`Error::NotFound`] and is not cached.
     pub fn find<M: Model + CacheRow>(&self, key: M::PrimaryKey) -> Result<M> {
         let cache_key = self.with_declared(CacheKey::for_row::<M>(&key));
         self.cache
             .fetch_or_load(&cache_key, self.ttl_for(M::TABLE), || {
-                self.db.primary().find::<M>(key).map(One)
+                self.primary.find::<M>(key).map(One)
             })
             .map(|one| one.0)
     }
 
     /// The columns of projection `P` for the row with primary key `key`
-    /// ([`Database::find_as`]).
+    /// ([`Executor::find_as`]).
     pub fn find_as<P>(&self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
     where
         P: Projection + CacheRow,
@@ -100,13 +109,13 @@ impl<'a> CachedDatabase<'a> {
             .fetch_or_load(
                 &cache_key,
                 self.ttl_for(<P::Model as ReadModel>::TABLE),
-                || self.db.primary().find_as::<P>(key).map(One),
+                || self.primary.find_as::<P>(key).map(One),
             )
             .map(|one| one.0)
     }
 
     /// Every row of the model's table, reading only projection `P`'s columns
-    /// ([`Database::load_all`]).
+    /// ([`Executor::load_all`]).
     pub fn load_all<P>(&self) -> Result<Vec<P>>
     where
         P: Projection + CacheRow,
@@ -119,12 +128,12 @@ impl<'a> CachedDatabase<'a> {
             .fetch_or_load(
                 &cache_key,
                 self.ttl_for(<P::Model as ReadModel>::TABLE),
-                || self.db.primary().load_all::<P>().map(Many),
+                || self.primary.load_all::<P>().map(Many),
             )
             .map(|many| many.0)
     }
 
-    /// Every row a Diesel query returns ([`Database::load`]), keyed by its SQL and bound
+    /// Every row a Diesel query returns ([`Executor::load`]), keyed by its SQL and bound
     /// values. The tables it reads are those Diesel names in its SQL plus those declared with
     /// [`CachedDatabase::reads`]; a query that names tables in SQL text is refused with
     /// [`Error::Uncacheable`] unless its tables are declared.
@@ -139,7 +148,7 @@ impl<'a> CachedDatabase<'a> {
         let cache_key = self.query_key::<Many<U>>(&text)?;
         self.cache
             .fetch_or_load(&cache_key, self.ttl, || {
-                self.db.primary().load(query).map(Many)
+                self.primary.load(query).map(Many)
             })
             .map(|many| many.0)
     }
@@ -199,6 +208,23 @@ impl<'a> CachedDatabase<'a> {
     }
 }
 
+/// The uncached operations: those of the database itself.
+impl Executor for &CachedDatabase<'_> {
+    #[track_caller]
+    fn run<R>(
+        self,
+        access: impl Into<Access>,
+        work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
+    ) -> Result<R> {
+        self.db.run(access, work)
+    }
+
+    #[track_caller]
+    fn run_read<R>(self, work: impl Fn(&mut Conn<'_>) -> Result<R>) -> Result<R> {
+        self.db.run_read(work)
+    }
+}
+
 /// Cached reads of queries only backend `C` runs: from [`CachedDatabase::on`] or
 /// [`CachedDatabase::postgres`].
 #[derive(Debug)]
@@ -234,7 +260,7 @@ where
         cached
             .cache
             .fetch_or_load(&cache_key, cached.ttl, || {
-                cached.db.primary().on::<C>()?.load(query).map(Many)
+                cached.primary.on::<C>()?.load(query).map(Many)
             })
             .map(|many| many.0)
     }

@@ -274,15 +274,16 @@ pub type FindAsQuery<P> = Limit<
 pub type LoadAllQuery<P> =
     Select<<<P as Projection>::Model as ReadModel>::Table, <P as Projection>::Columns>;
 
-/// A checked-out connection and what this call is: the whole model and query API, on
-/// whichever backend the database is.
+/// A checked-out connection and what this call is. `&mut Conn` is an
+/// [`Executor`](crate::Executor): the whole model and query API, on whichever backend the
+/// database is, runs on this connection (and inside its transaction, if one is open).
 ///
-/// Given by [`Database::transaction`](crate::Database::transaction) and
-/// [`Database::with_connection`](crate::Database::with_connection); every method of
+/// Given by [`Executor::transaction`](crate::Executor::transaction) and
+/// [`Executor::with_connection`](crate::Executor::with_connection); every operation of a
 /// `Database` runs on one. The connection stays checked out while the `Conn` lives.
 ///
 /// ```
-/// # use orm_core::{Database, Result};
+/// # use orm_core::{Database, Executor, Result};
 /// # fn main() -> Result<()> {
 /// let db = Database::connect("sqlite::memory:")?;
 /// let statements = db.with_connection(|conn| {

@@ -1,6 +1,8 @@
-//! `Database`: one handle over a pooled PostgreSQL or SQLite database. Every method checks out
-//! a connection context at one choke point, [`Database::run`], which knows whether the call
-//! reads or writes; the work itself is a method of [`Conn`].
+//! `Database`: one handle over a pooled PostgreSQL or SQLite database. It is an
+//! [`Executor`]: every operation checks out a connection context at one choke point,
+//! [`Database::run_call`], which knows what the call declared (read, write, the tables it
+//! writes), records it and reports its writes; the operations themselves are written once,
+//! over the trait.
 
 use std::borrow::Borrow;
 use std::marker::PhantomData;
@@ -146,7 +148,7 @@ impl DatabaseBuilder {
 
     /// A streaming read replica of the PostgreSQL primary (call once per replica). Reads made
     /// outside transactions go to a healthy replica that has caught up; writes, transactions
-    /// and [`Database::with_connection`] go to the primary. Replicas are numbered in the order
+    /// and [`Executor::with_connection`](crate::Executor::with_connection) go to the primary. Replicas are numbered in the order
     /// given: [`Node::Replica`]`(0)` is the first.
     pub fn replica(mut self, url: &str) -> Self {
         self.replicas.push(url.to_owned());
@@ -410,9 +412,10 @@ impl Database {
         }
     }
 
-    /// The one road every call takes: choose the node (a replica for a read when one is
-    /// usable, else the primary), check out a connection, wrap it in a [`Conn`] that knows the
-    /// call's intent, node and statement count, and run `work` on it. `#[track_caller]` here
+    /// The one road every call takes ([`Executor::run`] on a `&Database`): choose the node (a
+    /// replica for a read when one is usable, else the primary), check out a connection, wrap
+    /// it in a [`Conn`] that knows the call's intent, node and statement count, and run `work`
+    /// on it; then record what it declared and report its writes. `#[track_caller]` here
     /// and on every public method that leads here makes [`Location::caller`] the user's call,
     /// which leak detection reports.
     #[track_caller]
@@ -429,7 +432,7 @@ impl Database {
         self.run_on_primary(access, at, work)
     }
 
-    /// Like [`Database::run`] for a read whose work can run twice: a read that fails on a
+    /// Like [`Database::run_call`] for a read whose work can run twice: a read that fails on a
     /// replica for a connection reason is run again on the primary. (Other reads are moved
     /// to the primary only when the replica fails before the query is sent.)
     #[track_caller]

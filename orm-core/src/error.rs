@@ -97,7 +97,7 @@ pub enum Error {
     /// first row returned none.
     #[error("no row in `{table}` matched")]
     NotFound {
-        /// The table that was searched, or `(query)` for a query through [`crate::Database::first`].
+        /// The table that was searched, or `(query)` for a query through [`crate::Executor::first`].
         table: &'static str,
     },
 
@@ -134,9 +134,9 @@ pub enum Error {
         message: String,
     },
 
-    /// The live table does not match the model: from [`Database::create_table`](crate::Database::create_table)
+    /// The live table does not match the model: from [`Executor::create_table`](crate::Executor::create_table)
     /// when a table of that name exists with another shape (nothing was changed). The same
-    /// differences come from [`Database::verify_schema`](crate::Database::verify_schema) as data.
+    /// differences come from [`Executor::verify_schema`](crate::Executor::verify_schema) as data.
     #[error(
         "table `{table}` exists but does not match model `{model}`: {}",
         differences.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; ")

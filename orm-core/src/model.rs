@@ -34,7 +34,7 @@ pub trait Model: ReadModel + RowsOnEveryBackend + CheckValues {
     /// (generated keys, `server_filled` columns).
     type New: CheckValues;
     /// The patch struct (`UserPatch` for `User`): an `Option` of every non-key field, for
-    /// [`Database::patch`](crate::Database::patch).
+    /// [`Executor::patch`](crate::Executor::patch).
     type Patch: PatchValues;
     /// The Diesel filter expression that selects one row by primary key.
     type KeyFilter;
