@@ -19,6 +19,7 @@ mod common;
 #[rustfmt::skip]
 mod schema;
 
+use orm::prelude::*;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_full_text_search::PgTsVector;

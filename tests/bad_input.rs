@@ -2,6 +2,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use orm::{Database, Error};
 
 #[test]

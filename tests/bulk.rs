@@ -3,6 +3,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::prelude::*;
 use orm::{Backend, BulkOptions, CommitMode, Database, Error, Model, OnConflict};

@@ -5,6 +5,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::Duration;

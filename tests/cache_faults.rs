@@ -6,6 +6,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};

@@ -4,6 +4,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use diesel::prelude::*;
 use orm::{BulkOptions, Error, Intent, Model, Node};
 

@@ -2,6 +2,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
 use orm::{Backend, Error, Model};

@@ -3,6 +3,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use orm::{BulkOptions, Database, Error};

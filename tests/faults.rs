@@ -11,6 +11,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use orm::schema::{create_indexes_sql, migration_sql, IndexDdl};

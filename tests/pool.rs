@@ -9,6 +9,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};

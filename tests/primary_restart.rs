@@ -9,6 +9,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use diesel::dsl::sql;
 use diesel::sql_types::{Bool, Text};
 use orm::{Database, Model};

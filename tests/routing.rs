@@ -5,6 +5,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

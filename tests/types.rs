@@ -6,6 +6,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use std::fmt::Debug;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};

@@ -4,6 +4,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use diesel::prelude::*;
 use orm::{Backend, BatchFailure, BulkOptions, CommitMode, Database, Error, Model, RejectReason};
 use serde_json::json;

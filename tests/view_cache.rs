@@ -4,6 +4,7 @@
 
 mod common;
 
+use orm::prelude::*;
 use std::time::{Duration, Instant};
 
 use orm::cache::{Cache, CachedReads};

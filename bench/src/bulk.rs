@@ -21,6 +21,7 @@
 //! `bulk_insert`, measured in a child process (this program re-run with the hidden option
 //! `--rss-probe-rows N`) so that no other method's allocations count.
 
+use orm::prelude::*;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

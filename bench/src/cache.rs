@@ -12,6 +12,7 @@
 //! PostgreSQL on `sslmode=disable` (TLS with `--tls`); Redis at `ORM_BENCH_REDIS_URL` (default
 //! `redis://127.0.0.1:6379`), under a key prefix of this run's own.
 
+use orm::prelude::*;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -10,6 +10,7 @@
 //! per-round rates are compared. Every client is on the transport of the run (`sslmode=disable`
 //! by default).
 
+use orm::prelude::*;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};

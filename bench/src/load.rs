@@ -9,6 +9,7 @@
 //! Every client uses the same transport: `sslmode=disable` (the raw client: `NoTls`) by default,
 //! TLS with `--tls`. The report and `load.json` (`load_tls.json` on TLS) state which.
 
+use orm::prelude::*;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -25,6 +25,7 @@ mod transport;
 
 pub use transport::Transport;
 
+use orm::prelude::*;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 

@@ -24,6 +24,7 @@
 //! connects: every connection of the r2d2 and SQLx pools and of the raw client, pgbench's
 //! while it runs, and `orm`'s through a read on its pool. The report and `pool.json` (`pool_tls.json` on TLS) state which.
 
+use orm::prelude::*;
 use std::hint::black_box;
 use std::process::{Child, Command, Stdio};
 use std::sync::Barrier;

@@ -1,6 +1,7 @@
 //! Shared by the benchmarks: medians and spreads, ratios against their targets, the JSON result
 //! files and aligned text tables.
 
+use orm::prelude::*;
 use std::path::PathBuf;
 use std::time::Duration;
 

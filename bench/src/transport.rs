@@ -2,6 +2,7 @@
 //! (`--tls`). Each client checks its own connection once, when it is opened, and fails loudly if
 //! it is on the other transport.
 
+use orm::prelude::*;
 use std::process::Command;
 
 use diesel::prelude::*;

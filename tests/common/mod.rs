@@ -5,6 +5,7 @@
 //! missing server URL is a failure; under plain `cargo test` it is reported and skipped.
 #![allow(dead_code)]
 
+use orm::prelude::*;
 use orm::Database;
 
 /// Whether missing servers fail the run (set by `scripts/test`).
