@@ -25,7 +25,6 @@ mod transport;
 
 pub use transport::Transport;
 
-use orm::prelude::*;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 

@@ -682,6 +682,8 @@ mod coming {
     use std::hint::black_box;
     use std::time::{Duration, Instant};
 
+    use orm::prelude::*;
+
     use crate::transport::{self, Transport};
     use crate::BenchResult;
 

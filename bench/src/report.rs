@@ -1,7 +1,6 @@
 //! Shared by the benchmarks: medians and spreads, ratios against their targets, the JSON result
 //! files and aligned text tables.
 
-use orm::prelude::*;
 use std::path::PathBuf;
 use std::time::Duration;
 
