@@ -11,11 +11,11 @@
 //! With `REPLICA_URL`, reads go to that streaming replica once it has caught up, and the tour
 //! shows where each read went.
 
-use orm::prelude::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use orm::cache::{Cache, CachedReads};
+use orm::prelude::*;
 use orm::{BulkOptions, Database, Model};
 
 /// A user of the article's examples.

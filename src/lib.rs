@@ -8,11 +8,11 @@ pub use orm_core::PostgresConn;
 #[cfg(feature = "sqlite")]
 pub use orm_core::SqliteConn;
 pub use orm_core::{
-    bind, ddl, Access, BackendExecutor, Executor, sql_types, Backend, BackendConn, BackendConnection, BatchFailure, Bind, BulkOptions,
-    BulkProgress, BulkReport, CallInfo, CheckConstraint, ColumnMeta, CommitMode, Conn, Database,
-    DatabaseBuilder, EnumType, Error, ForeignKey, Intent, Model, Node, OnBackend, OnConflict,
-    PoolConfig, PoolState, Projection, RawConnection, RedactedUrl, ReferentialAction, RejectReason,
-    Result, SchemaDifference, TableMeta,
+    bind, ddl, sql_types, Access, Backend, BackendConn, BackendConnection, BackendExecutor,
+    BatchFailure, Bind, BulkOptions, BulkProgress, BulkReport, CallInfo, CheckConstraint,
+    ColumnMeta, CommitMode, Conn, Database, DatabaseBuilder, EnumType, Error, Executor, ForeignKey,
+    Intent, Model, Node, OnBackend, OnConflict, PoolConfig, PoolState, Projection, RawConnection,
+    RedactedUrl, ReferentialAction, RejectReason, Result, SchemaDifference, TableMeta,
 };
 pub use orm_core::{
     schema, ConcurrentRefresh, IndexMeta, IndexMethod, IndexReport, MaterializedView, PartialMeta,

@@ -19,10 +19,10 @@ mod common;
 #[rustfmt::skip]
 mod schema;
 
-use orm::prelude::*;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_full_text_search::PgTsVector;
+use orm::prelude::*;
 use orm::{Backend, BulkOptions, Database, DbEnum, Model, OnConflict, TableMeta};
 
 const DIESEL_SETUP: &str =

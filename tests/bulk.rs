@@ -3,9 +3,9 @@
 
 mod common;
 
-use orm::prelude::*;
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::prelude::*;
+use orm::prelude::*;
 use orm::{Backend, BulkOptions, CommitMode, Database, Error, Model, OnConflict};
 
 /// The article's users table.

@@ -4,8 +4,8 @@
 
 mod common;
 
-use orm::prelude::*;
 use diesel::prelude::*;
+use orm::prelude::*;
 use orm::{BulkOptions, Error, Intent, Model, Node};
 
 #[derive(Debug, Clone, PartialEq, Model)]

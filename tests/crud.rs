@@ -2,9 +2,9 @@
 
 mod common;
 
-use orm::prelude::*;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
+use orm::prelude::*;
 use orm::{Backend, Error, Model};
 
 #[derive(Debug, Clone, PartialEq, Model)]

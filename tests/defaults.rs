@@ -3,9 +3,9 @@
 
 mod common;
 
-use orm::prelude::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use orm::prelude::*;
 use orm::{BulkOptions, Database, Error};
 
 #[derive(Debug, Clone, PartialEq, Model)]

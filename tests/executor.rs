@@ -74,11 +74,11 @@ fn a_handle_of_ones_own_gets_the_whole_api() {
                 Ok(grace)
             })
             .unwrap();
-        let rows: Vec<Wallet> = counted
-            .load(wallets::table.order(wallets::id))
-            .unwrap();
+        let rows: Vec<Wallet> = counted.load(wallets::table.order(wallets::id)).unwrap();
         assert_eq!(
-            rows.iter().map(|w| (w.owner.as_str(), w.balance)).collect::<Vec<_>>(),
+            rows.iter()
+                .map(|w| (w.owner.as_str(), w.balance))
+                .collect::<Vec<_>>(),
             [("Ada", 5), ("Grace", 5)]
         );
         let cards: Vec<WalletCard> = counted.load_all().unwrap();
@@ -100,7 +100,9 @@ trait Payday: Executor {
     /// Add `amount` to every wallet; the number of wallets paid.
     fn pay_everyone(self, amount: i64) -> Result<usize> {
         self.run(Intent::Write, |conn| {
-            conn.execute(diesel::update(wallets::table).set(wallets::balance.eq(wallets::balance + amount)))
+            conn.execute(
+                diesel::update(wallets::table).set(wallets::balance.eq(wallets::balance + amount)),
+            )
         })
     }
 
@@ -131,7 +133,8 @@ fn an_operation_of_ones_own_invalidates_cached_reads() {
         assert_eq!(cache.stats().stale, stale + 1, "the entry went stale");
 
         // Through a transaction's connection, and through the handle of one's own, the same.
-        db.transaction(|conn| conn.pay_everyone(1).map(drop)).unwrap();
+        db.transaction(|conn| conn.pay_everyone(1).map(drop))
+            .unwrap();
         assert_eq!(read(), 12);
         let counted = Counting {
             db: db.clone(),

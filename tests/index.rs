@@ -2,9 +2,9 @@
 
 mod common;
 
-use orm::prelude::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use orm::prelude::*;
 use orm::schema::{create_indexes_sql, migration_sql, IndexDdl};
 use orm::{Backend, Database, Model};
 

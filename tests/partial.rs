@@ -2,9 +2,9 @@
 
 mod common;
 
-use orm::prelude::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use orm::prelude::*;
 use orm::{Model, Projection};
 
 #[derive(Debug, Clone, PartialEq, Model)]

@@ -4,9 +4,9 @@
 
 mod common;
 
-use orm::prelude::*;
 use diesel::dsl::sql;
 use diesel::sql_types::{Bool, Text};
+use orm::prelude::*;
 use orm::{Database, Model};
 
 #[derive(Debug, PartialEq, Model)]

@@ -4,8 +4,8 @@
 
 mod common;
 
-use orm::prelude::*;
 use diesel::prelude::*;
+use orm::prelude::*;
 use orm::{Backend, BatchFailure, BulkOptions, CommitMode, Database, Error, Model, RejectReason};
 use serde_json::json;
 

@@ -3,8 +3,8 @@
 
 mod common;
 
-use orm::prelude::*;
 use chrono::{DateTime, Utc};
+use orm::prelude::*;
 use orm::{Backend, Database, Error, Model, SchemaDifference};
 
 #[derive(Debug, Clone, PartialEq, Model)]

@@ -147,9 +147,7 @@ impl<'a> CachedDatabase<'a> {
         let text = orm_core::query_text(&query, self.db.backend())?;
         let cache_key = self.query_key::<Many<U>>(&text)?;
         self.cache
-            .fetch_or_load(&cache_key, self.ttl, || {
-                self.primary.load(query).map(Many)
-            })
+            .fetch_or_load(&cache_key, self.ttl, || self.primary.load(query).map(Many))
             .map(|many| many.0)
     }
 
