@@ -678,7 +678,7 @@ impl Database {
     /// `DISTINCT ON`, jsonb operators); [`Error::WrongBackend`] on SQLite.
     ///
     /// ```no_run
-    /// # use orm_core::Database;
+    /// # use orm_core::{BackendExecutor, Database};
     /// # diesel::table! { users (id) { id -> BigInt, name -> Text } }
     /// # fn demo(db: &Database) -> orm_core::Result<()> {
     /// use diesel::prelude::*;
