@@ -2,6 +2,7 @@
 
 mod common;
 
+#[cfg(feature = "sqlite")]
 use orm::prelude::*;
 use orm::{Database, Error};
 

@@ -203,7 +203,7 @@ fn a_backend_handle_runs_queries_only_that_backend_has() {
                 assert_eq!(rows.len(), 1);
                 #[cfg(feature = "postgres")]
                 {
-                    let err = db.postgres().err().expect("a SQLite database");
+                    let err = db.postgres().expect_err("a SQLite database");
                     assert!(matches!(
                         err,
                         Error::WrongBackend {
