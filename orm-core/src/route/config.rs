@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use super::policy::{LeastInUse, Random, ReadPolicy, RoundRobin};
+
 /// How the replica router decides and how its monitor watches the replicas.
 ///
 /// ```
@@ -213,6 +215,17 @@ fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>
     Option::<DurationRepr>::deserialize(d)?
         .map(DurationRepr::into_duration)
         .transpose()
+}
+
+impl BuiltinPolicy {
+    /// A fresh instance of the named policy.
+    pub fn build(self) -> Box<dyn ReadPolicy> {
+        match self {
+            BuiltinPolicy::RoundRobin => Box::new(RoundRobin::new()),
+            BuiltinPolicy::Random => Box::new(Random::new()),
+            BuiltinPolicy::LeastInUse => Box::new(LeastInUse::new()),
+        }
+    }
 }
 
 #[cfg(test)]
