@@ -230,6 +230,24 @@ impl BuiltinPolicy {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn builtins_build_by_name() {
+        let candidates = crate::route::policy::views(&[0, 0, 0]);
+        for kind in [
+            BuiltinPolicy::RoundRobin,
+            BuiltinPolicy::Random,
+            BuiltinPolicy::LeastInUse,
+        ] {
+            let policy = kind.build();
+            for _ in 0..10 {
+                assert!(
+                    policy.choose(&candidates).is_some_and(|p| p < 3),
+                    "{kind:?}"
+                );
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -105,22 +105,4 @@ mod tests {
         assert_eq!(scale(u64::MAX / 2 + 1, 2), 1);
         assert_eq!(scale(12345, 1), 0);
     }
-
-    #[test]
-    fn builtins_build_by_name() {
-        let candidates = views(&[0, 0, 0]);
-        for kind in [
-            BuiltinPolicy::RoundRobin,
-            BuiltinPolicy::Random,
-            BuiltinPolicy::LeastInUse,
-        ] {
-            let policy = kind.build();
-            for _ in 0..10 {
-                assert!(
-                    policy.choose(&candidates).is_some_and(|p| p < 3),
-                    "{kind:?}"
-                );
-            }
-        }
-    }
 }
