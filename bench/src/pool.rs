@@ -239,7 +239,7 @@ impl Worker {
             return Err(format!("the read of key {key} returned the row of key {read}").into());
         }
         self.queries += 1;
-        if self.queries % SAMPLE_EVERY == 0 {
+        if self.queries.is_multiple_of(SAMPLE_EVERY) {
             self.latencies_ns
                 .push(started.elapsed().as_nanos().try_into().unwrap_or(u64::MAX));
         }
