@@ -121,7 +121,6 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// Whether the `table!` is generated here (not bound to an existing schema.rs table).
     /// Whether row operations are generated for `backend`: its cargo feature is on, and the
     /// model is not declared for another backend.
     pub fn supports(&self, backend: Backend) -> bool {
@@ -146,6 +145,7 @@ impl<'a> Model<'a> {
         self.attrs.materialized_view.get().is_some()
     }
 
+    /// Whether the `table!` is generated here (not bound to an existing schema.rs table).
     pub fn generates_table(&self) -> bool {
         self.attrs.diesel_table.get().is_none()
     }
@@ -171,6 +171,11 @@ impl<'a> Model<'a> {
             .iter()
             .find(|f| f.ident == name)
             .or_else(|| self.fields.iter().find(|f| f.column == *name))
+    }
+
+    /// The name of each field, in declaration order.
+    pub fn field_idents(&self) -> impl Iterator<Item = &'a Ident> + '_ {
+        self.fields.iter().map(|f| f.ident)
     }
 }
 

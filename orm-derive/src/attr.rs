@@ -8,6 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Ident, LitStr, Token};
 
 use crate::ctxt::Ctxt;
+use crate::suggest::did_you_mean;
 
 /// A value set at most once; a second setting is reported on its own token.
 pub struct Once<T> {
@@ -404,7 +405,7 @@ fn unknown_key(meta: &ParseNestedMeta<'_>, on: &str, expected: &str, known: &[&s
     let hint = if matches!(key.as_str(), "nullable" | "null" | "optional") {
         "; a column is nullable when its field's type is `Option<T>`".to_owned()
     } else {
-        crate::check::did_you_mean(&key, known.iter().map(|k| k.to_string()))
+        did_you_mean(&key, known.iter().map(|k| k.to_string()))
             .map(|k| format!("; did you mean `{k}`?"))
             .unwrap_or_default()
     };
@@ -497,7 +498,7 @@ fn cache_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<CacheAttr> {
     meta.parse_nested_meta(|inner| {
         if !inner.path.is_ident("ttl") {
             let key = path_text(&inner.path);
-            let hint = crate::check::did_you_mean(&key, std::iter::once("ttl".to_owned()))
+            let hint = did_you_mean(&key, std::iter::once("ttl".to_owned()))
                 .map(|k| format!("; did you mean `{k}`?"))
                 .unwrap_or_default();
             return Err(inner.error(format!(
@@ -630,7 +631,7 @@ fn index_attr(meta: &ParseNestedMeta<'_>) -> syn::Result<IndexAttr> {
             index.predicate = Some(string_value(&inner, "predicate = \"deleted_at IS NULL\"")?);
         } else {
             let key = path_text(&inner.path);
-            let hint = crate::check::did_you_mean(
+            let hint = did_you_mean(
                 &key,
                 ["name", "on", "include", "unique", "method", "predicate"]
                     .map(String::from)
@@ -727,7 +728,7 @@ fn on_delete_attr(ident: &Ident) -> syn::Result<OnDeleteAttr> {
         return Ok(*action);
     }
     let names = OnDeleteAttr::ALL.iter().map(|(n, _)| n.to_string());
-    let hint = crate::check::did_you_mean(&name.to_lowercase(), names)
+    let hint = did_you_mean(&name.to_lowercase(), names)
         .map(|k| format!("did you mean `{k}`? "))
         .unwrap_or_default();
     Err(syn::Error::new(

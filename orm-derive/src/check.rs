@@ -6,6 +6,7 @@ use syn::Ident;
 
 use crate::ast::Model;
 use crate::ctxt::Ctxt;
+use crate::suggest::unknown_column;
 use crate::types;
 
 /// Run every check on `model`, recording errors in `cx`.
@@ -421,7 +422,7 @@ fn check_unique_lists(cx: &Ctxt, model: &Model<'_>) {
         }
         for (i, name) in list.iter().enumerate() {
             if model.field_named(name).is_none() {
-                unknown_column(cx, model, name);
+                cx.syn_error(unknown_column(model.ident(), name, model.field_idents()));
             } else if list[..i].contains(name) {
                 cx.error_spanned_by(name, format!("column `{name}` is listed twice"));
             }
@@ -451,7 +452,7 @@ fn check_partials(cx: &Ctxt, model: &Model<'_>) {
         }
         for (j, column) in partial.columns.iter().enumerate() {
             if model.field_named(column).is_none() {
-                unknown_column(cx, model, column);
+                cx.syn_error(unknown_column(model.ident(), column, model.field_idents()));
             } else if partial.columns[..j].contains(column) {
                 cx.error_spanned_by(
                     column,
@@ -460,27 +461,6 @@ fn check_partials(cx: &Ctxt, model: &Model<'_>) {
             }
         }
     }
-}
-
-/// Report `name` as not a column of `model`, suggesting the closest one.
-pub fn unknown_column(cx: &Ctxt, model: &Model<'_>, name: &Ident) {
-    let candidates = model.fields.iter().map(|f| f.ident.to_string());
-    let hint = did_you_mean(&name.to_string(), candidates)
-        .map(|s| format!("; did you mean `{s}`?"))
-        .unwrap_or_default();
-    cx.error_spanned_by(
-        name,
-        format!("`{}` has no column `{name}`{hint}", model.ident()),
-    );
-}
-
-/// The candidate closest to `name`, if one is close enough to be a likely typo.
-pub fn did_you_mean(name: &str, candidates: impl Iterator<Item = String>) -> Option<String> {
-    candidates
-        .map(|c| (strsim::damerau_levenshtein(name, &c), c))
-        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
 }
 
 #[cfg(test)]
@@ -507,18 +487,5 @@ mod tests {
         ] {
             assert!(!declares_dependency(manifest, "diesel"), "{manifest}");
         }
-    }
-
-    #[test]
-    fn suggests_close_names_only() {
-        let cols = || {
-            ["id", "name", "email", "avatar_url"]
-                .map(String::from)
-                .into_iter()
-        };
-        assert_eq!(did_you_mean("nmae", cols()).as_deref(), Some("name"));
-        assert_eq!(did_you_mean("emial", cols()).as_deref(), Some("email"));
-        assert_eq!(did_you_mean("avatar", cols()), None);
-        assert_eq!(did_you_mean("zzz", cols()), None);
     }
 }

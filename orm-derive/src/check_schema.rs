@@ -7,8 +7,8 @@ use syn::Ident;
 
 use crate::ast::Model;
 use crate::attr::{IndexAttr, IndexMethodAttr};
-use crate::check::unknown_column;
 use crate::ctxt::Ctxt;
+use crate::suggest::unknown_column;
 
 /// Run the index and view checks on `model`.
 pub fn check(cx: &Ctxt, model: &Model<'_>) {
@@ -42,7 +42,7 @@ fn check_index_columns(cx: &Ctxt, model: &Model<'_>, index: &IndexAttr) {
     let listed: Vec<&Ident> = index.on.iter().chain(&index.include).collect();
     for (i, column) in listed.iter().enumerate() {
         if model.field_named(column).is_none() {
-            unknown_column(cx, model, column);
+            cx.syn_error(unknown_column(model.ident(), column, model.field_idents()));
             continue;
         }
         let Some(first) = listed[..i].iter().position(|c| c == column) else {

@@ -11,6 +11,7 @@ mod check_schema;
 mod ctxt;
 mod db_enum;
 mod expand;
+mod suggest;
 mod types;
 
 use proc_macro::TokenStream;

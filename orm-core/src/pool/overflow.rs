@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use r2d2::HandleError;
 
-use super::{LogScrubbed, Manager, PooledConn};
+use super::manager::{LogScrubbed, Manager, PooledConn};
 
 /// How long a caller waits inside r2d2 at a time, while r2d2 opens one of the `size`
 /// connections, before it looks at the overflow again.

@@ -10,7 +10,7 @@
 //! used only where they are safe: on a connection shown to reach PostgreSQL itself.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -39,6 +39,8 @@ pub(crate) struct Opener {
     /// The mode announced in the log: 0 none yet, 1 named, 2 unnamed, 3 mixed; 3 from the
     /// start for an opener that says nothing.
     announced: AtomicU8,
+    /// Whether a connection whose socket could not be found was logged (once per node).
+    unbounded: AtomicBool,
 }
 
 impl Opener {
@@ -50,6 +52,7 @@ impl Opener {
             liveness: Liveness::new(),
             named,
             announced: AtomicU8::new(0),
+            unbounded: AtomicBool::new(false),
         }
     }
 
@@ -108,11 +111,15 @@ impl Opener {
         let view = view.map_err(OpenError::Setup)?;
         let direct = socket::direct(&fresh, view);
         let socket = direct.or(only);
-        if socket.is_none() && !self.ports.is_empty() {
+        if socket.is_none()
+            && !self.ports.is_empty()
+            && !self.unbounded.swap(true, Ordering::Relaxed)
+        {
             tracing::warn!(
                 url = %self.redacted,
                 new_sockets = fresh.len(),
-                "could not tell this connection's socket apart: its calls have no client-side deadline"
+                "could not tell a connection's socket apart (logged once per server): calls on \
+                 such connections have no client-side deadline"
             );
         }
         let named = self.named.unwrap_or(direct.is_some());

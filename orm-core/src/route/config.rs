@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use super::policy::{LeastInUse, Random, ReadPolicy, RoundRobin};
+
 /// How the replica router decides and how its monitor watches the replicas.
 ///
 /// ```
@@ -215,8 +217,37 @@ fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>
         .transpose()
 }
 
+impl BuiltinPolicy {
+    /// A fresh instance of the named policy.
+    pub fn build(self) -> Box<dyn ReadPolicy> {
+        match self {
+            BuiltinPolicy::RoundRobin => Box::new(RoundRobin::new()),
+            BuiltinPolicy::Random => Box::new(Random::new()),
+            BuiltinPolicy::LeastInUse => Box::new(LeastInUse::new()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn builtins_build_by_name() {
+        let candidates = crate::route::policy::views(&[0, 0, 0]);
+        for kind in [
+            BuiltinPolicy::RoundRobin,
+            BuiltinPolicy::Random,
+            BuiltinPolicy::LeastInUse,
+        ] {
+            let policy = kind.build();
+            for _ in 0..10 {
+                assert!(
+                    policy.choose(&candidates).is_some_and(|p| p < 3),
+                    "{kind:?}"
+                );
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -3,20 +3,21 @@
 //! `CONCURRENTLY` and never two at once, the scheduled [`Refresher`], query plans ([`Plan`]
 //! and the [`IndexReport`]), and checking that live tables match their models ([`verify`]).
 
+mod difference;
 mod explain;
-mod index;
 mod refresh;
 mod report;
 pub mod verify;
 mod view;
 
+pub use crate::ddl::index::migration_sql;
+pub use crate::ddl::{create_index_sql, create_indexes_sql, drop_index_sql, IndexDdl};
+pub use difference::SchemaDifference;
 pub(crate) use explain::explain_on;
 pub use explain::{ExplainOnEveryBackend, Plan, PlanNode};
-pub use index::{create_index_sql, create_indexes_sql, drop_index_sql, migration_sql, IndexDdl};
 pub use refresh::{RefreshStatus, Refresher, RefresherHandle};
 pub(crate) use report::index_report_on;
 pub use report::{IndexReport, IndexUsage, PartialCoverage};
-pub use verify::SchemaDifference;
 pub(crate) use view::{create_view_on, refresh_waiting};
 pub use view::{
     create_view_sql, drop_view_sql, refresh_view_sql, view_lock_key, ConcurrentRefresh,

@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::column_path;
+use super::names::column_path;
 use crate::ast::{Field, Model};
 
 pub fn expand(model: &Model<'_>) -> TokenStream {

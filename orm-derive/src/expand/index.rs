@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::column_path;
+use super::names::column_path;
 use crate::ast::Model;
 use crate::attr::{IndexAttr, IndexMethodAttr};
 

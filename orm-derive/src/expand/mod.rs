@@ -5,12 +5,15 @@ mod diesel_impls;
 mod index;
 mod insert;
 mod model_impl;
+mod names;
 mod partial;
 mod patch;
 mod projection;
 mod table;
 mod values;
 mod view;
+
+pub use projection::derive_projection;
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -60,9 +63,10 @@ pub fn derive_model(input: &DeriveInput) -> TokenStream {
     }
 }
 
+/// Everything generated for a table-backed model.
 fn expand(model: &Model<'_>) -> TokenStream {
     if model.is_view() {
-        return view::expand_read_only(model);
+        return expand_view(model);
     }
     let table = table::expand(model);
     let insert_struct = insert::expand_struct(model);
@@ -97,17 +101,29 @@ fn expand(model: &Model<'_>) -> TokenStream {
     }
 }
 
-pub use projection::derive_projection;
-
-/// The key under which `ModelField` is implemented for the field `name` (a raw identifier
-/// counts without its `r#`).
-pub fn field_hash(name: &str) -> u64 {
-    let name = name.strip_prefix("r#").unwrap_or(name);
-    xxhash_rust::xxh3::xxh3_64(name.as_bytes())
-}
-
-/// Path of column `column` in the model's table module: `users::email`.
-fn column_path(model: &Model<'_>, column: &syn::Ident) -> TokenStream {
-    let module = model.table_module();
-    quote!(#module::#column)
+/// Everything generated for a materialized view: its `table!`, Diesel's Queryable and
+/// Selectable, its partials and `orm::ReadModel` (with the view's marker impls); no insert
+/// struct, no `Model`, so no write API exists for it.
+fn expand_view(model: &Model<'_>) -> TokenStream {
+    let table = table::expand(model);
+    let diesel_impls = diesel_impls::expand(model);
+    let read_model = model_impl::expand(model);
+    let (partial_structs, partial_impls) = partial::expand(model);
+    let cache_rows = cache_key::expand_rows(model);
+    let partial_cache_rows = model
+        .attrs
+        .partials
+        .iter()
+        .map(|partial| cache_key::expand_partial(model, partial));
+    quote! {
+        #table
+        #partial_structs
+        const _: () = {
+            #diesel_impls
+            #read_model
+            #partial_impls
+            #cache_rows
+            #(#partial_cache_rows)*
+        };
+    }
 }

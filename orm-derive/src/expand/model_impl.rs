@@ -4,8 +4,8 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::column_path;
 use super::insert::insert_ident;
+use super::names::{column_path, field_hash};
 use crate::ast::{Backend, Model};
 
 pub fn expand(model: &Model<'_>) -> TokenStream {
@@ -279,7 +279,7 @@ fn key_filter(model: &Model<'_>) -> (TokenStream, TokenStream) {
 fn model_fields(model: &Model<'_>) -> TokenStream {
     let ident = model.ident();
     let impls = model.fields.iter().map(|f| {
-        let hash = crate::expand::field_hash(&f.ident.to_string());
+        let hash = field_hash(&f.ident.to_string());
         let column = column_path(model, &f.column);
         let ty = f.ty();
         quote! {

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use super::column_path;
+use super::names::column_path;
 use crate::ast::{Field, Model};
 
 /// `{Model}Patch`.

@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident};
 
 use super::diesel_impls::LoadedField;
-use super::field_hash;
+use super::names::field_hash;
 use super::partial::projection_impl;
 use crate::ctxt::Ctxt;
 

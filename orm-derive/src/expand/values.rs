@@ -5,8 +5,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::Ident;
 
-use super::column_path;
 use super::insert::{insert_fields, insert_ident};
+use super::names::column_path;
 use super::patch::{patch_fields, patch_ident};
 use crate::ast::{Field, Model};
 

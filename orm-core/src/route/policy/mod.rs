@@ -11,7 +11,6 @@ pub use least_in_use::LeastInUse;
 pub use random::Random;
 pub use round_robin::RoundRobin;
 
-use super::config::BuiltinPolicy;
 use super::lsn::Lsn;
 
 /// Chooses which replica serves a read, among those the router found usable.
@@ -35,17 +34,6 @@ pub trait ReadPolicy: Send + Sync + 'static {
 impl ReadPolicy for Box<dyn ReadPolicy> {
     fn choose(&self, candidates: &[ReplicaView]) -> Option<usize> {
         (**self).choose(candidates)
-    }
-}
-
-impl BuiltinPolicy {
-    /// A fresh instance of the named policy.
-    pub fn build(self) -> Box<dyn ReadPolicy> {
-        match self {
-            BuiltinPolicy::RoundRobin => Box::new(RoundRobin::new()),
-            BuiltinPolicy::Random => Box::new(Random::new()),
-            BuiltinPolicy::LeastInUse => Box::new(LeastInUse::new()),
-        }
     }
 }
 
@@ -116,23 +104,5 @@ mod tests {
         assert_eq!(scale(u64::MAX / 2, 2), 0);
         assert_eq!(scale(u64::MAX / 2 + 1, 2), 1);
         assert_eq!(scale(12345, 1), 0);
-    }
-
-    #[test]
-    fn builtins_build_by_name() {
-        let candidates = views(&[0, 0, 0]);
-        for kind in [
-            BuiltinPolicy::RoundRobin,
-            BuiltinPolicy::Random,
-            BuiltinPolicy::LeastInUse,
-        ] {
-            let policy = kind.build();
-            for _ in 0..10 {
-                assert!(
-                    policy.choose(&candidates).is_some_and(|p| p < 3),
-                    "{kind:?}"
-                );
-            }
-        }
     }
 }

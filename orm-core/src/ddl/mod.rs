@@ -2,10 +2,11 @@
 
 use crate::meta::{Backend, EnumType, TableMeta};
 
-/// Quote an SQL identifier (`"name"`, inner quotes doubled).
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+pub(crate) mod index;
+mod quote;
+
+pub use index::{create_index_sql, create_indexes_sql, drop_index_sql, IndexDdl};
+pub use quote::quote_ident;
 
 /// `CREATE TABLE IF NOT EXISTS` for `table` on `backend`: column types, NOT NULL, defaults,
 /// the primary key (an identity column on PostgreSQL, a rowid alias on SQLite when the key is
@@ -29,7 +30,7 @@ pub fn migration_sql(tables: &[&TableMeta], backend: Backend) -> String {
     for table in tables {
         out.push_str(&create_table(table, backend, "CREATE TABLE"));
         out.push_str(";\n");
-        for index in crate::schema::create_indexes_sql(table, backend, Default::default()) {
+        for index in create_indexes_sql(table, backend, Default::default()) {
             out.push_str(&index);
             out.push_str(";\n");
         }

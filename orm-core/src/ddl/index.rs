@@ -1,6 +1,6 @@
-//! `CREATE INDEX` from a model's declared indexes, per backend, and `db.create_indexes::<M>()`.
+//! `CREATE INDEX` and `DROP INDEX` text from a model's declared indexes, per backend.
 
-use crate::ddl::quote_ident;
+use super::quote::quote_ident;
 use crate::meta::{Backend, IndexMeta, IndexMethod, TableMeta};
 
 /// How `CREATE INDEX` statements are written. `IndexDdl::default()` is `IF NOT EXISTS`,
