@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use super::view::{refresh_table, LockWait, MaterializedView, Refreshed};
+use super::view::{refresh_on, LockWait, MaterializedView, Refreshed};
 use crate::database::Database;
+use crate::exec::{Access, Executor};
 use crate::error::{Error, Result};
 use crate::meta::TableMeta;
 
@@ -272,4 +273,19 @@ impl Worker {
         }
         failed
     }
+}
+
+/// Run one refresh of `table` through the database's write road, marking the view's table as
+/// written (so caches of it are invalidated). `inside` runs while the lock is still held.
+/// `Ok(None)` when `wait` is [`LockWait::Try`] and another refresh holds the lock.
+pub(crate) fn refresh_table(
+    db: &Database,
+    table: &'static TableMeta,
+    concurrently: bool,
+    wait: LockWait,
+    inside: &(dyn Fn(&Refreshed) + Sync),
+) -> Result<Option<Refreshed>> {
+    db.run(Access::writes(std::slice::from_ref(&table.name)), |conn| {
+        refresh_on(conn, table, concurrently, wait, inside)
+    })
 }

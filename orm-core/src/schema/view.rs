@@ -10,10 +10,8 @@
 use std::time::Instant;
 
 use crate::conn::{Conn, RawConnection};
-use crate::database::Database;
 use crate::ddl::{create_table_sql, quote_ident};
 use crate::error::{Error, Result};
-use crate::exec::{Access, Executor};
 use crate::meta::{Backend, TableMeta};
 use crate::model::ReadModel;
 
@@ -129,24 +127,9 @@ pub(crate) enum LockWait {
     Try,
 }
 
-/// Run one refresh of `table` through the database's write road, marking the view's table as
-/// written (so caches of it are invalidated). `inside` runs while the lock is still held.
-/// `Ok(None)` when `wait` is [`LockWait::Try`] and another refresh holds the lock.
-pub(crate) fn refresh_table(
-    db: &Database,
-    table: &'static TableMeta,
-    concurrently: bool,
-    wait: LockWait,
-    inside: &(dyn Fn(&Refreshed) + Sync),
-) -> Result<Option<Refreshed>> {
-    db.run(Access::writes(std::slice::from_ref(&table.name)), |conn| {
-        refresh_on(conn, table, concurrently, wait, inside)
-    })
-}
-
 /// One refresh of `table` on `conn`. The caller declares the view's table as written.
 #[cfg_attr(not(feature = "postgres"), allow(unused_variables))] // SQLite has one kind
-fn refresh_on(
+pub(crate) fn refresh_on(
     conn: &mut Conn<'_>,
     table: &'static TableMeta,
     concurrently: bool,
@@ -259,8 +242,15 @@ mod postgres {
 /// Create the view of `table` on `conn` if it does not exist (on SQLite, fill it): see
 /// [`Executor::create_view`](crate::Executor::create_view), which then creates its indexes.
 pub(crate) fn create_view_on(conn: &mut Conn<'_>, table: &'static TableMeta) -> Result<()> {
+    use diesel::connection::SimpleConnection;
+    // The runtime's own statements: the operation declared the view's table as written.
     for statement in create_view_sql(table, conn.backend()) {
-        conn.batch_execute(&statement)?;
+        match conn.raw_for_runtime() {
+            #[cfg(feature = "postgres")]
+            RawConnection::Postgres(pg) => pg.batch_execute(&statement)?,
+            #[cfg(feature = "sqlite")]
+            RawConnection::Sqlite(lite) => lite.batch_execute(&statement)?,
+        }
     }
     if conn.backend() == Backend::Sqlite {
         refresh_waiting(conn, table, false)?;
