@@ -1,4 +1,5 @@
 use orm::Model;
+use orm::prelude::*;
 
 #[derive(Model)]
 #[orm(

@@ -1,4 +1,5 @@
 use orm::{Model, Projection};
+use orm::prelude::*;
 
 #[derive(Model)]
 #[orm(table = users)]

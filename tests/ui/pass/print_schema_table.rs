@@ -4,6 +4,7 @@
 //! custom type with `FromSql` alone) is `read_only`: in no insert or patch struct.
 use chrono::{DateTime, Utc};
 use orm::Model;
+use orm::prelude::*;
 
 pub mod sql_types {
     #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]

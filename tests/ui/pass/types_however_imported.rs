@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use orm::Model;
+use orm::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
