@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use super::view::{refresh_on, LockWait, MaterializedView, Refreshed};
 use crate::database::Database;
-use crate::exec::{Access, Executor};
 use crate::error::{Error, Result};
+use crate::exec::{Access, Executor};
 use crate::meta::TableMeta;
 
 /// Called after each refresh, while its lock is still held: the view's table name and when
