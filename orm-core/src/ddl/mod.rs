@@ -4,9 +4,11 @@ use crate::meta::{Backend, EnumType, TableMeta};
 
 pub(crate) mod index;
 mod quote;
+mod view;
 
 pub use index::{create_index_sql, create_indexes_sql, drop_index_sql, IndexDdl};
 pub use quote::quote_ident;
+pub use view::{create_view_sql, drop_view_sql, refresh_view_sql};
 
 /// `CREATE TABLE IF NOT EXISTS` for `table` on `backend`: column types, NOT NULL, defaults,
 /// the primary key (an identity column on PostgreSQL, a rowid alias on SQLite when the key is

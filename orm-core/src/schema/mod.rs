@@ -12,6 +12,7 @@ mod view;
 
 pub use crate::ddl::index::migration_sql;
 pub use crate::ddl::{create_index_sql, create_indexes_sql, drop_index_sql, IndexDdl};
+pub use crate::ddl::{create_view_sql, drop_view_sql, refresh_view_sql};
 pub use difference::SchemaDifference;
 pub(crate) use explain::explain_on;
 pub use explain::{ExplainOnEveryBackend, Plan, PlanNode};
@@ -19,7 +20,4 @@ pub use refresh::{RefreshStatus, Refresher, RefresherHandle};
 pub(crate) use report::index_report_on;
 pub use report::{IndexReport, IndexUsage, PartialCoverage};
 pub(crate) use view::{create_view_on, refresh_waiting};
-pub use view::{
-    create_view_sql, drop_view_sql, refresh_view_sql, view_lock_key, ConcurrentRefresh,
-    MaterializedView, Refreshed,
-};
+pub use view::{view_lock_key, ConcurrentRefresh, MaterializedView, Refreshed};
