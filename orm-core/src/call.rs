@@ -28,7 +28,7 @@ pub enum Node {
     Replica(usize),
 }
 
-/// What one call through `orm` is and has done so far: see [`Conn::info`].
+/// What one call through `orm` is and has done so far: see [`Conn::info`](crate::Conn::info).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CallInfo {

@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::meta::{Backend, TableMeta};
 use crate::model::{Crud, Model, PatchValues, ReadModel};
 use crate::projection::Projection;
-use crate::schema::verify::{self, ReadCatalog};
+use crate::schema::verify;
+use crate::schema::ReadCatalog;
 use crate::schema::SchemaDifference;
 use crate::values::CheckValues;
 

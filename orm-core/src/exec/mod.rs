@@ -225,7 +225,7 @@ pub trait Executor: Sized {
     /// named UNIQUE, CHECK and FOREIGN KEY constraints (the SQL is
     /// [`ddl::create_table_sql`]). If a table of that name exists, nothing is changed: `Ok` if
     /// it matches the model (as [`Executor::verify_schema`] compares them), else
-    /// [`Error::SchemaMismatch`] listing the differences.
+    /// [`Error::SchemaMismatch`](crate::Error::SchemaMismatch) listing the differences.
     #[track_caller]
     fn create_table<M: Model>(self) -> Result<()> {
         self.run(Access::WRITE, |conn| {
@@ -269,7 +269,7 @@ pub trait Executor: Sized {
         })
     }
 
-    /// The row with primary key `key`, or [`Error::NotFound`].
+    /// The row with primary key `key`, or [`Error::NotFound`](crate::Error::NotFound).
     #[track_caller]
     fn find<M: Model>(self, key: M::PrimaryKey) -> Result<M> {
         self.run_read(|conn| {
@@ -279,7 +279,7 @@ pub trait Executor: Sized {
     }
 
     /// Write every non-key field of `row` (but `server_filled` ones) to the row with its
-    /// primary key, and return the row as stored; [`Error::NotFound`] if no row has that key.
+    /// primary key, and return the row as stored; [`Error::NotFound`](crate::Error::NotFound) if no row has that key.
     /// Every such column is written, changed or not, so a change made elsewhere since `row`
     /// was read is overwritten: to write only some fields, use [`Executor::patch`].
     #[track_caller]
@@ -291,7 +291,7 @@ pub trait Executor: Sized {
     }
 
     /// Write the fields of `patch` that are `Some` to the row with primary key `key`, in one
-    /// `UPDATE … SET`, and return the row as stored; [`Error::NotFound`] if no row has that
+    /// `UPDATE … SET`, and return the row as stored; [`Error::NotFound`](crate::Error::NotFound) if no row has that
     /// key. Columns left `None` are not written, so changes made to them elsewhere survive:
     /// `db.patch::<User>(7, &UserPatch { name: Some("Ada".into()), ..Default::default() })`.
     /// A patch that sets nothing writes nothing and returns the row.
@@ -306,7 +306,7 @@ pub trait Executor: Sized {
         })
     }
 
-    /// Delete the row with primary key `key`; [`Error::NotFound`] if there is none.
+    /// Delete the row with primary key `key`; [`Error::NotFound`](crate::Error::NotFound) if there is none.
     #[track_caller]
     fn delete<M: Model>(self, key: M::PrimaryKey) -> Result<()> {
         self.run(Access::writes(table_of::<M>()), |conn| {
@@ -319,7 +319,7 @@ pub trait Executor: Sized {
     /// binary COPY on PostgreSQL, multi-row INSERT sized to the bind-parameter limit on SQLite.
     /// `User::bulk_insert(&db, rows, options)` calls this.
     ///
-    /// On failure, [`Error::Bulk`] names the failing batch, its rows, the database's reason and
+    /// On failure, [`Error::Bulk`](crate::Error::Bulk) names the failing batch, its rows, the database's reason and
     /// exactly how many rows were committed before it.
     #[track_caller]
     fn bulk_insert<M, I>(
@@ -354,7 +354,7 @@ pub trait Executor: Sized {
         self.run_read(|conn| on_backend!(conn, b => b.load(query.clone())))
     }
 
-    /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`].
+    /// The first row a Diesel query returns (`LIMIT 1` is added), or [`Error::NotFound`](crate::Error::NotFound).
     /// Like [`Executor::load`], the query is `Clone`.
     #[track_caller]
     fn first<'q, Q, U>(self, query: Q) -> Result<U>
@@ -409,7 +409,7 @@ pub trait Executor: Sized {
     }
 
     /// The columns of projection `P` for the row with primary key `key`, or
-    /// [`Error::NotFound`]. Only `P`'s columns are read.
+    /// [`Error::NotFound`](crate::Error::NotFound). Only `P`'s columns are read.
     #[track_caller]
     fn find_as<P>(self, key: <P::Model as Model>::PrimaryKey) -> Result<P>
     where

@@ -3,6 +3,7 @@
 //! `CONCURRENTLY` and never two at once, the scheduled [`Refresher`], query plans ([`Plan`]
 //! and the [`IndexReport`]), and checking that live tables match their models ([`verify`]).
 
+mod catalog;
 mod difference;
 mod explain;
 mod refresh;
@@ -13,6 +14,7 @@ mod view;
 pub use crate::ddl::index::migration_sql;
 pub use crate::ddl::{create_index_sql, create_indexes_sql, drop_index_sql, IndexDdl};
 pub use crate::ddl::{create_view_sql, drop_view_sql, refresh_view_sql};
+pub(crate) use catalog::ReadCatalog;
 pub use difference::SchemaDifference;
 pub(crate) use explain::explain_on;
 pub use explain::{ExplainOnEveryBackend, Plan, PlanNode};
