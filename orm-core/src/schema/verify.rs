@@ -1,7 +1,7 @@
-//! Does the live table match the model? The table as the catalog gave it (the catalog module
-//! reads it) is compared with the model's [`TableMeta`], with no connection: missing and extra columns, column types,
-//! nullability, the primary key and UNIQUE constraints. Differences come back as data,
-//! [`SchemaDifference`], with a `Display` for people.
+//! Does the live table match the model? The table as the catalog gave it (read by the catalog
+//! module) is compared with the model's [`TableMeta`], with no connection: missing and extra
+//! columns, column types, nullability, the primary key and UNIQUE constraints. Differences come
+//! back as data, [`SchemaDifference`], with a `Display` for people.
 //!
 //! Column defaults, CHECK and FOREIGN KEY constraints are not compared: the catalog keeps
 //! them as expressions the server rewrites (`now()` comes back as `now()`, `0` as `0`, but
