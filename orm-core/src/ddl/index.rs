@@ -1,6 +1,6 @@
 //! `CREATE INDEX` and `DROP INDEX` text from a model's declared indexes, per backend.
 
-use super::quote::quote_ident;
+use super::quote::{ident_list, quote_ident};
 use crate::meta::{Backend, IndexMeta, IndexMethod, TableMeta};
 
 /// How `CREATE INDEX` statements are written. `IndexDdl::default()` is `IF NOT EXISTS`,
@@ -69,9 +69,9 @@ pub fn create_index_sql(
             if index.method != IndexMethod::BTree {
                 sql.push_str(&format!(" USING {}", index.method.sql()));
             }
-            sql.push_str(&format!(" ({})", column_list(index.columns)));
+            sql.push_str(&format!(" ({})", ident_list(index.columns)));
             if !index.include.is_empty() {
-                sql.push_str(&format!(" INCLUDE ({})", column_list(index.include)));
+                sql.push_str(&format!(" INCLUDE ({})", ident_list(index.include)));
             }
         }
         Backend::Sqlite => {
@@ -79,7 +79,7 @@ pub fn create_index_sql(
             if !index.unique {
                 key.extend(index.include.iter().filter(|c| !index.columns.contains(c)));
             }
-            sql.push_str(&format!(" ({})", column_list(&key)));
+            sql.push_str(&format!(" ({})", ident_list(&key)));
         }
     }
     if let Some(predicate) = index.predicate {
@@ -111,14 +111,6 @@ pub fn migration_sql(table: &TableMeta, backend: Backend, ddl: IndexDdl) -> Stri
         .into_iter()
         .map(|s| s + ";\n")
         .collect()
-}
-
-fn column_list(columns: &[&str]) -> String {
-    columns
-        .iter()
-        .map(|c| quote_ident(c))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ mod quote;
 mod view;
 
 pub use index::{create_index_sql, create_indexes_sql, drop_index_sql, IndexDdl};
-pub use quote::quote_ident;
+use quote::{ident_list, literal_list};
+pub use quote::{quote_ident, quote_literal};
 pub use view::{create_view_sql, drop_view_sql, refresh_view_sql};
 
 /// `CREATE TABLE IF NOT EXISTS` for `table` on `backend`: column types, NOT NULL, defaults,
@@ -82,14 +83,14 @@ fn create_table(table: &TableMeta, backend: Backend, create: &str) -> String {
         parts.push(format!(
             "CONSTRAINT {} PRIMARY KEY ({})",
             quote_ident(&format!("{}_pkey", table.name)),
-            column_list(table.primary_key)
+            ident_list(table.primary_key)
         ));
     }
     for unique in table.unique {
         parts.push(format!(
             "CONSTRAINT {} UNIQUE ({})",
             quote_ident(&table.unique_constraint_name(unique)),
-            column_list(unique)
+            ident_list(unique)
         ));
     }
     for check in table.checks {
@@ -135,12 +136,7 @@ pub fn create_enum_types_sql(table: &TableMeta) -> String {
             continue;
         }
         seen.push(enum_type.name);
-        let labels = enum_type
-            .labels
-            .iter()
-            .map(|l| quote_literal(l))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let labels = literal_list(enum_type.labels);
         sql.push_str(&format!(
             "DO $orm$ BEGIN CREATE TYPE {} AS ENUM ({labels}); \
              EXCEPTION WHEN duplicate_object THEN NULL; END $orm$;\n",
@@ -152,18 +148,8 @@ pub fn create_enum_types_sql(table: &TableMeta) -> String {
 
 /// ` CHECK ("col" IN ('a', 'b'))`: SQLite's stand-in for an enum type.
 fn sqlite_enum_check(column: &str, enum_type: &EnumType) -> String {
-    let labels = enum_type
-        .labels
-        .iter()
-        .map(|l| quote_literal(l))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let labels = literal_list(enum_type.labels);
     format!(" CHECK ({} IN ({labels}))", quote_ident(column))
-}
-
-/// An SQL string literal (`'it''s'`).
-pub fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// A type name, quoted, with an optional schema: `"mood"`, `"app"."mood"`.
@@ -177,14 +163,6 @@ fn quote_type_name(name: &str) -> String {
 /// `DROP TABLE IF EXISTS` for `table`.
 pub fn drop_table_sql(table: &TableMeta) -> String {
     format!("DROP TABLE IF EXISTS {}", quote_ident(table.name))
-}
-
-fn column_list(columns: &[&str]) -> String {
-    columns
-        .iter()
-        .map(|c| quote_ident(c))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
