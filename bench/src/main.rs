@@ -7,6 +7,7 @@
 //! cargo run --release -p orm-bench -- pool [--seconds N] [--runs R] [--rows N] [--tls]
 //! cargo run --release -p orm-bench -- cache [--reads N] [--users N] [--heavy-reads N] [--tls]
 //! cargo run --release -p orm-bench -- index [--rows N] [--orders N] [--lookups N] [--aggregates N] [--runs R] [--tls]
+//! cargo run --release -p orm-bench -- compile [--models N] [--runs R]
 //! ```
 //!
 //! The server is `ORM_BENCH_PG_URL` (default `postgres://postgres@127.0.0.1:5432/orm_test`);
@@ -17,6 +18,7 @@
 
 mod bulk;
 mod cache;
+mod compile;
 mod index;
 mod load;
 mod pool;
@@ -65,6 +67,12 @@ benchmarks:
         query (email ILIKE + last_login) cached and uncached; plus the codec comparison
         (defaults: --reads 100000 --users 200000 --heavy-reads 100)
 
+  compile [--models N] [--runs R]
+        cargo check and cargo build of N models of 10 columns with one 3-column partial each,
+        through #[derive(Model)] and as plain Diesel (table! + Queryable, Selectable,
+        Insertable, AsChangeset, Identifiable), dependencies built first; medians of wall and
+        CPU time (defaults: --models 60 --runs 3)
+
 options:
   --tls   every PostgreSQL client on TLS (libpq sslmode=require, the raw client through
           OpenSSL); by default every one is on sslmode=disable. Each client checks its
@@ -94,6 +102,7 @@ fn main() -> ExitCode {
         "pool" => Flags::parse(&rest).and_then(pool::run),
         "cache" => Flags::parse(&rest).and_then(cache::run),
         "index" => Flags::parse(&rest).and_then(index::run),
+        "compile" => Flags::parse(&rest).and_then(compile::run),
         // Further benchmarks go here, one arm each, e.g. `"bulk" => ….and_then(bulk::run)`.
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
