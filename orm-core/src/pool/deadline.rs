@@ -59,6 +59,12 @@ impl Liveness {
         self.alive_at.fetch_max(now_nanos(), Ordering::Relaxed);
     }
 
+    /// The server answered at `at` (a time the caller read anyway: one clock read less).
+    pub(crate) fn alive_at_instant(&self, at: Instant) {
+        let since = nanos(at.saturating_duration_since(epoch())).max(1);
+        self.alive_at.fetch_max(since, Ordering::Relaxed);
+    }
+
     /// Whether the server showed a sign of life within `window` of now.
     pub(crate) fn alive_within(&self, window: Duration) -> bool {
         self.alive_at().is_some_and(|at| at.elapsed() < window)
@@ -172,6 +178,11 @@ impl Watch {
 
     /// The call ended: `true` when the watchdog ended it (the connection is then unusable).
     pub(crate) fn end(&self) -> bool {
+        self.end_at(Instant::now())
+    }
+
+    /// [`Watch::end`] for a call that ended at `now`, which the caller has read anyway.
+    pub(crate) fn end_at(&self, now: Instant) -> bool {
         let Some(slot) = &self.slot else {
             return false;
         };
@@ -180,7 +191,7 @@ impl Watch {
         let timed_out = state.timed_out;
         drop(state);
         if !timed_out {
-            slot.server.alive_now();
+            slot.server.alive_at_instant(now);
         }
         timed_out
     }
