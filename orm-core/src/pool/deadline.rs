@@ -117,12 +117,14 @@ struct SlotState {
     /// `None` once the connection is being closed.
     socket: Option<Socket>,
     call: Option<Call>,
-    timed_out: bool,
 }
 
 #[derive(Debug)]
 struct Slot {
     state: Mutex<SlotState>,
+    /// Set, with the state locked, when the watchdog ends a call; never cleared. An atomic, so
+    /// that the pool's check of a returned connection takes no lock.
+    timed_out: AtomicBool,
     server: Arc<Liveness>,
 }
 
@@ -151,8 +153,8 @@ impl Watch {
             state: Mutex::new(SlotState {
                 socket: Some(socket),
                 call: None,
-                timed_out: false,
             }),
+            timed_out: AtomicBool::new(false),
             server,
         });
         watchdog().register(&slot);
@@ -188,7 +190,7 @@ impl Watch {
         };
         let mut state = slot.lock();
         state.call = None;
-        let timed_out = state.timed_out;
+        let timed_out = slot.timed_out.load(Ordering::Acquire);
         drop(state);
         if !timed_out {
             slot.server.alive_at_instant(now);
@@ -198,7 +200,9 @@ impl Watch {
 
     /// Whether a call on this connection passed its deadline (the socket was shut down).
     pub(crate) fn timed_out(&self) -> bool {
-        self.slot.as_ref().is_some_and(|slot| slot.lock().timed_out)
+        self.slot
+            .as_ref()
+            .is_some_and(|slot| slot.timed_out.load(Ordering::Acquire))
     }
 
     /// Run `work` as one call with a `budget`, returning whether it passed its deadline.
@@ -299,7 +303,7 @@ impl Watchdog {
                 now.saturating_duration_since(since)
             };
             if silent >= call.budget {
-                state.timed_out = true;
+                slot.timed_out.store(true, Ordering::Release);
                 state.call = None;
                 let shut = socket::shutdown(&socket);
                 drop(state);
