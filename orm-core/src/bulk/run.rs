@@ -469,3 +469,60 @@ fn same_kind(probe: &DieselError, batch: &DieselError) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::RejectReason;
+
+    /// A row whose value PostgreSQL refuses when it is negative.
+    struct Row(i64);
+
+    impl CheckValues for Row {
+        fn check_values(&self, _: Backend) -> std::result::Result<(), RejectedValue> {
+            match self.0 {
+                v if v < 0 => Err(RejectedValue {
+                    column: "v",
+                    reason: RejectReason::NulInText,
+                }),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    #[test]
+    fn keeping_rows_streams_every_row_in_order_and_keeps_them_in_chunks() {
+        let rows = 2 * KEEP_CHUNK + 3;
+        let mut kept = Vec::new();
+        let mut rejected = None;
+        let stream = KeepingRows::<_, Row>::new(
+            (0..rows as i64).map(Row),
+            &mut kept,
+            Backend::Postgres,
+            &mut rejected,
+        );
+        let streamed: Vec<i64> = stream.map(|r| Borrow::<Row>::borrow(&r).0).collect();
+        assert_eq!(streamed, (0..rows as i64).collect::<Vec<_>>());
+        assert!(rejected.is_none());
+        let sizes: Vec<usize> = kept.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [KEEP_CHUNK, KEEP_CHUNK, 3]);
+        let kept_values: Vec<i64> = kept.iter().flat_map(|c| c.iter()).map(|r| r.0).collect();
+        assert_eq!(kept_values, streamed);
+    }
+
+    #[test]
+    fn keeping_rows_notes_the_first_refused_row_by_its_offset_in_the_batch() {
+        let rows = || (0..600).map(|i| Row(if i == 300 || i == 500 { -1 } else { i }));
+        // COPY may stop early: only the rows read so far are kept and checked.
+        let (mut kept, mut rejected) = (Vec::new(), None);
+        let stream = KeepingRows::<_, Row>::new(rows(), &mut kept, Backend::Postgres, &mut rejected);
+        assert_eq!(stream.take(260).count(), 260);
+        assert!(rejected.is_none(), "row 300 is not read yet");
+        assert_eq!(kept.iter().map(|c| c.len()).sum::<usize>(), 2 * KEEP_CHUNK);
+
+        let (mut kept, mut rejected) = (Vec::new(), None);
+        let stream = KeepingRows::<_, Row>::new(rows(), &mut kept, Backend::Postgres, &mut rejected);
+        assert_eq!(stream.count(), 600);
+        assert_eq!(rejected.map(|(row, _)| row), Some(300));
+    }
+}

@@ -384,4 +384,20 @@ mod tests {
         std::thread::sleep(Duration::from_millis(300));
         assert!(!watch.timed_out(), "an idle connection is never shut down");
     }
+
+    #[test]
+    fn a_call_that_ends_marks_the_server_alive_at_its_end() {
+        let (_listener, _client, socket) = hung();
+        let server = Liveness::new();
+        let watch = Watch::new(Some(socket), Arc::clone(&server));
+        assert!(!server.alive_within(Duration::from_secs(60)), "no sign of life yet");
+        watch.begin(Duration::from_secs(5), false);
+        assert!(!watch.end_at(Instant::now()));
+        assert!(server.alive_within(Duration::from_secs(60)));
+        // An end read long ago is not a recent sign of life.
+        let old = Liveness::new();
+        old.alive_at_instant(epoch());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!old.alive_within(Duration::from_millis(10)));
+    }
 }

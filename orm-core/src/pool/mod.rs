@@ -417,23 +417,20 @@ impl NodePool {
         let timeout = self.config.timeout;
         let (Some(deadline), Some(liveness)) = (self.config.deadline, &self.liveness) else {
             return pool
-                .get(timeout)
+                .get(began + timeout)
                 .map_err(|TimedOut| self.timeout_error(pool.counts()));
         };
-        let mut wait = timeout.min(deadline);
-        let mut by = began + wait;
+        let mut by = began + timeout.min(deadline);
         loop {
-            match deadline::checkout_by(by, || pool.get(wait)) {
+            match deadline::checkout_by(by, || pool.get(by)) {
                 Ok(conn) => return Ok(conn),
                 Err(TimedOut) if began.elapsed() >= timeout => {
                     return Err(self.timeout_error(pool.counts()))
                 }
                 Err(TimedOut) if liveness.alive_within(deadline) => {
                     let now = Instant::now();
-                    wait = timeout
-                        .saturating_sub(now.saturating_duration_since(began))
-                        .min(deadline);
-                    by = now + wait;
+                    let left = timeout.saturating_sub(now.saturating_duration_since(began));
+                    by = now + left.min(deadline);
                 }
                 Err(TimedOut) => return Err(self.deadline_error(false)),
             }

@@ -202,13 +202,11 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
         }
     }
 
-    /// A connection, waiting up to `timeout` for one (see the module's documentation).
-    pub(crate) fn get(&self, timeout: Duration) -> Result<Lent<'_, C>, TimedOut> {
-        // An idle connection needs no clock: the wait is timed only when there is none.
-        if let Some(conn) = self.take_idle() {
-            return Ok(self.lend(conn));
-        }
-        let give_up_at = Instant::now() + timeout;
+    /// A connection, waiting until `give_up_at` for one (see the module's documentation). The
+    /// caller computes `give_up_at` from the clock it read when the checkout began, so a
+    /// connection found idle costs no clock read here, and the time spent checking idle
+    /// connections (a pre-ping to a silent server) counts against the wait.
+    pub(crate) fn get(&self, give_up_at: Instant) -> Result<Lent<'_, C>, TimedOut> {
         // A caller opens at most one overflow connection that fails: if the server refuses
         // connections it waits for a connection to come back, rather than retry in a loop.
         let mut may_open = true;
