@@ -351,7 +351,9 @@ pub fn run_case(args: &[String]) -> BenchResult<()> {
 fn check_key_sum(sum: i64, n: usize) -> BenchResult<()> {
     let expected: i64 = (0..n).map(key).sum();
     if sum != expected {
-        return Err(format!("the reads returned keys summing to {sum}, expected {expected}").into());
+        return Err(
+            format!("the reads returned keys summing to {sum}, expected {expected}").into(),
+        );
     }
     Ok(())
 }
@@ -400,8 +402,8 @@ fn count_case(case: Case, sizes: &Sizes, transport: Transport, dir: &Path) -> Be
         )
         .into());
     }
-    let text = std::fs::read_to_string(&out)
-        .map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+    let text =
+        std::fs::read_to_string(&out).map_err(|e| format!("cannot read {}: {e}", out.display()))?;
     match total_instructions(&text) {
         Some(0) | None => Err(format!(
             "{} counts no instructions: did `{MEASURED}` match the measured function?",
@@ -439,7 +441,11 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
         counts.push((case, count_case(case, &sizes, transport, &dir)?));
     }
     let per_op = |case: Case| {
-        let (_, total) = counts.iter().find(|(c, _)| *c == case).copied().unwrap_or((case, 0));
+        let (_, total) = counts
+            .iter()
+            .find(|(c, _)| *c == case)
+            .copied()
+            .unwrap_or((case, 0));
         total as f64 / case.operations(&sizes) as f64
     };
 
@@ -468,7 +474,12 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
     };
     use Case::*;
     let ratios = [
-        ratio("find_instr_vs_diesel", FindOrm, FindDiesel, Target::AtMost(1.02)),
+        ratio(
+            "find_instr_vs_diesel",
+            FindOrm,
+            FindDiesel,
+            Target::AtMost(1.02),
+        ),
         ratio("find_instr_vs_raw", FindOrm, FindRaw, Target::Context),
         ratio(
             "full_load_instr_vs_diesel",
@@ -503,7 +514,11 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
     json.insert("instructions_per_op".into(), per_operation.into());
     report::add_ratios(&mut json, &ratios);
     let path = report::write_json(&transport.json_name("overhead"), &json.into())?;
-    println!("\nwrote {} (callgrind files in {})", path.display(), dir.display());
+    println!(
+        "\nwrote {} (callgrind files in {})",
+        path.display(),
+        dir.display()
+    );
     Ok(())
 }
 
@@ -538,6 +553,8 @@ mod tests {
 
     #[test]
     fn keys_stay_in_the_table() {
-        assert!((0..50_000).map(key).all(|k| (1..=READ_TABLE_ROWS as i64).contains(&k)));
+        assert!((0..50_000)
+            .map(key)
+            .all(|k| (1..=READ_TABLE_ROWS as i64).contains(&k)));
     }
 }

@@ -515,13 +515,15 @@ mod tests {
         let rows = || (0..600).map(|i| Row(if i == 300 || i == 500 { -1 } else { i }));
         // COPY may stop early: only the rows read so far are kept and checked.
         let (mut kept, mut rejected) = (Vec::new(), None);
-        let stream = KeepingRows::<_, Row>::new(rows(), &mut kept, Backend::Postgres, &mut rejected);
+        let stream =
+            KeepingRows::<_, Row>::new(rows(), &mut kept, Backend::Postgres, &mut rejected);
         assert_eq!(stream.take(200).count(), 200);
         assert!(rejected.is_none(), "row 300 is not read yet");
         assert_eq!(kept.iter().map(|c| c.len()).sum::<usize>(), KEEP_CHUNK);
 
         let (mut kept, mut rejected) = (Vec::new(), None);
-        let stream = KeepingRows::<_, Row>::new(rows(), &mut kept, Backend::Postgres, &mut rejected);
+        let stream =
+            KeepingRows::<_, Row>::new(rows(), &mut kept, Backend::Postgres, &mut rejected);
         assert_eq!(stream.count(), 600);
         assert_eq!(rejected.map(|(row, _)| row), Some(300));
     }

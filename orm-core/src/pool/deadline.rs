@@ -390,7 +390,10 @@ mod tests {
         let (_listener, _client, socket) = hung();
         let server = Liveness::new();
         let watch = Watch::new(Some(socket), Arc::clone(&server));
-        assert!(!server.alive_within(Duration::from_secs(60)), "no sign of life yet");
+        assert!(
+            !server.alive_within(Duration::from_secs(60)),
+            "no sign of life yet"
+        );
         watch.begin(Duration::from_secs(5), false);
         assert!(!watch.end_at(Instant::now()));
         assert!(server.alive_within(Duration::from_secs(60)));

@@ -256,7 +256,12 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
         let suspect = self.disconnects.suspect(pooled.last_used);
         if let Some(idle) = self.pre_ping_idle.or(suspect.then_some(Duration::ZERO)) {
             // Compared as instants: cheaper than the duration since the last use.
-            if suspect || pooled.last_used.checked_add(idle).is_none_or(|at| now >= at) {
+            if suspect
+                || pooled
+                    .last_used
+                    .checked_add(idle)
+                    .is_none_or(|at| now >= at)
+            {
                 // Within the node's deadline, and within what is left of the checkout's: a
                 // checkout that finds several stale connections of a hung server pings each.
                 let budget = match (self.deadline, deadline::checkout_left()) {
