@@ -65,7 +65,7 @@ const SWEEP_BATCH_SIZES: [usize; 5] = [1_000, 5_000, 10_000, 50_000, 100_000];
 /// `last_login` of row 0: 2024-01-01T00:00:00Z; row `i` logged in `i` seconds later.
 const LAST_LOGIN_BASE: i64 = 1_704_067_200;
 /// The insert columns, in `NewBenchUser`'s field order (the COPY and file column order).
-const COLUMNS: &str = "email, name, last_login, bio, score";
+pub(crate) const COLUMNS: &str = "email, name, last_login, bio, score";
 /// The key the RSS probe prints its result under.
 const PROBE_KEY: &str = "peak_above_baseline_mib";
 /// The longest wait for standbys to catch up before a run.
@@ -74,7 +74,7 @@ const STANDBY_WAIT: Duration = Duration::from_secs(120);
 const RSS_TARGET_MIB: f64 = 64.0;
 
 /// Row `i` of the benchmark: the same for every method.
-fn row(i: usize) -> NewBenchUser {
+pub(crate) fn row(i: usize) -> NewBenchUser {
     NewBenchUser {
         email: format!("user{i}@example.com"),
         name: format!("User {i}"),

@@ -18,7 +18,7 @@ use diesel::prelude::*;
 use orm::{Model, Projection};
 
 use crate::report;
-use crate::{BenchResult, Flags, SCHEMA};
+use crate::{BenchResult, Flags};
 
 /// The benchmark's table: 12 columns, `bio` and `notes` ~500 bytes each.
 #[derive(Debug, Clone, Model)]
@@ -187,14 +187,19 @@ fn fill_sql(rows: usize) -> String {
 
 /// Create and fill `bench_wide` unless it already holds `rows` rows of this shape; then
 /// `VACUUM ANALYZE` it.
-fn prepare(db: &orm::Database, raw: &mut postgres::Client, rows: usize) -> BenchResult<()> {
+pub(crate) fn prepare(
+    db: &orm::Database,
+    raw: &mut postgres::Client,
+    rows: usize,
+) -> BenchResult<()> {
     // The comment records the shape the rows were made for, so a changed model refills.
     let marker = format!(
         "orm-bench load: {rows} rows, model fingerprint {:016x}",
         BenchWide::TABLE.fingerprint
     );
     db.create_table::<BenchWide>()?;
-    let table = format!("{SCHEMA}.bench_wide");
+    // The table the search path finds: in `orm_bench`, or the schema of another benchmark.
+    let table = "bench_wide";
     let comment: Option<String> = raw
         .query_one(
             "SELECT obj_description($1::text::regclass, 'pg_class')",

@@ -8,6 +8,7 @@
 //! cargo run --release -p orm-bench -- cache [--reads N] [--users N] [--heavy-reads N] [--tls]
 //! cargo run --release -p orm-bench -- index [--rows N] [--orders N] [--lookups N] [--aggregates N] [--runs R] [--tls]
 //! cargo run --release -p orm-bench -- compile [--models N] [--runs R]
+//! cargo run --release -p orm-bench -- overhead [--reads N] [--load-rows N] [--loads N] [--copy-rows N] [--tls]
 //! ```
 //!
 //! The server is `ORM_BENCH_PG_URL` (default `postgres://postgres@127.0.0.1:5432/orm_test`);
@@ -21,6 +22,7 @@ mod cache;
 mod compile;
 mod index;
 mod load;
+mod overhead;
 mod pool;
 mod report;
 mod transport;
@@ -66,6 +68,15 @@ benchmarks:
         same bytes, the uncached read through Database, an in-process hit; then the heavy
         query (email ILIKE + last_login) cached and uncached; plus the codec comparison
         (defaults: --reads 100000 --users 200000 --heavy-reads 100)
+  overhead [--reads N] [--load-rows N] [--loads N] [--copy-rows N] [--tls]
+        instructions the client executes (valgrind's callgrind, each case in a child process
+        of its own), not time: N point reads through db.find, Diesel on r2d2 and the raw
+        postgres client; N loads of a 12-column table in full and as a 3-column partial
+        through orm and Diesel; binary COPY of N rows through bulk_insert and the raw client's
+        BinaryCopyInWriter. Writes find_instr_vs_diesel, find_instr_vs_raw,
+        full_load_instr_vs_diesel, partial_load_instr_vs_diesel and copy_instr_vs_raw; the
+        callgrind files stay in target/bench/overhead/ for callgrind_annotate (defaults:
+        --reads 2000 --load-rows 20000 --loads 3 --copy-rows 100000; needs valgrind)
 
   compile [--models N] [--runs R]
         cargo check and cargo build of N models of 10 columns with one 3-column partial each,
@@ -103,6 +114,9 @@ fn main() -> ExitCode {
         "cache" => Flags::parse(&rest).and_then(cache::run),
         "index" => Flags::parse(&rest).and_then(index::run),
         "compile" => Flags::parse(&rest).and_then(compile::run),
+        "overhead" => Flags::parse(&rest).and_then(overhead::run),
+        // Hidden: one case of `overhead`, in the child process callgrind runs.
+        "overhead-case" => overhead::run_case(&rest),
         // Further benchmarks go here, one arm each, e.g. `"bulk" => ….and_then(bulk::run)`.
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

@@ -74,11 +74,11 @@ pub struct PoolUser {
 }
 
 /// The query every client but `orm` and pgbench sends, columns in field order.
-const SELECT_BY_ID: &str =
+pub(crate) const SELECT_BY_ID: &str =
     "SELECT id, email, name, last_login, bio, score FROM bench_pool_users WHERE id = $1";
 
 /// (c) as a Diesel user without `orm` writes it: `table!` and Diesel's derive.
-mod hand_written {
+pub(crate) mod hand_written {
     use chrono::{DateTime, Utc};
 
     diesel::table! {
@@ -317,7 +317,7 @@ fn r2d2_read(pool: &Pool<ConnectionManager<PgConnection>>, id: i64) -> BenchResu
 }
 
 /// (e): one read through a raw client and its prepared statement.
-fn raw_read(
+pub(crate) fn raw_read(
     client: &mut postgres::Client,
     statement: &postgres::Statement,
     id: i64,
@@ -392,14 +392,18 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for CheckTransport {
 }
 
 /// (c)'s pool: 4 connections, opened before it is returned. No test query on checkout, as
-/// `orm`'s pool does (r2d2's default would add a `SELECT 1` round trip to every read).
-fn r2d2_pool(transport: Transport) -> BenchResult<Pool<ConnectionManager<PgConnection>>> {
+/// `orm`'s pool does (r2d2's default would add a `SELECT 1` round trip to every read). Its
+/// search path is `schema`.
+pub(crate) fn r2d2_pool(
+    transport: Transport,
+    schema: &str,
+) -> BenchResult<Pool<ConnectionManager<PgConnection>>> {
     Ok(Pool::builder()
         .max_size(THREADS as u32)
         .min_idle(Some(THREADS as u32))
         .test_on_check_out(false)
         .connection_customizer(Box::new(CheckTransport(transport)))
-        .build(ConnectionManager::new(transport.schema_url()?))?)
+        .build(ConnectionManager::new(transport.schema_url_in(schema)?))?)
 }
 
 /// (f)'s runtime and pool: SQLx's default pool options but for its size, 4 connections kept
@@ -625,14 +629,19 @@ fn with_database(url: &str, database: &str) -> String {
 
 /// Create and fill `bench_pool_users` with `rows` rows, keys `1..=rows`, unless it already holds
 /// exactly those; then `VACUUM ANALYZE` it.
-fn prepare(db: &orm::Database, raw: &mut postgres::Client, rows: u64) -> BenchResult<()> {
+pub(crate) fn prepare(
+    db: &orm::Database,
+    raw: &mut postgres::Client,
+    rows: u64,
+) -> BenchResult<()> {
     // The comment records the shape the rows were made for, so a changed model refills.
     let marker = format!(
         "orm-bench pool: {rows} rows, model fingerprint {:016x}",
         PoolUser::TABLE.fingerprint
     );
     db.create_table::<PoolUser>()?;
-    let table = format!("{}.bench_pool_users", crate::SCHEMA);
+    // The table the search path finds: in `orm_bench`, or the schema of another benchmark.
+    let table = "bench_pool_users";
     let comment: Option<String> = raw
         .query_one(
             "SELECT obj_description($1::text::regclass, 'pg_class')",
@@ -900,7 +909,7 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
         replica: coming::on_replica(transport, rows)?,
         #[cfg(feature = "pool-config")]
         unnamed: coming::unnamed(transport)?,
-        r2d2: r2d2_pool(transport)?,
+        r2d2: r2d2_pool(transport, crate::SCHEMA)?,
         pgbench: Pgbench::prepare(transport)?,
         raw: raw_clients(transport)?,
         sqlx: sqlx_pool(transport)?,

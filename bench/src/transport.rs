@@ -87,7 +87,12 @@ impl Transport {
 
     /// [`Self::url`] with the search path set to [`SCHEMA`], for `orm`, Diesel and psql.
     pub fn schema_url(self) -> BenchResult<String> {
-        Ok(schema_url(&self.url()?))
+        self.schema_url_in(SCHEMA)
+    }
+
+    /// [`Self::url`] with the search path set to `schema`.
+    pub fn schema_url_in(self, schema: &str) -> BenchResult<String> {
+        Ok(with_search_path(&self.url()?, schema))
     }
 
     /// Fail unless `ssl` (what `client`'s server process reports) matches this transport.
@@ -102,9 +107,14 @@ impl Transport {
     /// Create [`SCHEMA`] if it is missing, and return the `orm` database whose search path is
     /// it, its transport checked.
     pub fn database(self) -> BenchResult<orm::Database> {
+        self.database_in(SCHEMA)
+    }
+
+    /// As [`Self::database`], in `schema` (created if missing) rather than [`SCHEMA`].
+    pub fn database_in(self, schema: &str) -> BenchResult<orm::Database> {
         orm::Database::connect(&self.url()?)?
-            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))?;
-        let db = orm::Database::connect(&self.schema_url()?)?;
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
+        let db = orm::Database::connect(&self.schema_url_in(schema)?)?;
         self.check_database("orm", &db)?;
         Ok(db)
     }
@@ -120,7 +130,12 @@ impl Transport {
 
     /// A Diesel connection whose search path is [`SCHEMA`], its transport checked.
     pub fn diesel(self) -> BenchResult<PgConnection> {
-        let mut conn = PgConnection::establish(&self.schema_url()?)?;
+        self.diesel_in(SCHEMA)
+    }
+
+    /// As [`Self::diesel`], with the search path set to `schema`.
+    pub fn diesel_in(self, schema: &str) -> BenchResult<PgConnection> {
+        let mut conn = PgConnection::establish(&self.schema_url_in(schema)?)?;
         self.check_diesel("Diesel", &mut conn)?;
         Ok(conn)
     }
@@ -134,12 +149,17 @@ impl Transport {
     /// A raw `postgres` client whose search path is [`SCHEMA`] (which must exist), its
     /// transport checked.
     pub fn raw_client(self) -> BenchResult<postgres::Client> {
+        self.raw_client_in(SCHEMA)
+    }
+
+    /// As [`Self::raw_client`], with the search path set to `schema` (which must exist).
+    pub fn raw_client_in(self, schema: &str) -> BenchResult<postgres::Client> {
         let url = self.url()?;
         let mut client = match self {
             Transport::Plain => postgres::Client::connect(&url, postgres::NoTls)?,
             Transport::Tls => postgres::Client::connect(&url, tls_connector()?)?,
         };
-        client.batch_execute(&format!("SET search_path TO {SCHEMA}"))?;
+        client.batch_execute(&format!("SET search_path TO {schema}"))?;
         let ssl: bool = client.query_one(SSL_QUERY, &[])?.try_get(0)?;
         self.check("the raw postgres client", ssl)?;
         Ok(client)
@@ -204,7 +224,12 @@ fn with_param(url: &str, param: &str) -> String {
 
 /// `url` with the search path set to [`SCHEMA`].
 pub fn schema_url(url: &str) -> String {
-    with_param(url, &format!("options=-csearch_path%3D{SCHEMA}"))
+    with_search_path(url, SCHEMA)
+}
+
+/// `url` with the search path set to `schema`.
+pub fn with_search_path(url: &str, schema: &str) -> String {
+    with_param(url, &format!("options=-csearch_path%3D{schema}"))
 }
 
 #[cfg(test)]

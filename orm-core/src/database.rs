@@ -613,21 +613,26 @@ impl Database {
         let outcome = guard_panics(&mut pooled.conn, |c| {
             let result = Conn::new(wrap(c), &mut call, statements).run(access, work);
             call.finish(statements.get() > statements_at_start);
-            let info = call.info(statements);
-            tracing::trace!(
-                intent = ?info.intent,
-                node = ?info.node,
-                statements = info.statements,
-                tables_written = ?info.tables_written,
-                unknown_writes = info.unknown_writes,
-                ok = result.is_ok(),
-                "orm call"
-            );
+            // The call's summary is built only for a subscriber that wants it.
+            if tracing::enabled!(tracing::Level::TRACE) {
+                let info = call.info(statements);
+                tracing::trace!(
+                    intent = ?info.intent,
+                    node = ?info.node,
+                    statements = info.statements,
+                    tables_written = ?info.tables_written,
+                    unknown_writes = info.unknown_writes,
+                    ok = result.is_ok(),
+                    "orm call"
+                );
+            }
             result
         });
-        let late = deadline.is_some() && pooled.watch.end();
+        // One clock read for both: the call's end, and the last use the pre-ping looks at.
+        let ended = Instant::now();
+        let late = deadline.is_some() && pooled.watch.end_at(ended);
         // The pre-ping skips a connection used this recently.
-        pooled.last_used = Instant::now();
+        pooled.last_used = ended;
         drop(checkout);
         // After the connection is back: a listener's work (a cache's round trip) never holds
         // one. Also after a panic or an error, since a statement may have run before it.

@@ -176,9 +176,10 @@ where
 
     /// Write every batch by binary COPY, streaming each from the input as COPY reads it, so
     /// the server works on a batch while the client is still producing it. Each row is also
-    /// kept (shared, not copied) until the batch is done, for the search of a failing row: the
-    /// input can be read only once, and Diesel does not expose the line number PostgreSQL
-    /// reports for a failed COPY.
+    /// kept until the batch is done, for the search of a failing row: the input can be read
+    /// only once, and Diesel does not expose the line number PostgreSQL reports for a failed
+    /// COPY. Rows are kept in chunks shared with the stream ([`KeepingRows`]), so keeping them
+    /// costs neither a copy nor an allocation per row.
     fn copy_batches<C>(&mut self, conn: &mut C, per_batch: bool) -> Result<()>
     where
         M: Crud<C>,
@@ -186,7 +187,7 @@ where
     {
         let batch_size = self.options.batch_size;
         let backend = self.backend;
-        let mut kept: Vec<Rc<I::Item>> = Vec::new();
+        let mut kept: Vec<Rc<Vec<I::Item>>> = Vec::new();
         while let Some(head) = self.rows.next() {
             kept.clear();
             // A value PostgreSQL would refuse is found as the row streams by; the batch is then
@@ -194,29 +195,29 @@ where
             let mut rejected = None;
             let rows = &mut self.rows;
             let written = conn.transaction(|c| {
-                let stream = std::iter::once(head)
-                    .chain(rows.by_ref().take(batch_size - 1))
-                    .map(|item| {
-                        let item = Rc::new(item);
-                        note_rejection((*item).borrow(), backend, kept.len(), &mut rejected);
-                        kept.push(Rc::clone(&item));
-                        Kept::<_, M::New>::new(item)
-                    });
+                let stream = KeepingRows::<_, M::New>::new(
+                    std::iter::once(head).chain(rows.by_ref().take(batch_size - 1)),
+                    &mut kept,
+                    backend,
+                    &mut rejected,
+                );
                 let n = M::copy_rows(c, stream)?;
                 match rejected {
                     Some(_) => Err(DieselError::RollbackTransaction),
                     None => Ok(n),
                 }
             });
+            let mut kept_rows: usize = kept.iter().map(|chunk| chunk.len()).sum();
             if written.is_err() {
                 // COPY may stop reading mid-batch: the rest of the batch belongs to it.
-                let unread = batch_size - kept.len();
-                for item in self.rows.by_ref().take(unread) {
-                    note_rejection(item.borrow(), backend, kept.len(), &mut rejected);
-                    kept.push(Rc::new(item));
+                let rest: Vec<I::Item> = self.rows.by_ref().take(batch_size - kept_rows).collect();
+                for (i, item) in rest.iter().enumerate() {
+                    note_rejection(item.borrow(), backend, kept_rows + i, &mut rejected);
                 }
+                kept_rows += rest.len();
+                kept.push(Rc::new(rest));
             }
-            let failure = self.failure(kept.len(), per_batch);
+            let failure = self.failure(kept_rows, per_batch);
             if let Some((row, value)) = rejected {
                 let source = Error::rejected(M::TABLE, backend, value);
                 return Err(failed(failure, Some(row), source));
@@ -224,14 +225,18 @@ where
             let n = match written {
                 Ok(n) => n,
                 Err(source) => {
-                    let batch: Vec<&M::New> = kept.iter().map(|k| (**k).borrow()).collect();
+                    let batch: Vec<&M::New> = kept
+                        .iter()
+                        .flat_map(|chunk| chunk.iter())
+                        .map(Borrow::borrow)
+                        .collect();
                     let row = failing_row(conn, batch.len(), &source, |c, part| {
                         self.writer.write::<M, C>(c, &batch[part], false).map(drop)
                     });
                     return Err(failed(failure, row, Error::from_model(M::TABLE, source)));
                 }
             };
-            self.batch_done(n, kept.len(), Vec::new());
+            self.batch_done(n, kept_rows, Vec::new());
         }
         Ok(())
     }
@@ -292,20 +297,104 @@ fn failed(failure: BatchFailure, row: Option<usize>, source: Error) -> Error {
     }
 }
 
-/// A row held by the batch and by the COPY stream at once: COPY encodes it through
-/// `Borrow<N>`, the batch keeps it for the search of a failing row. (`N` is a parameter so
-/// that this impl cannot overlap `Borrow<T> for T`.)
-struct Kept<T, N>(Rc<T>, PhantomData<fn() -> N>);
+/// Rows read from the input at a time by [`KeepingRows`]: one allocation (and one reference
+/// count) per this many rows, while COPY still gets rows as they are read.
+const KEEP_CHUNK: usize = 256;
 
-impl<T, N> Kept<T, N> {
-    fn new(item: Rc<T>) -> Self {
-        Self(item, PhantomData)
+/// The rows of one COPY batch, streamed from `source` and kept at once: read in chunks of
+/// [`KEEP_CHUNK`] rows, each chunk shared by the stream and by `kept` (the batch, for the
+/// search of a failing row). Each row's values are checked as its chunk is read; the first
+/// that the backend would refuse is noted in `rejected` with its offset in the batch.
+struct KeepingRows<'k, S: Iterator, N> {
+    source: S,
+    kept: &'k mut Vec<Rc<Vec<S::Item>>>,
+    backend: Backend,
+    rejected: &'k mut Option<(usize, RejectedValue)>,
+    /// The chunk being streamed, and the offset of the next row to stream in it.
+    chunk: Rc<Vec<S::Item>>,
+    next: usize,
+    /// Rows of the batch read so far.
+    read: usize,
+    row_type: PhantomData<fn() -> N>,
+}
+
+impl<'k, S, N> KeepingRows<'k, S, N>
+where
+    S: Iterator,
+    S::Item: Borrow<N>,
+    N: CheckValues,
+{
+    fn new(
+        source: S,
+        kept: &'k mut Vec<Rc<Vec<S::Item>>>,
+        backend: Backend,
+        rejected: &'k mut Option<(usize, RejectedValue)>,
+    ) -> Self {
+        Self {
+            source,
+            kept,
+            backend,
+            rejected,
+            chunk: Rc::new(Vec::new()),
+            next: 0,
+            read: 0,
+            row_type: PhantomData,
+        }
     }
 }
 
-impl<T: Borrow<N>, N> Borrow<N> for Kept<T, N> {
+impl<S, N> Iterator for KeepingRows<'_, S, N>
+where
+    S: Iterator,
+    S::Item: Borrow<N>,
+    N: CheckValues,
+{
+    type Item = KeptRow<S::Item, N>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next == self.chunk.len() {
+            let chunk: Vec<S::Item> = self.source.by_ref().take(KEEP_CHUNK).collect();
+            if chunk.is_empty() {
+                return None;
+            }
+            for (i, item) in chunk.iter().enumerate() {
+                note_rejection(item.borrow(), self.backend, self.read + i, self.rejected);
+            }
+            self.read += chunk.len();
+            self.chunk = Rc::new(chunk);
+            self.kept.push(Rc::clone(&self.chunk));
+            self.next = 0;
+        }
+        let row = KeptRow {
+            chunk: Rc::clone(&self.chunk),
+            index: self.next,
+            row_type: PhantomData,
+        };
+        self.next += 1;
+        Some(row)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let buffered = self.chunk.len() - self.next;
+        let (low, high) = self.source.size_hint();
+        (
+            low.saturating_add(buffered),
+            high.and_then(|h| h.checked_add(buffered)),
+        )
+    }
+}
+
+/// One row of a kept chunk, as the COPY stream hands it to the encoder through `Borrow<N>`.
+/// (`N` is a parameter so that this impl cannot overlap `Borrow<T> for T`.)
+struct KeptRow<T, N> {
+    chunk: Rc<Vec<T>>,
+    index: usize,
+    row_type: PhantomData<fn() -> N>,
+}
+
+impl<T: Borrow<N>, N> Borrow<N> for KeptRow<T, N> {
     fn borrow(&self) -> &N {
-        (*self.0).borrow()
+        self.chunk[self.index].borrow()
     }
 }
 
@@ -378,5 +467,64 @@ fn same_kind(probe: &DieselError, batch: &DieselError) -> bool {
         (DieselError::DatabaseError(a, _), DieselError::DatabaseError(b, _)) => a == b,
         (DieselError::SerializationError(_), DieselError::SerializationError(_)) => true,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::RejectReason;
+
+    /// A row whose value PostgreSQL refuses when it is negative.
+    struct Row(i64);
+
+    impl CheckValues for Row {
+        fn check_values(&self, _: Backend) -> std::result::Result<(), RejectedValue> {
+            match self.0 {
+                v if v < 0 => Err(RejectedValue {
+                    column: "v",
+                    reason: RejectReason::NulInText,
+                }),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    #[test]
+    fn keeping_rows_streams_every_row_in_order_and_keeps_them_in_chunks() {
+        let rows = 2 * KEEP_CHUNK + 3;
+        let mut kept = Vec::new();
+        let mut rejected = None;
+        let stream = KeepingRows::<_, Row>::new(
+            (0..rows as i64).map(Row),
+            &mut kept,
+            Backend::Postgres,
+            &mut rejected,
+        );
+        let streamed: Vec<i64> = stream.map(|r| Borrow::<Row>::borrow(&r).0).collect();
+        assert_eq!(streamed, (0..rows as i64).collect::<Vec<_>>());
+        assert!(rejected.is_none());
+        let sizes: Vec<usize> = kept.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [KEEP_CHUNK, KEEP_CHUNK, 3]);
+        let kept_values: Vec<i64> = kept.iter().flat_map(|c| c.iter()).map(|r| r.0).collect();
+        assert_eq!(kept_values, streamed);
+    }
+
+    #[test]
+    fn keeping_rows_notes_the_first_refused_row_by_its_offset_in_the_batch() {
+        let rows = || (0..600).map(|i| Row(if i == 300 || i == 500 { -1 } else { i }));
+        // COPY may stop early: only the rows read so far are kept and checked.
+        let (mut kept, mut rejected) = (Vec::new(), None);
+        let stream =
+            KeepingRows::<_, Row>::new(rows(), &mut kept, Backend::Postgres, &mut rejected);
+        assert_eq!(stream.take(200).count(), 200);
+        assert!(rejected.is_none(), "row 300 is not read yet");
+        assert_eq!(kept.iter().map(|c| c.len()).sum::<usize>(), KEEP_CHUNK);
+
+        let (mut kept, mut rejected) = (Vec::new(), None);
+        let stream =
+            KeepingRows::<_, Row>::new(rows(), &mut kept, Backend::Postgres, &mut rejected);
+        assert_eq!(stream.count(), 600);
+        assert_eq!(rejected.map(|(row, _)| row), Some(300));
     }
 }

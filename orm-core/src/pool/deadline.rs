@@ -59,6 +59,12 @@ impl Liveness {
         self.alive_at.fetch_max(now_nanos(), Ordering::Relaxed);
     }
 
+    /// The server answered at `at` (a time the caller read anyway: one clock read less).
+    pub(crate) fn alive_at_instant(&self, at: Instant) {
+        let since = nanos(at.saturating_duration_since(epoch())).max(1);
+        self.alive_at.fetch_max(since, Ordering::Relaxed);
+    }
+
     /// Whether the server showed a sign of life within `window` of now.
     pub(crate) fn alive_within(&self, window: Duration) -> bool {
         self.alive_at().is_some_and(|at| at.elapsed() < window)
@@ -111,12 +117,14 @@ struct SlotState {
     /// `None` once the connection is being closed.
     socket: Option<Socket>,
     call: Option<Call>,
-    timed_out: bool,
 }
 
 #[derive(Debug)]
 struct Slot {
     state: Mutex<SlotState>,
+    /// Set, with the state locked, when the watchdog ends a call; never cleared. An atomic, so
+    /// that the pool's check of a returned connection takes no lock.
+    timed_out: AtomicBool,
     server: Arc<Liveness>,
 }
 
@@ -145,8 +153,8 @@ impl Watch {
             state: Mutex::new(SlotState {
                 socket: Some(socket),
                 call: None,
-                timed_out: false,
             }),
+            timed_out: AtomicBool::new(false),
             server,
         });
         watchdog().register(&slot);
@@ -172,22 +180,29 @@ impl Watch {
 
     /// The call ended: `true` when the watchdog ended it (the connection is then unusable).
     pub(crate) fn end(&self) -> bool {
+        self.end_at(Instant::now())
+    }
+
+    /// [`Watch::end`] for a call that ended at `now`, which the caller has read anyway.
+    pub(crate) fn end_at(&self, now: Instant) -> bool {
         let Some(slot) = &self.slot else {
             return false;
         };
         let mut state = slot.lock();
         state.call = None;
-        let timed_out = state.timed_out;
+        let timed_out = slot.timed_out.load(Ordering::Acquire);
         drop(state);
         if !timed_out {
-            slot.server.alive_now();
+            slot.server.alive_at_instant(now);
         }
         timed_out
     }
 
     /// Whether a call on this connection passed its deadline (the socket was shut down).
     pub(crate) fn timed_out(&self) -> bool {
-        self.slot.as_ref().is_some_and(|slot| slot.lock().timed_out)
+        self.slot
+            .as_ref()
+            .is_some_and(|slot| slot.timed_out.load(Ordering::Acquire))
     }
 
     /// Run `work` as one call with a `budget`, returning whether it passed its deadline.
@@ -288,7 +303,7 @@ impl Watchdog {
                 now.saturating_duration_since(since)
             };
             if silent >= call.budget {
-                state.timed_out = true;
+                slot.timed_out.store(true, Ordering::Release);
                 state.call = None;
                 let shut = socket::shutdown(&socket);
                 drop(state);
@@ -368,5 +383,24 @@ mod tests {
         assert!(!timed_out);
         std::thread::sleep(Duration::from_millis(300));
         assert!(!watch.timed_out(), "an idle connection is never shut down");
+    }
+
+    #[test]
+    fn a_call_that_ends_marks_the_server_alive_at_its_end() {
+        let (_listener, _client, socket) = hung();
+        let server = Liveness::new();
+        let watch = Watch::new(Some(socket), Arc::clone(&server));
+        assert!(
+            !server.alive_within(Duration::from_secs(60)),
+            "no sign of life yet"
+        );
+        watch.begin(Duration::from_secs(5), false);
+        assert!(!watch.end_at(Instant::now()));
+        assert!(server.alive_within(Duration::from_secs(60)));
+        // An end read long ago is not a recent sign of life.
+        let old = Liveness::new();
+        old.alive_at_instant(epoch());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!old.alive_within(Duration::from_millis(10)));
     }
 }

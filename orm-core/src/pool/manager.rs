@@ -34,9 +34,19 @@ pub(crate) struct PooledConn<C> {
     pub(crate) last_used: Instant,
 }
 
+/// A connection as the pools hold and lend it: boxed once when it is opened, so that a
+/// checkout and a return move a pointer, not the whole Diesel connection (several hundred
+/// bytes, moved through r2d2, the overflow pool and the checkout on every call).
+pub(crate) type BoxedConn<C> = Box<PooledConn<C>>;
+
 impl<C> PooledConn<C> {
     fn expired(&self) -> bool {
-        self.expires.is_some_and(|at| Instant::now() >= at)
+        self.expired_at(Instant::now())
+    }
+
+    /// Whether the connection is past its recycle age at `now`.
+    fn expired_at(&self, now: Instant) -> bool {
+        self.expires.is_some_and(|at| now >= at)
     }
 }
 
@@ -201,7 +211,7 @@ fn jittered(recycle: Duration) -> Duration {
 }
 
 impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
-    type Connection = PooledConn<C>;
+    type Connection = BoxedConn<C>;
     type Error = ManagerError;
 
     fn connect(&self) -> Result<Self::Connection, Self::Error> {
@@ -222,14 +232,14 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
         }
         set.map_err(ManagerError::Setup)?;
         let now = Instant::now();
-        Ok(PooledConn {
+        Ok(Box::new(PooledConn {
             watch,
             conn,
             statements,
             expires: self.recycle.map(|r| now + jittered(r)),
             closed,
             last_used: now,
-        })
+        }))
     }
 
     /// Called by r2d2 on every checkout (`test_on_check_out` is on): free for a connection
@@ -238,12 +248,20 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
     /// or not pre-ping is on). An error makes r2d2 close the connection and take the next one
     /// (or open one).
     fn is_valid(&self, pooled: &mut Self::Connection) -> Result<(), Self::Error> {
-        if pooled.expired() {
+        // One clock read for the age and the idle time.
+        let now = Instant::now();
+        if pooled.expired_at(now) {
             return Err(ManagerError::Expired);
         }
         let suspect = self.disconnects.suspect(pooled.last_used);
         if let Some(idle) = self.pre_ping_idle.or(suspect.then_some(Duration::ZERO)) {
-            if suspect || pooled.last_used.elapsed() >= idle {
+            // Compared as instants: cheaper than the duration since the last use.
+            if suspect
+                || pooled
+                    .last_used
+                    .checked_add(idle)
+                    .is_none_or(|at| now >= at)
+            {
                 // Within the node's deadline, and within what is left of the checkout's: a
                 // checkout that finds several stale connections of a hung server pings each.
                 let budget = match (self.deadline, deadline::checkout_left()) {

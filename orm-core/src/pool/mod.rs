@@ -335,7 +335,7 @@ enum Held<'p, C: R2D2Connection + Send + 'static> {
     Pooled(Lent<'p, C>),
     /// Closed, then no longer counted as in use, when dropped.
     Unpooled {
-        conn: PooledConn<C>,
+        conn: manager::BoxedConn<C>,
         _in_use: UnpooledUse<'p>,
     },
 }
@@ -372,7 +372,7 @@ impl NodePool {
         let began = Instant::now();
         let waiting = self.metrics.wait();
         let conn = match connections {
-            Connections::Pooled(pool) => match self.get(pool) {
+            Connections::Pooled(pool) => match self.get(pool, began) {
                 Ok(conn) => Held::Pooled(conn),
                 Err(error) => {
                     match error {
@@ -406,26 +406,32 @@ impl NodePool {
     /// past the call deadline, a caller waits on only while the server shows signs of life
     /// (calls on it ending, probes answered). Otherwise, with every connection stuck on a hung
     /// server and new ones unable to connect, callers would wait the whole `timeout`.
+    ///
+    /// `began` is when the checkout started (read by the caller): the first wait counts from
+    /// it, so a connection found idle costs no clock read here.
     fn get<'p, C: R2D2Connection + Send + 'static>(
         &self,
         pool: &'p QueuePool<C>,
+        began: Instant,
     ) -> Result<Lent<'p, C>> {
         let timeout = self.config.timeout;
         let (Some(deadline), Some(liveness)) = (self.config.deadline, &self.liveness) else {
             return pool
-                .get(timeout)
+                .get(began + timeout)
                 .map_err(|TimedOut| self.timeout_error(pool.counts()));
         };
-        let start = Instant::now();
+        let mut by = began + timeout.min(deadline);
         loop {
-            let left = timeout.saturating_sub(start.elapsed());
-            let wait = left.min(deadline);
-            match deadline::checkout_by(Instant::now() + wait, || pool.get(wait)) {
+            match deadline::checkout_by(by, || pool.get(by)) {
                 Ok(conn) => return Ok(conn),
-                Err(TimedOut) if start.elapsed() >= timeout => {
+                Err(TimedOut) if began.elapsed() >= timeout => {
                     return Err(self.timeout_error(pool.counts()))
                 }
-                Err(TimedOut) if liveness.alive_within(deadline) => continue,
+                Err(TimedOut) if liveness.alive_within(deadline) => {
+                    let now = Instant::now();
+                    let left = timeout.saturating_sub(now.saturating_duration_since(began));
+                    by = now + left.min(deadline);
+                }
                 Err(TimedOut) => return Err(self.deadline_error(false)),
             }
         }

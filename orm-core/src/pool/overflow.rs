@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use r2d2::HandleError;
 
-use super::manager::{LogScrubbed, Manager, PooledConn};
+use super::manager::{BoxedConn, LogScrubbed, Manager, PooledConn};
 
 /// How long a caller waits inside r2d2 at a time, while r2d2 opens one of the `size`
 /// connections, before it looks at the overflow again.
@@ -71,7 +71,7 @@ pub(crate) struct QueuePool<C: R2D2Connection + Send + 'static> {
 pub(crate) struct SharedManager<C: R2D2Connection + 'static>(pub(crate) Arc<Manager<C>>);
 
 impl<C: R2D2Connection + Send + 'static> ManageConnection for SharedManager<C> {
-    type Connection = PooledConn<C>;
+    type Connection = BoxedConn<C>;
     type Error = <Manager<C> as ManageConnection>::Error;
 
     fn connect(&self) -> Result<Self::Connection, Self::Error> {
@@ -108,7 +108,7 @@ struct OverflowState<C> {
 }
 
 struct IdleConn<C> {
-    conn: PooledConn<C>,
+    conn: BoxedConn<C>,
     since: Instant,
 }
 
@@ -166,7 +166,7 @@ pub(crate) struct Lent<'p, C: R2D2Connection + Send + 'static> {
 
 enum LentConn<C: R2D2Connection + Send + 'static> {
     Base(PooledConnection<SharedManager<C>>),
-    Overflow(PooledConn<C>),
+    Overflow(BoxedConn<C>),
 }
 
 impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
@@ -202,9 +202,11 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
         }
     }
 
-    /// A connection, waiting up to `timeout` for one (see the module's documentation).
-    pub(crate) fn get(&self, timeout: Duration) -> Result<Lent<'_, C>, TimedOut> {
-        let give_up_at = Instant::now() + timeout;
+    /// A connection, waiting until `give_up_at` for one (see the module's documentation). The
+    /// caller computes `give_up_at` from the clock it read when the checkout began, so a
+    /// connection found idle costs no clock read here, and the time spent checking idle
+    /// connections (a pre-ping to a silent server) counts against the wait.
+    pub(crate) fn get(&self, give_up_at: Instant) -> Result<Lent<'_, C>, TimedOut> {
         // A caller opens at most one overflow connection that fails: if the server refuses
         // connections it waits for a connection to come back, rather than retry in a loop.
         let mut may_open = true;
@@ -280,7 +282,7 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
 
     /// Opens an overflow connection in the slot reserved for it; `None` (slot freed, error
     /// logged and kept for the timeout error) if it cannot be opened.
-    fn open_overflow(&self) -> Option<PooledConn<C>> {
+    fn open_overflow(&self) -> Option<BoxedConn<C>> {
         match self.manager.connect() {
             Ok(conn) => {
                 self.errors.1.connect_failed(None);
@@ -299,7 +301,7 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
     }
 
     /// Closes an overflow connection, then frees its slot.
-    fn close(&self, conn: PooledConn<C>) {
+    fn close(&self, conn: BoxedConn<C>) {
         drop(conn);
         self.release_slot();
     }
@@ -329,7 +331,7 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
     }
 
     /// Takes back an overflow connection: kept idle, or closed if broken or past its age.
-    fn give_back(&self, mut conn: PooledConn<C>) {
+    fn give_back(&self, mut conn: BoxedConn<C>) {
         let broken = self.manager.has_broken(&mut conn);
         let mut state = lock(&self.overflow.state);
         state.in_use -= 1;
