@@ -58,7 +58,7 @@ pub mod __private {
     #[cfg(feature = "sqlite")]
     pub use diesel::sqlite::{Sqlite, SqliteConnection};
     pub use orm_core::bulk::{
-        rows_per_statement, BindRow, ConflictClause, KeyedBySql, MultiRowInsert, StatementKind,
+        insert_batch, insert_batch_returning_keys, rows_per_statement, BindRow, ConflictClause,
         POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
     };
     #[cfg(feature = "postgres")]

@@ -42,28 +42,20 @@ pub fn decode_serde<T: DeserializeOwned>(input: &mut &[u8]) -> Result<T> {
     Ok(value)
 }
 
-/// A serde adapter that stores a value as JSON text: for JSON columns (`serde_json::Value`
-/// needs a self-describing format, which bincode is not). Named by generated code as
-/// `#[serde(with = "…::json_text")]`.
+/// Encode `value` as its JSON text with the cache's codec (for JSON columns: their values may
+/// need a self-describing format, which the codec is not). Used by generated code.
 #[doc(hidden)]
-pub mod json_text {
-    use serde::de::{DeserializeOwned, Error as _};
-    use serde::ser::Error as _;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+pub fn encode_json_text<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<()> {
+    let text = serde_json::to_string(value).map_err(|e| Error::Encode(e.to_string()))?;
+    encode_serde(&text, out)
+}
 
-    /// Serialize `value` as its JSON text.
-    pub fn serialize<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
-        let text = serde_json::to_string(value).map_err(S::Error::custom)?;
-        s.serialize_str(&text)
-    }
-
-    /// Deserialize a value from its JSON text.
-    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<T, D::Error> {
-        let text = String::deserialize(d)?;
-        serde_json::from_str(&text).map_err(D::Error::custom)
-    }
+/// Decode a value stored by [`encode_json_text`] from the front of `input`. Used by generated
+/// code.
+#[doc(hidden)]
+pub fn decode_json_text<T: DeserializeOwned>(input: &mut &[u8]) -> Result<T> {
+    let text: String = decode_serde(input)?;
+    serde_json::from_str(&text).map_err(|e| Error::Decode(e.to_string()))
 }
 
 /// `const` xxh3 of a type's name, for the shape of column values.

@@ -53,5 +53,7 @@ pub use stats::CacheStats;
 /// Items generated code names. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::codec::{decode_serde, encode_serde, json_text, mix_shape};
+    pub use crate::codec::{
+        decode_json_text, decode_serde, encode_json_text, encode_serde, mix_shape,
+    };
 }

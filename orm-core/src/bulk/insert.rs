@@ -10,7 +10,7 @@ use super::OnConflict;
 use crate::ddl::quote_ident;
 use crate::error::{Error, Result};
 use crate::meta::TableMeta;
-use crate::model::{ConflictClause, ExcludedAssignments};
+use crate::model::{ConflictClause, ExcludedAssignments, Model};
 
 impl ConflictClause {
     pub(super) fn resolve(action: &OnConflict, table: &TableMeta) -> Result<Self> {
@@ -246,6 +246,121 @@ where
 impl<Db, From, Row, Id, ST, Conn> diesel::RunQueryDsl<Conn>
     for MultiRowInsert<'_, Db, From, Row, Id, ST>
 {
+}
+
+/// The table `M` writes to, as a multi-row INSERT renders it.
+type FromOf<M> = <<M as diesel::associations::HasTable>::Table as diesel::QuerySource>::FromClause;
+
+/// The FROM clause of `M`'s table (a unit value for a `table!`).
+fn from<M: diesel::associations::HasTable>() -> FromOf<M> {
+    diesel::QuerySource::from_clause(&M::table())
+}
+
+/// A full-size statement of kind `KIND`: its SQL is fixed by its type.
+type FullStatement<'r, M, Db, const ROWS: usize, const KIND: u8, ST = ()> =
+    MultiRowInsert<'r, Db, FromOf<M>, <M as Model>::New, (M, [(); ROWS], StatementKind<KIND>), ST>;
+
+/// A shorter statement: cached by its SQL text.
+type ShortStatement<'r, M, Db, ST = ()> =
+    MultiRowInsert<'r, Db, FromOf<M>, <M as Model>::New, KeyedBySql, ST>;
+
+/// Multi-row `INSERT` of `rows` into `M`'s table, `ROWS` rows per statement (the backend's
+/// bind limit over the columns written), with the conflict clause; returns the rows inserted.
+/// Full-size statements are prepared once per connection and reused; the shorter one that ends
+/// a full batch (`recurring`) is cached by its SQL, since every batch ends with it. Called by
+/// generated code, with `columns` the SQL names of the columns written.
+#[doc(hidden)]
+pub fn insert_batch<M, Db, Conn, const ROWS: usize>(
+    conn: &mut Conn,
+    columns: &'static [&'static str],
+    rows: &[&M::New],
+    conflict: &ConflictClause,
+    recurring: bool,
+) -> QueryResult<usize>
+where
+    M: Model + diesel::associations::HasTable + 'static,
+    Db: DieselBackend,
+    Conn: diesel::Connection<Backend = Db>,
+    FromOf<M>: QueryFragment<Db>,
+    M::New: BindRow<Db>,
+{
+    let skip = matches!(conflict, ConflictClause::Skip);
+    let mut inserted = 0;
+    for chunk in rows.chunks(ROWS) {
+        let full = chunk.len() == ROWS;
+        inserted += match (skip, full) {
+            (false, true) => {
+                let statement: FullStatement<'_, M, Db, ROWS, 0> =
+                    MultiRowInsert::new(from::<M>(), columns, chunk, conflict, true);
+                conn.execute_returning_count(&statement)?
+            }
+            (true, true) => {
+                let statement: FullStatement<'_, M, Db, ROWS, 1> =
+                    MultiRowInsert::new(from::<M>(), columns, chunk, conflict, true);
+                conn.execute_returning_count(&statement)?
+            }
+            (_, false) => {
+                let statement: ShortStatement<'_, M, Db> =
+                    MultiRowInsert::new(from::<M>(), columns, chunk, conflict, recurring);
+                conn.execute_returning_count(&statement)?
+            }
+        };
+    }
+    Ok(inserted)
+}
+
+/// As [`insert_batch`], returning the primary keys (`key_columns`, of SQL type `KeySql`) of
+/// the rows inserted.
+#[doc(hidden)]
+pub fn insert_batch_returning_keys<M, Db, Conn, KeySql, const ROWS: usize>(
+    conn: &mut Conn,
+    columns: &'static [&'static str],
+    key_columns: &'static [&'static str],
+    rows: &[&M::New],
+    conflict: &ConflictClause,
+    recurring: bool,
+) -> QueryResult<Vec<M::PrimaryKey>>
+where
+    M: Model + diesel::associations::HasTable + 'static,
+    Db: DieselBackend,
+    Conn: diesel::Connection<Backend = Db>,
+    FromOf<M>: QueryFragment<Db>,
+    M::New: BindRow<Db>,
+    for<'r> FullStatement<'r, M, Db, ROWS, 2, KeySql>:
+        diesel::query_dsl::LoadQuery<'r, Conn, M::PrimaryKey>,
+    for<'r> FullStatement<'r, M, Db, ROWS, 3, KeySql>:
+        diesel::query_dsl::LoadQuery<'r, Conn, M::PrimaryKey>,
+    for<'r> ShortStatement<'r, M, Db, KeySql>:
+        diesel::query_dsl::LoadQuery<'r, Conn, M::PrimaryKey>,
+{
+    use diesel::RunQueryDsl;
+    let skip = matches!(conflict, ConflictClause::Skip);
+    let mut keys = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS) {
+        let full = chunk.len() == ROWS;
+        let chunk_keys: Vec<M::PrimaryKey> = match (skip, full) {
+            (false, true) => {
+                let statement: FullStatement<'_, M, Db, ROWS, 2, KeySql> =
+                    MultiRowInsert::new(from::<M>(), columns, chunk, conflict, true)
+                        .returning(key_columns);
+                statement.get_results(conn)?
+            }
+            (true, true) => {
+                let statement: FullStatement<'_, M, Db, ROWS, 3, KeySql> =
+                    MultiRowInsert::new(from::<M>(), columns, chunk, conflict, true)
+                        .returning(key_columns);
+                statement.get_results(conn)?
+            }
+            (_, false) => {
+                let statement: ShortStatement<'_, M, Db, KeySql> =
+                    MultiRowInsert::new(from::<M>(), columns, chunk, conflict, recurring)
+                        .returning(key_columns);
+                statement.get_results(conn)?
+            }
+        };
+        keys.extend(chunk_keys);
+    }
+    Ok(keys)
 }
 
 /// The kind of a bulk statement (plain, skip, returning, returning + skip), part of its `Id`.

@@ -15,8 +15,8 @@ pub use crate::model::{ConflictClause, ExcludedAssignments};
 #[cfg(feature = "postgres")]
 pub use copy::{write_binary_copy, CopyRow, CopyTypes};
 pub use insert::{
-    rows_per_statement, BindRow, KeyedBySql, MultiRowInsert, StatementId, StatementKind,
-    POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
+    insert_batch, insert_batch_returning_keys, rows_per_statement, BindRow, KeyedBySql,
+    MultiRowInsert, StatementId, StatementKind, POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
 };
 pub(crate) use run::run;
 

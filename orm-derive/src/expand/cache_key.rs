@@ -129,47 +129,41 @@ pub fn table_meta_ttl(model: &Model<'_>) -> TokenStream {
     }
 }
 
-/// `impl CacheRow for #name` with `fields`: encoded through a borrowing row struct,
-/// decoded through an owning one. JSON fields are stored as their JSON text, since the
-/// cache's codec is not self-describing.
+/// `impl CacheRow for #name` with `fields`: each field encoded in turn by one call into the
+/// cache's codec (the same bytes as encoding a struct of them), so no serde impl is generated
+/// per model. JSON fields are stored as their JSON text, since the cache's codec is not
+/// self-describing.
 fn cache_row(name: &syn::Ident, fields: &[&Field<'_>], shape: TokenStream) -> TokenStream {
-    let s = quote!(::orm::__private::serde);
     let c = quote!(::orm::__private::cache);
-    let idents: Vec<_> = fields.iter().map(|f| f.ident).collect();
-    let types: Vec<_> = fields.iter().map(|f| f.ty()).collect();
-    let withs: Vec<TokenStream> = fields
+    let (encode, decode): (Vec<_>, Vec<_>) = fields
         .iter()
         .map(|f| {
+            let ident = f.ident;
             if is_json(f) {
-                quote!(#[serde(with = "::orm::__private::cache::json_text")])
+                (
+                    quote!(#c::encode_json_text(&self.#ident, out)?;),
+                    quote!(#ident: #c::decode_json_text(input)?,),
+                )
             } else {
-                quote!()
+                (
+                    quote!(#c::encode_serde(&self.#ident, out)?;),
+                    quote!(#ident: #c::decode_serde(input)?,),
+                )
             }
         })
-        .collect();
+        .unzip();
     quote! {
         #[automatically_derived]
-        #[allow(unused_qualifications)]
         impl ::orm::__private::CacheRow for #name {
             const SHAPE: u64 = #shape;
 
             fn encode(&self, out: &mut ::std::vec::Vec<u8>) -> #c::Result<()> {
-                #[derive(#s::Serialize)]
-                #[serde(crate = "::orm::__private::serde")]
-                struct Row<'a> {
-                    #(#withs #idents: &'a #types,)*
-                }
-                #c::encode_serde(&Row { #(#idents: &self.#idents,)* }, out)
+                #(#encode)*
+                ::std::result::Result::Ok(())
             }
 
             fn decode(input: &mut &[u8]) -> #c::Result<Self> {
-                #[derive(#s::Deserialize)]
-                #[serde(crate = "::orm::__private::serde")]
-                struct Row {
-                    #(#withs #idents: #types,)*
-                }
-                let row: Row = #c::decode_serde(input)?;
-                ::std::result::Result::Ok(Self { #(#idents: row.#idents,)* })
+                ::std::result::Result::Ok(Self { #(#decode)* })
             }
         }
     }

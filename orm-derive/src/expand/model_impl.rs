@@ -444,37 +444,9 @@ fn crud_methods(model: &Model<'_>, backend: Backend) -> (TokenStream, TokenStrea
         .filter(|f| !f.is_filled_by_database())
         .map(|f| sql_name(model, &f.column))
         .collect();
-    // One multi-row INSERT per chunk. A full-size chunk's `Id` fixes its SQL, so its statement
-    // is prepared once per connection and reused; the shorter chunk that ends a full batch is
-    // cached by its SQL text, since every batch ends with it.
-    let statement = |kind: u8| {
-        let new = |id: TokenStream, reusable: TokenStream| {
-            quote! {
-                #p::MultiRowInsert::<#db, _, _, #id>::new(
-                    #d::QuerySource::from_clause(&#module::table),
-                    &[#(#insert_names),*],
-                    chunk,
-                    conflict,
-                    #reusable,
-                )
-            }
-        };
-        let full = new(
-            quote!((Self, [(); ROWS_PER_STATEMENT], #p::StatementKind<#kind>)),
-            quote!(true),
-        );
-        let short = new(quote!(#p::KeyedBySql), quote!(recurring));
-        (full, short)
-    };
-    let (plain, skip) = (statement(0), statement(1));
-    let (plain_keys, skip_keys) = (statement(2), statement(3));
-    let (plain_full, plain_short) = plain;
-    let (skip_full, skip_short) = skip;
-    let (plain_keys_full, plain_keys_short) = plain_keys;
-    let (skip_keys_full, skip_keys_short) = skip_keys;
-    let returning = quote! {
-        .returning::<<#key_target as #d::Expression>::SqlType>(&[#(#key_names),*])
-    };
+    // Multi-row INSERTs sized to the bind limit (orm-core's `insert_batch`).
+    let rows_per_statement = quote!({ #p::rows_per_statement(#bind_limit, #insert_columns) });
+    let key_sql_type = quote!(<#key_target as #d::Expression>::SqlType);
 
     let key_fields: Vec<_> = model.key_fields().collect();
     let single = key_fields.len() == 1;
@@ -529,6 +501,10 @@ fn crud_methods(model: &Model<'_>, backend: Backend) -> (TokenStream, TokenStrea
         quote!(::std::option::Option::None)
     };
 
+    // A table the derive generates has exactly the model's columns, in field order: Diesel's
+    // default select clause reads the row as it is, with less work per call than naming them.
+    let find_select = (!model.generates_table())
+        .then(|| quote!(.select(<Self as #d::SelectableHelper<#db>>::as_select())));
     let methods = quote! {
             fn insert_returning(
                 conn: &mut #conn,
@@ -546,8 +522,7 @@ fn crud_methods(model: &Model<'_>, backend: Backend) -> (TokenStream, TokenStrea
                 key: &<Self as #p::Model>::PrimaryKey,
             ) -> #d::QueryResult<Self> {
                 use #d::prelude::*;
-                #module::table #(#key_filters)*
-                    .select(<Self as #d::SelectableHelper<#db>>::as_select())
+                #module::table #(#key_filters)* #find_select
                     .first(conn)
             }
 
@@ -574,19 +549,13 @@ fn crud_methods(model: &Model<'_>, backend: Backend) -> (TokenStream, TokenStrea
                 conflict: &#p::ConflictClause,
                 recurring: bool,
             ) -> #d::QueryResult<usize> {
-                use #d::prelude::*;
-                const ROWS_PER_STATEMENT: usize = #p::rows_per_statement(#bind_limit, #insert_columns);
-                let mut inserted = 0;
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let skip = ::core::matches!(conflict, #p::ConflictClause::Skip);
-                    inserted += match (skip, chunk.len() == ROWS_PER_STATEMENT) {
-                        (true, true) => #skip_full.execute(conn)?,
-                        (true, false) => #skip_short.execute(conn)?,
-                        (false, true) => #plain_full.execute(conn)?,
-                        (false, false) => #plain_short.execute(conn)?,
-                    };
-                }
-                ::std::result::Result::Ok(inserted)
+                #p::insert_batch::<Self, #db, _, #rows_per_statement>(
+                    conn,
+                    &[#(#insert_names),*],
+                    rows,
+                    conflict,
+                    recurring,
+                )
             }
 
             fn insert_batch_returning_keys(
@@ -595,21 +564,14 @@ fn crud_methods(model: &Model<'_>, backend: Backend) -> (TokenStream, TokenStrea
                 conflict: &#p::ConflictClause,
                 recurring: bool,
             ) -> #d::QueryResult<::std::vec::Vec<<Self as #p::Model>::PrimaryKey>> {
-                use #d::prelude::*;
-                const ROWS_PER_STATEMENT: usize = #p::rows_per_statement(#bind_limit, #insert_columns);
-                let mut keys = ::std::vec::Vec::with_capacity(rows.len());
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let skip = ::core::matches!(conflict, #p::ConflictClause::Skip);
-                    let chunk_keys: ::std::vec::Vec<<Self as #p::Model>::PrimaryKey> =
-                        match (skip, chunk.len() == ROWS_PER_STATEMENT) {
-                            (true, true) => #skip_keys_full #returning .get_results(conn)?,
-                            (true, false) => #skip_keys_short #returning .get_results(conn)?,
-                            (false, true) => #plain_keys_full #returning .get_results(conn)?,
-                            (false, false) => #plain_keys_short #returning .get_results(conn)?,
-                        };
-                    keys.extend(chunk_keys);
-                }
-                ::std::result::Result::Ok(keys)
+                #p::insert_batch_returning_keys::<Self, #db, _, #key_sql_type, #rows_per_statement>(
+                    conn,
+                    &[#(#insert_names),*],
+                    &[#(#key_names),*],
+                    rows,
+                    conflict,
+                    recurring,
+                )
             }
 
             fn delete_by_key(

@@ -52,7 +52,6 @@ fn check_values<'m, 'a: 'm>(
     quote! {
         #[automatically_derived]
         impl #p::CheckValues for #ident {
-            #[inline]
             fn check_values(
                 &self,
                 backend: #p::Backend,
