@@ -57,12 +57,12 @@ pub mod __private {
     pub use diesel::query_builder::bind_collector::RawBytesBindCollector;
     #[cfg(feature = "sqlite")]
     pub use diesel::sqlite::{Sqlite, SqliteConnection};
+    #[cfg(feature = "postgres")]
+    pub use orm_core::bulk::{copy_rows, CopyRow};
     pub use orm_core::bulk::{
         insert_batch, insert_batch_returning_keys, rows_per_statement, BindRow, ConflictClause,
         POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,
     };
-    #[cfg(feature = "postgres")]
-    pub use orm_core::bulk::{write_binary_copy, CopyRow, CopyTypes};
     pub use orm_core::sql_types::{self, DdlType};
     #[cfg(feature = "sqlite")]
     pub use orm_core::{NoSqliteSupport, SqliteCrud, SqliteRowOps, SqliteSupport};

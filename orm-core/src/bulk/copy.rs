@@ -133,3 +133,35 @@ where
     buffer.extend_from_slice(&(-1i16).to_be_bytes());
     sink.write_all(&buffer).map_err(io)
 }
+
+/// Binary `COPY … FROM STDIN` of `rows` into `M`'s table, writing `columns`: the type
+/// lookups a row needs are fetched first (see [`CopyTypes`]), then rows are encoded as COPY
+/// pulls them. Returns the rows copied. Called by generated code.
+#[doc(hidden)]
+pub fn copy_rows<M, Columns, R>(
+    conn: &mut PgConnection,
+    columns: Columns,
+    rows: R,
+) -> QueryResult<usize>
+where
+    M: crate::model::Model,
+    M::New: CopyRow,
+    Columns: diesel::pg::CopyTarget<Table = <M as crate::model::ReadModel>::Table>,
+    R: Iterator,
+    R::Item: Borrow<M::New>,
+{
+    use diesel::pg::CopyFormat;
+    use diesel::prelude::ExecuteCopyFromDsl;
+    let mut rows = rows.peekable();
+    let first = rows.peek().map(|row| row.borrow());
+    let types = std::cell::RefCell::new(CopyTypes::prefetch::<M::New>(M::TABLE, conn, first)?);
+    let rows = std::cell::RefCell::new(rows);
+    let result = diesel::copy_from(<M as crate::model::ReadModel>::Table::default())
+        .from_raw_data(columns, |sink: &mut dyn std::io::Write| {
+            write_binary_copy::<M::New, _>(sink, &mut *rows.borrow_mut(), &mut *types.borrow_mut())
+        })
+        .with_format(CopyFormat::Binary)
+        .execute(conn);
+    types.into_inner().restore(conn);
+    result
+}

@@ -10,7 +10,7 @@ use super::OnConflict;
 use crate::ddl::quote_ident;
 use crate::error::{Error, Result};
 use crate::meta::TableMeta;
-use crate::model::{ConflictClause, ExcludedAssignments, Model};
+use crate::model::{ConflictClause, ExcludedAssignments, Model, ReadModel};
 
 impl ConflictClause {
     pub(super) fn resolve(action: &OnConflict, table: &TableMeta) -> Result<Self> {
@@ -249,11 +249,11 @@ impl<Db, From, Row, Id, ST, Conn> diesel::RunQueryDsl<Conn>
 }
 
 /// The table `M` writes to, as a multi-row INSERT renders it.
-type FromOf<M> = <<M as diesel::associations::HasTable>::Table as diesel::QuerySource>::FromClause;
+type FromOf<M> = <<M as ReadModel>::Table as diesel::QuerySource>::FromClause;
 
 /// The FROM clause of `M`'s table (a unit value for a `table!`).
-fn from<M: diesel::associations::HasTable>() -> FromOf<M> {
-    diesel::QuerySource::from_clause(&M::table())
+fn from<M: ReadModel>() -> FromOf<M> {
+    diesel::QuerySource::from_clause(&M::Table::default())
 }
 
 /// A full-size statement of kind `KIND`: its SQL is fixed by its type.
@@ -278,7 +278,7 @@ pub fn insert_batch<M, Db, Conn, const ROWS: usize>(
     recurring: bool,
 ) -> QueryResult<usize>
 where
-    M: Model + diesel::associations::HasTable + 'static,
+    M: Model + 'static,
     Db: DieselBackend,
     Conn: diesel::Connection<Backend = Db>,
     FromOf<M>: QueryFragment<Db>,
@@ -321,7 +321,7 @@ pub fn insert_batch_returning_keys<M, Db, Conn, KeySql, const ROWS: usize>(
     recurring: bool,
 ) -> QueryResult<Vec<M::PrimaryKey>>
 where
-    M: Model + diesel::associations::HasTable + 'static,
+    M: Model + 'static,
     Db: DieselBackend,
     Conn: diesel::Connection<Backend = Db>,
     FromOf<M>: QueryFragment<Db>,

@@ -13,7 +13,7 @@ mod run;
 pub use crate::error::BatchFailure;
 pub use crate::model::{ConflictClause, ExcludedAssignments};
 #[cfg(feature = "postgres")]
-pub use copy::{write_binary_copy, CopyRow, CopyTypes};
+pub use copy::{copy_rows, write_binary_copy, CopyRow, CopyTypes};
 pub use insert::{
     insert_batch, insert_batch_returning_keys, rows_per_statement, BindRow, KeyedBySql,
     MultiRowInsert, StatementId, StatementKind, POSTGRES_BIND_LIMIT, SQLITE_BIND_LIMIT,

@@ -402,30 +402,7 @@ fn crud_methods(model: &Model<'_>, backend: Backend) -> (TokenStream, TokenStrea
         .collect();
     let copy = match backend {
         Backend::Postgres => quote! {
-            let mut rows = rows.peekable();
-            let first = rows
-                .peek()
-                .map(|row| ::std::borrow::Borrow::<<Self as #p::Model>::New>::borrow(row));
-            let types = ::std::cell::RefCell::new(
-                #p::CopyTypes::prefetch::<<Self as #p::Model>::New>(
-                    <Self as #p::ReadModel>::TABLE,
-                    conn,
-                    first,
-                )?,
-            );
-            let rows = ::std::cell::RefCell::new(rows);
-            let result = #d::copy_from(#module::table)
-                .from_raw_data((#(#insert_columns_paths,)*), |sink: &mut dyn ::std::io::Write| {
-                    #p::write_binary_copy::<<Self as #p::Model>::New, _>(
-                        sink,
-                        &mut *rows.borrow_mut(),
-                        &mut *types.borrow_mut(),
-                    )
-                })
-                .with_format(#d::pg::CopyFormat::Binary)
-                .execute(conn);
-            types.into_inner().restore(conn);
-            result
+            #p::copy_rows::<Self, _, _>(conn, (#(#insert_columns_paths,)*), rows)
         },
         Backend::Sqlite => quote! {
             let _ = (conn, rows);
@@ -588,7 +565,6 @@ fn crud_methods(model: &Model<'_>, backend: Backend) -> (TokenStream, TokenStrea
                 __R: ::std::iter::Iterator,
                 __R::Item: ::std::borrow::Borrow<<Self as #p::Model>::New>,
             {
-                use #d::prelude::*;
                 #copy
             }
     };
