@@ -12,9 +12,12 @@
 //!
 //! Both crates share one target directory and one lock file (the repository's), so their
 //! dependencies are built once, before any timing. Each round touches each crate's `lib.rs` and
-//! times `cargo check` (then `cargo build`) of that crate alone, interleaved, `--runs` rounds;
-//! the figures are medians of wall time and of the CPU time cargo and rustc used (user + system,
-//! from `/usr/bin/time`), which moves less than wall time when the machine is shared.
+//! times, for that crate alone: `cargo check` from scratch (`check_*`, incremental compilation
+//! off: the whole crate is checked), `cargo check` again over a warm incremental cache
+//! (`recheck_*`: the edit-compile loop's floor), and `cargo build` from scratch (`build_*`);
+//! interleaved, `--runs` rounds. The figures are medians of wall time and of the CPU time cargo
+//! and rustc used (user + system, from `/usr/bin/time`), which moves less than wall time when
+//! the machine is shared.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -59,22 +62,30 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
     // Dependencies first, untimed: the figures are the models' own crates.
     for krate in ["models-orm", "models-diesel"] {
         for command in ["check", "build"] {
-            cargo(&root, command, krate)?;
+            cargo(&root, command, krate, false)?;
         }
     }
 
+    // (name, cargo command, crate, incremental)
     let cases = [
-        ("check_orm", "check", "models-orm"),
-        ("check_diesel", "check", "models-diesel"),
-        ("build_orm", "build", "models-orm"),
-        ("build_diesel", "build", "models-diesel"),
+        ("check_orm", "check", "models-orm", false),
+        ("check_diesel", "check", "models-diesel", false),
+        ("recheck_orm", "check", "models-orm", true),
+        ("recheck_diesel", "check", "models-diesel", true),
+        ("build_orm", "build", "models-orm", false),
+        ("build_diesel", "build", "models-diesel", false),
     ];
     let mut wall: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
     let mut cpu: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
     for round in 0..runs {
-        for (i, (name, command, krate)) in cases.iter().enumerate() {
+        for (i, (name, command, krate, incremental)) in cases.iter().enumerate() {
+            if *incremental {
+                // Warm the incremental cache, then time a rebuild of unchanged source.
+                touch(&root.join(krate).join("src").join("lib.rs"))?;
+                cargo(&root, command, krate, true)?;
+            }
             touch(&root.join(krate).join("src").join("lib.rs"))?;
-            let (w, c) = cargo(&root, command, krate)?;
+            let (w, c) = cargo(&root, command, krate, *incremental)?;
             println!(
                 "round {}/{runs}: {name:<13} wall {:>6.2} s  cpu {:>6.2} s",
                 round + 1,
@@ -90,7 +101,7 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
     let rows: Vec<Vec<String>> = cases
         .iter()
         .enumerate()
-        .map(|(i, (name, _, _))| {
+        .map(|(i, (name, _, _, _))| {
             let (min, max) = report::spread(&wall[i]);
             vec![
                 (*name).to_owned(),
@@ -127,15 +138,27 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
             target: Target::Context,
         },
         Ratio {
+            name: "recheck_vs_diesel",
+            formula: "recheck_orm / recheck_diesel (wall)".to_owned(),
+            value: median_of(&wall, 2) / median_of(&wall, 3),
+            target: Target::AtMost(1.3),
+        },
+        Ratio {
+            name: "recheck_cpu_vs_diesel",
+            formula: "recheck_orm / recheck_diesel (cpu)".to_owned(),
+            value: median_of(&cpu, 2) / median_of(&cpu, 3),
+            target: Target::Context,
+        },
+        Ratio {
             name: "build_vs_diesel",
             formula: "build_orm / build_diesel (wall)".to_owned(),
-            value: median_of(&wall, 2) / median_of(&wall, 3),
+            value: median_of(&wall, 4) / median_of(&wall, 5),
             target: Target::Context,
         },
         Ratio {
             name: "build_cpu_vs_diesel",
             formula: "build_orm / build_diesel (cpu)".to_owned(),
-            value: median_of(&cpu, 2) / median_of(&cpu, 3),
+            value: median_of(&cpu, 4) / median_of(&cpu, 5),
             target: Target::Context,
         },
     ];
@@ -145,7 +168,7 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
     json.insert("models".to_owned(), serde_json::json!(models));
     json.insert("columns".to_owned(), serde_json::json!(COLUMNS.len()));
     json.insert("runs".to_owned(), serde_json::json!(runs));
-    for (i, (name, _, _)) in cases.iter().enumerate() {
+    for (i, (name, _, _, _)) in cases.iter().enumerate() {
         let list = |figures: &[Duration]| figures.iter().map(|d| secs(*d)).collect::<Vec<_>>();
         json.insert(
             (*name).to_owned(),
@@ -163,8 +186,14 @@ pub fn run(mut flags: Flags) -> BenchResult<()> {
     Ok(())
 }
 
-/// Run `cargo <command> -p <krate>` in the generated workspace; its wall and CPU time.
-fn cargo(root: &Path, command: &str, krate: &str) -> BenchResult<(Duration, Duration)> {
+/// Run `cargo <command> -p <krate>` in the generated workspace, with or without incremental
+/// compilation; its wall and CPU time.
+fn cargo(
+    root: &Path,
+    command: &str,
+    krate: &str,
+    incremental: bool,
+) -> BenchResult<(Duration, Duration)> {
     let cpu_file = root.join("cpu-time");
     let started = Instant::now();
     let output = Command::new("/usr/bin/time")
@@ -176,6 +205,7 @@ fn cargo(root: &Path, command: &str, krate: &str) -> BenchResult<(Duration, Dura
         .args([command, "--quiet", "-p", krate])
         .current_dir(root)
         .env("CARGO_TARGET_DIR", root.join("target"))
+        .env("CARGO_INCREMENTAL", if incremental { "1" } else { "0" })
         .env_remove("RUSTFLAGS")
         .output()
         .map_err(|e| format!("could not run /usr/bin/time cargo: {e}"))?;
