@@ -3,7 +3,7 @@
 //! by every kind of write, transactions, refused queries, single-flight, and the 4-thread
 //! stale-read test.
 
-mod common;
+use crate::common;
 
 use orm::prelude::*;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};

@@ -1,6 +1,6 @@
 //! Adopting `orm` on an existing PostgreSQL database: the SQL migrations of a package
-//! registry (`tests/adoption/migrations`), the `schema.rs` that `diesel print-schema` writes
-//! for them (`tests/adoption/schema.rs`), and models bound to its tables with `diesel_table`.
+//! registry (`tests/it/adoption/migrations`), the `schema.rs` that `diesel print-schema` writes
+//! for them (`tests/it/adoption/schema.rs`), and models bound to its tables with `diesel_table`.
 //! The tables use a PostgreSQL enum, an array, `citext` and `varchar(n)` besides the common
 //! types. CRUD, partials, joins and COPY bulk inserts run against the migrated tables, triggers
 //! fire, `verify_schema` finds no difference, and the DDL `orm` prints for the models has the
@@ -13,9 +13,8 @@
 //! which Diesel reads but cannot write, are `#[orm(read_only)]`.
 #![cfg(feature = "postgres")]
 
-mod common;
+use crate::common;
 
-#[path = "adoption/schema.rs"]
 #[rustfmt::skip]
 mod schema;
 

@@ -2,7 +2,7 @@
 //! view has not changed), and a refresh, by hand or by the scheduled `Refresher`, makes the
 //! next cached read load the refreshed rows.
 
-mod common;
+use crate::common;
 
 use orm::prelude::*;
 use std::time::{Duration, Instant};

@@ -9,7 +9,7 @@
 //! would blur another's bounds.
 #![cfg(feature = "postgres")]
 
-mod common;
+use crate::common;
 
 use orm::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -329,6 +329,7 @@ fn a_hung_replica_costs_no_read_and_no_read_waits_past_the_read_deadline() {
         return;
     };
     let _serial = one_at_a_time();
+    let _fault_replica = common::fault_replica_lock();
     let router = RouterConfig::default();
     let read_deadline = router.read_deadline.unwrap();
     let check_timeout = router.check_timeout;
@@ -504,6 +505,7 @@ fn a_hung_primary_fails_each_call_within_its_deadline_then_serves_again() {
         return;
     };
     let _serial = one_at_a_time();
+    let _fault_primary = common::fault_primary_lock();
     let url = {
         let admin = Database::builder(&base)
             .pool(PoolConfig::none())

@@ -7,7 +7,7 @@
 //! counted on the server too (`pg_stat_activity`, by the `application_name` a test puts in its
 //! URL), not only as the pool reports them.
 
-mod common;
+use crate::common;
 
 use orm::prelude::*;
 use std::fmt::Write as _;
@@ -619,18 +619,36 @@ fn statement_timeout_cancels_a_long_statement() {
     db.batch_execute("SELECT pg_sleep(0.01)").unwrap();
 }
 
-/// Warnings logged by any thread of this test binary, one per line.
-fn warnings() -> &'static Mutex<String> {
-    static LOGS: OnceLock<&'static Mutex<String>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs: &'static Mutex<String> = Box::leak(Box::default());
-        tracing::subscriber::set_global_default(Capture(logs)).expect("no other subscriber");
-        logs
-    })
+/// Captures warnings, one per line, until dropped: those of this thread and those of the
+/// background threads of a pool built meanwhile (they log to the subscriber that was current
+/// where the pool was built). Other tests' warnings are not seen.
+struct Warnings {
+    logs: Arc<Mutex<String>>,
+    _scope: tracing::subscriber::DefaultGuard,
+}
+
+impl Warnings {
+    fn capture() -> Self {
+        let logs = Arc::new(Mutex::new(String::new()));
+        let scope = tracing::subscriber::set_default(Capture(Arc::clone(&logs)));
+        Self {
+            logs,
+            _scope: scope,
+        }
+    }
+
+    /// The captured warning lines that mention `needle`.
+    fn about(&self, needle: &str) -> Vec<String> {
+        let logs = self.logs.lock().unwrap();
+        logs.lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 /// Records the fields of every warning (and error) as text.
-struct Capture(&'static Mutex<String>);
+struct Capture(Arc<Mutex<String>>);
 
 struct Fields<'a>(&'a mut String);
 
@@ -660,18 +678,9 @@ impl tracing::Subscriber for Capture {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
-/// The captured warning lines that mention `needle`.
-fn warnings_about(needle: &str) -> Vec<String> {
-    let logs = warnings().lock().unwrap();
-    logs.lines()
-        .filter(|l| l.contains(needle))
-        .map(str::to_owned)
-        .collect()
-}
-
 #[test]
 fn leak_detection_logs_where_a_held_connection_was_checked_out() {
-    warnings();
+    let warnings = Warnings::capture();
     let config = PoolConfig {
         leak_threshold: Some(ms(100)),
         ..PoolConfig::default()
@@ -686,8 +695,8 @@ fn leak_detection_logs_where_a_held_connection_was_checked_out() {
         Ok(())
     })
     .unwrap();
-    let here = format!("tests/pool.rs:{line}:");
-    let late = warnings_about(&here);
+    let here = format!("tests/it/pool.rs:{line}:");
+    let late = warnings.about(&here);
     assert_eq!(late.len(), 1, "{late:?}");
     assert!(late[0].contains("returned after being held"), "{late:?}");
     assert!(
@@ -699,19 +708,23 @@ fn leak_detection_logs_where_a_held_connection_was_checked_out() {
     let (release, held) = channel::<()>();
     let holder = {
         let db = db.clone();
+        // The holder returns the connection on its own thread: its warning is captured too.
+        let scope = tracing::dispatcher::get_default(Clone::clone);
         std::thread::spawn(move || {
-            let line = line!() + 1;
-            db.with_connection(|_| {
-                let _ = held.recv();
-                Ok(())
+            tracing::dispatcher::with_default(&scope, || {
+                let line = line!() + 1;
+                db.with_connection(|_| {
+                    let _ = held.recv();
+                    Ok(())
+                })
+                .unwrap();
+                line
             })
-            .unwrap();
-            line
         })
     };
     let start = Instant::now();
     let still_held = loop {
-        let found = warnings_about("not returned yet");
+        let found = warnings.about("not returned yet");
         if let Some(line) = found.iter().find(|l| l.contains("orm_t_leak_detection")) {
             break line.clone();
         }
@@ -723,15 +736,17 @@ fn leak_detection_logs_where_a_held_connection_was_checked_out() {
     };
     drop(release);
     let line = holder.join().unwrap();
-    let here = format!("tests/pool.rs:{line}:");
+    let here = format!("tests/it/pool.rs:{line}:");
     assert!(still_held.contains(&here), "{still_held}");
-    let returned = warnings_about(&here);
+    let returned = warnings.about(&here);
     assert_eq!(returned.len(), 2, "held, then returned: {returned:?}");
 
     // A call within the threshold logs nothing.
     let line = line!() + 1;
     backend_pid(&db).unwrap();
-    assert!(warnings_about(&format!("tests/pool.rs:{line}:")).is_empty());
+    assert!(warnings
+        .about(&format!("tests/it/pool.rs:{line}:"))
+        .is_empty());
 }
 
 #[test]

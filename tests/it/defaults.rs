@@ -1,7 +1,7 @@
 //! Column defaults, server-filled columns, CHECK and FOREIGN KEY constraints, and the patch
 //! API that writes only the fields it is given: on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

@@ -1,6 +1,6 @@
 //! Partial loading: generated partials and `#[derive(Projection)]` select only their columns.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

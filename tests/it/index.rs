@@ -1,6 +1,6 @@
 //! Declared indexes: their DDL per backend, creating them, index-only scans, the index report.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

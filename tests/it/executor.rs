@@ -2,7 +2,7 @@
 //! one's own gets the whole API by implementing `run`, and an operation of one's own written
 //! over `run` has its writes recorded (and cached reads invalidated) by the executor.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -2,7 +2,7 @@
 //! counts its statements and names the tables it wrote, and queries or models of one backend
 //! go through that backend's handle.
 
-mod common;
+use crate::common;
 
 use diesel::prelude::*;
 use orm::prelude::*;

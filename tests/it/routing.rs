@@ -3,7 +3,7 @@
 //! reads without a failed read, and takes them again once it is back.
 #![cfg(feature = "postgres")]
 
-mod common;
+use crate::common;
 
 use orm::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -168,6 +168,7 @@ fn a_replica_that_stops_or_falls_behind_loses_no_read() {
     else {
         return;
     };
+    let _one_at_a_time = common::fault_replica_lock();
     let restore = common::FaultReplica::new(&fault_url);
     // A pool that pre-pings any connection idle for 0.1 s, and tight lag limits.
     let db = Database::builder(&primary)

@@ -1,6 +1,6 @@
 //! Bad URLs and unreachable servers give typed errors that name the URL, never the password.
 
-mod common;
+use crate::common;
 
 #[cfg(feature = "sqlite")]
 use orm::prelude::*;

@@ -1,7 +1,7 @@
 //! Bulk insert on SQLite and PostgreSQL: batches, commit modes, the exact failure report,
 //! conflicts, returned keys and progress.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::prelude::*;

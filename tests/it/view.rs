@@ -2,7 +2,7 @@
 //! refreshed (also concurrently, under readers), and refreshed on a schedule that never runs
 //! two refreshes of one view at once.
 
-mod common;
+use crate::common;
 
 use orm::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -4,10 +4,10 @@
 //! replica is ever paused or stopped, and a guard restores it even when a test fails.
 #![cfg(feature = "postgres")]
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -20,20 +20,36 @@ use orm::route::{
     RouterConfig,
 };
 
-/// The router's log events, from every thread (the monitor logs from its own), one per line.
-fn router_logs() -> &'static Mutex<String> {
-    static LOGS: OnceLock<&'static Mutex<String>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs: &'static Mutex<String> = Box::leak(Box::default());
-        tracing::subscriber::set_global_default(Capture(logs)).expect("first subscriber");
-        logs
-    })
+/// Captures the router's log events, one per line, until dropped: those of this thread and
+/// those of the monitor of a replica set started meanwhile (its thread logs to the subscriber
+/// that was current where the set was started). Other tests' events are not seen.
+struct RouterLogs {
+    logs: Arc<Mutex<String>>,
+    _scope: tracing::subscriber::DefaultGuard,
+}
+
+impl RouterLogs {
+    fn capture() -> Self {
+        let logs = Arc::new(Mutex::new(String::new()));
+        let scope = tracing::subscriber::set_default(Capture(Arc::clone(&logs)));
+        Self {
+            logs,
+            _scope: scope,
+        }
+    }
+
+    fn text(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
 }
 
 /// Records the fields of the router's log events as text.
-struct Capture(&'static Mutex<String>);
+struct Capture(Arc<Mutex<String>>);
 
-impl tracing::field::Visit for Capture {
+/// Writes the fields it visits into the capture buffer.
+struct Fields<'a>(&'a Mutex<String>);
+
+impl tracing::field::Visit for Fields<'_> {
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
         let _ = write!(self.0.lock().unwrap(), "{}={value:?} ", field.name());
     }
@@ -49,7 +65,7 @@ impl tracing::Subscriber for Capture {
     fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
-        event.record(&mut Capture(self.0));
+        event.record(&mut Fields(&self.0));
         self.0.lock().unwrap().push('\n');
     }
     fn enter(&self, _: &tracing::span::Id) {}
@@ -175,9 +191,6 @@ fn a_server_not_in_recovery_is_never_used_as_a_replica() {
     assert_eq!(set.pick(None), Ok(None));
 }
 
-/// Tests that pause or stop the disposable replica run one at a time.
-static FAULT_REPLICA: Mutex<()> = Mutex::new(());
-
 #[test]
 fn the_fault_replica_is_ejected_when_behind_or_down_and_readmitted_after() {
     let Some(primary_url) = common::server_url("ORM_TEST_PG_URL", "replica_fault") else {
@@ -187,8 +200,8 @@ fn the_fault_replica_is_ejected_when_behind_or_down_and_readmitted_after() {
     else {
         return;
     };
-    let _one_at_a_time = FAULT_REPLICA.lock().unwrap_or_else(|e| e.into_inner());
-    router_logs();
+    let _one_at_a_time = common::fault_replica_lock();
+    let router_logs = RouterLogs::capture();
     let restore = common::FaultReplica::new(&fault_url);
     let schema_url = common::postgres_url("replica_fault").unwrap();
     let config = quick(RouterConfig {
@@ -278,7 +291,7 @@ fn the_fault_replica_is_ejected_when_behind_or_down_and_readmitted_after() {
     drop(restore);
 
     // Each ejection and readmission was logged with its reason, the password redacted.
-    let logs = router_logs().lock().unwrap().clone();
+    let logs = router_logs.text();
     let ours: Vec<&str> = logs.lines().filter(|l| l.contains(":5434")).collect();
     let position = |event: &str, detail: &str, after: usize| {
         ours.iter()

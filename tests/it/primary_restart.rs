@@ -7,7 +7,7 @@
 //! never the shared primary. A guard starts that cluster again if a test fails midway.
 #![cfg(feature = "postgres")]
 
-mod common;
+use crate::common;
 
 use orm::prelude::*;
 use std::process::Command;
@@ -39,9 +39,6 @@ const READERS: usize = 4;
 const CLEAN_CALLS: usize = 100;
 /// How long after the server is back every thread must have succeeded again.
 const RECOVERY: Duration = Duration::from_secs(30);
-
-/// The scenarios stop the one disposable server: one at a time.
-static FAULT_PRIMARY: Mutex<()> = Mutex::new(());
 
 /// The disposable primary's cluster. Starts it again when dropped if it is not answering, so
 /// a test failing midway does not leave it stopped.
@@ -435,7 +432,7 @@ fn a_restarted_primary_fails_only_calls_in_flight_and_the_pool_recovers() {
     let Some(url) = common::server_url("ORM_TEST_PG_FAULT_PRIMARY_URL", "primary_restart") else {
         return;
     };
-    let _one_at_a_time = FAULT_PRIMARY.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_at_a_time = common::fault_primary_lock();
     let server = Restore::new(&url);
     let db = open(&url, Duration::from_secs(5));
     seed(&db);
@@ -481,7 +478,7 @@ fn a_stopped_primary_fails_calls_fast_and_the_pool_recovers_when_it_starts() {
     let Some(url) = common::server_url("ORM_TEST_PG_FAULT_PRIMARY_URL", "primary_stopped") else {
         return;
     };
-    let _one_at_a_time = FAULT_PRIMARY.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_at_a_time = common::fault_primary_lock();
     let server = Restore::new(&url);
     // A short checkout timeout, so calls made while the server is down fail rather than wait
     // for it to come back.

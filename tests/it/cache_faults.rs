@@ -4,7 +4,7 @@
 //! `redis-server` on a spare port in 6390–6399 and kills it when done; the shared Redis is
 //! never touched.
 
-mod common;
+use crate::common;
 
 use orm::prelude::*;
 use std::net::TcpListener;

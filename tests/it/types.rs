@@ -4,7 +4,7 @@
 //! by COPY (PostgreSQL) and by multi-row INSERT, and partials; on PostgreSQL, and on SQLite
 //! where the type exists there.
 
-mod common;
+use crate::common;
 
 use orm::prelude::*;
 use std::fmt::Debug;

@@ -1,6 +1,6 @@
 //! The CRUD suite: one body per test, run on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;

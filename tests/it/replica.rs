@@ -2,7 +2,7 @@
 //! reach it, and it refuses writes.
 #![cfg(feature = "postgres")]
 
-mod common;
+use crate::common;
 
 use diesel::dsl::sql;
 use diesel::sql_types::{Bool, Text};

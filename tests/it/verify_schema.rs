@@ -1,7 +1,7 @@
 //! `verify_schema` and `create_table` against live tables: created by `orm`, missing, and
 //! drifted by hand, on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use orm::prelude::*;

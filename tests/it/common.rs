@@ -140,6 +140,19 @@ pub fn backends(test: &str) -> Vec<Database> {
     dbs
 }
 
+/// Held by a test while it stops, pauses or hangs the disposable fault replica (5434): the
+/// tests that disturb it share one binary, so they take turns.
+pub fn fault_replica_lock() -> std::sync::MutexGuard<'static, ()> {
+    static FAULT_REPLICA: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    FAULT_REPLICA.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by a test while it stops, hangs or restarts the disposable fault primary (5435).
+pub fn fault_primary_lock() -> std::sync::MutexGuard<'static, ()> {
+    static FAULT_PRIMARY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    FAULT_PRIMARY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The disposable replica `scripts/services` keeps on 5434 for fault tests: stop and start it
 /// with [`FaultReplica::ctl`]; dropped, it is put back (running, replaying), whatever happened.
 #[cfg(feature = "postgres")]

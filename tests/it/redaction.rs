@@ -6,7 +6,7 @@
 //! tested in `orm-core`'s `url` module.
 #![cfg(feature = "postgres")]
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};

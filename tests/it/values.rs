@@ -2,7 +2,7 @@
 //! character in text or JSON on PostgreSQL. Each refusal names the table and column, on
 //! insert, update and bulk insert (COPY and multi-row INSERT, both commit modes).
 
-mod common;
+use crate::common;
 
 use diesel::prelude::*;
 use orm::prelude::*;
