@@ -47,6 +47,45 @@ pub use orm_core::ipnetwork;
 /// The Diesel version `orm` is built on; list the same version as your own `diesel` dependency.
 pub use diesel;
 
+/// The guide: one chapter per technique, and the chapters the techniques rest on. Each is a
+/// page of `docs/` in the repository; their examples run as doctests.
+pub mod guide {
+    #[doc = include_str!("../docs/getting-started.md")]
+    pub mod getting_started {}
+    #[doc = include_str!("../docs/models.md")]
+    pub mod models {}
+    #[doc = include_str!("../docs/database.md")]
+    pub mod database {}
+    #[doc = include_str!("../docs/backends.md")]
+    pub mod backends {}
+    #[doc = include_str!("../docs/errors.md")]
+    pub mod errors {}
+    #[doc = include_str!("../docs/schema.md")]
+    pub mod schema {}
+    #[doc = include_str!("../docs/writes.md")]
+    pub mod writes {}
+    #[doc = include_str!("../docs/pooling.md")]
+    pub mod pooling {}
+    #[doc = include_str!("../docs/faults.md")]
+    pub mod faults {}
+    #[doc = include_str!("../docs/bulk-insert.md")]
+    pub mod bulk_insert {}
+    #[doc = include_str!("../docs/indexes.md")]
+    pub mod indexes {}
+    #[doc = include_str!("../docs/materialized-views.md")]
+    pub mod materialized_views {}
+    #[doc = include_str!("../docs/partial-loading.md")]
+    pub mod partial_loading {}
+    #[doc = include_str!("../docs/caching.md")]
+    pub mod caching {}
+    #[doc = include_str!("../docs/replicas.md")]
+    pub mod replicas {}
+    #[doc = include_str!("../docs/performance.md")]
+    pub mod performance {}
+    #[doc = include_str!("../docs/layout.md")]
+    pub mod layout {}
+}
+
 /// Items the derive's generated code names. Not a public API.
 #[doc(hidden)]
 pub mod __private {
