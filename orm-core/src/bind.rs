@@ -16,7 +16,7 @@ use diesel::QueryResult;
 ///
 /// Needed for `DateTime<Utc>`, `uuid::Uuid` and `serde_json::Value`, which map to `orm`'s own
 /// cross-backend SQL types ([`crate::sql_types`]); harmless for any other value. For a
-/// nullable column (an `Option<…>` field), bind an `Option`: `orm::bind(Some(cutoff))`.
+/// nullable column (an `Option<…>` field), bind an `Option`: `orm::sql_types::bind(Some(cutoff))`.
 ///
 /// ```
 /// # extern crate orm_core as orm;
@@ -34,9 +34,9 @@ use diesel::QueryResult;
 /// # fn main() {
 /// let cutoff = Utc::now() - Duration::days(30);
 /// // `created_at: DateTime<Utc>`: bind the value.
-/// let new = users::table.filter(users::created_at.gt(orm::bind(cutoff)));
+/// let new = users::table.filter(users::created_at.gt(orm::sql_types::bind(cutoff)));
 /// // `last_login: Option<DateTime<Utc>>`: bind an `Option`.
-/// let active = users::table.filter(users::last_login.gt(orm::bind(Some(cutoff))));
+/// let active = users::table.filter(users::last_login.gt(orm::sql_types::bind(Some(cutoff))));
 /// // Diesel's own types need no `bind`, nullable column or not.
 /// let regulars = users::table.filter(users::visits.gt(10_i64));
 /// # for sql in [

@@ -21,8 +21,10 @@ mod schema;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_full_text_search::PgTsVector;
+use orm::bulk::{BulkOptions, OnConflict};
+use orm::meta::TableMeta;
 use orm::prelude::*;
-use orm::{Backend, BulkOptions, Database, DbEnum, Model, OnConflict, TableMeta};
+use orm::{Backend, Database, DbEnum, Model};
 
 const DIESEL_SETUP: &str =
     include_str!("adoption/migrations/00000000000000_diesel_initial_setup/up.sql");
@@ -568,7 +570,7 @@ fn the_ddl_orm_prints_has_the_migrations_defaults_and_constraints() {
     ) else {
         return;
     };
-    let ddl = orm::ddl::migration_sql(&TABLES, Backend::Postgres);
+    let ddl = orm::schema::ddl::migration_sql(&TABLES, Backend::Postgres);
     fresh.batch_execute(&ddl).unwrap();
     assert_eq!(fresh.verify_tables(&TABLES).unwrap(), vec![]);
     let (migration_constraints, migration_defaults) = catalog(&migrated);

@@ -5,8 +5,9 @@ use crate::common;
 
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::prelude::*;
+use orm::bulk::{BulkOptions, CommitMode, OnConflict};
 use orm::prelude::*;
-use orm::{Backend, BulkOptions, CommitMode, Database, Error, Model, OnConflict};
+use orm::{Backend, Database, Error, Model};
 
 /// The article's users table.
 #[derive(Debug, Clone, PartialEq, Model)]
@@ -142,7 +143,7 @@ fn fails_at_the_bad_row(
     bad: Bad,
     path: Path,
     commit: CommitMode,
-) -> orm::BatchFailure {
+) -> orm::bulk::BatchFailure {
     let case = format!("{:?} {bad:?} {path:?} {commit:?}", db.backend());
     create_strict_table(db);
     let err = BulkUser::bulk_insert(db, rows_with(bad), options(path, commit)).unwrap_err();
@@ -418,7 +419,7 @@ fn full_size_insert_statements_are_prepared_once() {
     let prepared = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = prepared.clone();
     db.with_connection(move |conn| {
-        if let orm::RawConnection::Sqlite(c) = conn.raw() {
+        if let orm::exec::RawConnection::Sqlite(c) = conn.raw() {
             c.set_instrumentation(move |event: diesel::connection::InstrumentationEvent<'_>| {
                 if let diesel::connection::InstrumentationEvent::CacheQuery { sql, .. } = event {
                     seen.lock().unwrap().push(sql.to_owned());

@@ -233,7 +233,7 @@ fn every_kind_of_write_invalidates() {
             .len();
         db.bulk_insert::<Account, _>(
             vec![new_account("B", 1), new_account("C", 1)],
-            orm::BulkOptions::default(),
+            orm::bulk::BulkOptions::default(),
         )
         .unwrap();
         assert_eq!(

@@ -5,8 +5,10 @@
 use crate::common;
 
 use diesel::prelude::*;
+use orm::bulk::BulkOptions;
+use orm::exec::{Intent, Node};
 use orm::prelude::*;
-use orm::{BulkOptions, Error, Intent, Model, Node};
+use orm::{Error, Model};
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[orm(table = accounts, partial(AccountCard = [id, name]))]
@@ -136,11 +138,11 @@ fn statements_are_counted_per_call_on_each_connection() {
             .with_connection(|conn| {
                 match conn.raw() {
                     #[cfg(feature = "postgres")]
-                    orm::RawConnection::Postgres(c) => {
+                    orm::exec::RawConnection::Postgres(c) => {
                         accounts::table.count().get_result::<i64>(c)?;
                     }
                     #[cfg(feature = "sqlite")]
-                    orm::RawConnection::Sqlite(c) => {
+                    orm::exec::RawConnection::Sqlite(c) => {
                         accounts::table.count().get_result::<i64>(c)?;
                     }
                     _ => unreachable!(),

@@ -216,7 +216,7 @@ fn every_supported_type_round_trips_through_bulk_insert() {
         filled.maybe_uid = Some(uuid::Uuid::from_u128(7));
         filled.maybe_doc = Some(serde_json::json!([1, "two", 3.5]));
         let rows = vec![sample(), nulls, filled];
-        let report = Sample::bulk_insert(&db, &rows, orm::BulkOptions::default()).unwrap();
+        let report = Sample::bulk_insert(&db, &rows, orm::bulk::BulkOptions::default()).unwrap();
         assert_eq!(report.used_copy, db.backend() == Backend::Postgres);
         let stored: Vec<Sample> = db.load(samples::table.order(samples::id)).unwrap();
         assert_eq!(stored.len(), 3);
@@ -262,18 +262,18 @@ fn timestamps_with_offsets_are_stored_as_the_same_instant() {
             })
             .unwrap();
         assert_eq!(db.find::<User>(u.id).unwrap().last_login, Some(at));
-        // Comparisons in the Diesel DSL bind the value with `orm::bind` (`Some` for a
+        // Comparisons in the Diesel DSL bind the value with `orm::sql_types::bind` (`Some` for a
         // nullable column).
         let later: Vec<User> = db
             .load(
-                users::table.filter(
-                    users::last_login.gt(orm::bind(Some(at - chrono::Duration::seconds(1)))),
-                ),
+                users::table.filter(users::last_login.gt(orm::sql_types::bind(Some(
+                    at - chrono::Duration::seconds(1),
+                )))),
             )
             .unwrap();
         assert_eq!(later.len(), 1);
         let none: Vec<User> = db
-            .load(users::table.filter(users::last_login.gt(orm::bind(Some(at)))))
+            .load(users::table.filter(users::last_login.gt(orm::sql_types::bind(Some(at)))))
             .unwrap();
         assert!(none.is_empty());
     }
@@ -451,9 +451,13 @@ fn diesel_dsl_works_on_generated_tables() {
             .with_connection(|conn| {
                 Ok(match conn.raw() {
                     #[cfg(feature = "postgres")]
-                    orm::RawConnection::Postgres(c) => users::table.count().get_result::<i64>(c),
+                    orm::exec::RawConnection::Postgres(c) => {
+                        users::table.count().get_result::<i64>(c)
+                    }
                     #[cfg(feature = "sqlite")]
-                    orm::RawConnection::Sqlite(c) => users::table.count().get_result::<i64>(c),
+                    orm::exec::RawConnection::Sqlite(c) => {
+                        users::table.count().get_result::<i64>(c)
+                    }
                     _ => unreachable!(),
                 }?)
             })
@@ -527,11 +531,11 @@ fn transactions_roll_back_on_error() {
             let row = new_user("t@x", "T");
             match conn.raw() {
                 #[cfg(feature = "postgres")]
-                orm::RawConnection::Postgres(c) => {
+                orm::exec::RawConnection::Postgres(c) => {
                     diesel::insert_into(users::table).values(&row).execute(c)?
                 }
                 #[cfg(feature = "sqlite")]
-                orm::RawConnection::Sqlite(c) => {
+                orm::exec::RawConnection::Sqlite(c) => {
                     diesel::insert_into(users::table).values(&row).execute(c)?
                 }
                 _ => unreachable!(),
@@ -576,7 +580,7 @@ fn models_bind_to_existing_schema_tables() {
             balance: 1,
             note: memo.map(str::to_owned),
         });
-        let report = Account::bulk_insert(&db, &rows, orm::BulkOptions::default()).unwrap();
+        let report = Account::bulk_insert(&db, &rows, orm::bulk::BulkOptions::default()).unwrap();
         assert_eq!(report.rows, 2);
         assert_eq!(
             db.find::<Account>("B-1".to_owned())

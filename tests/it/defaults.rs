@@ -5,8 +5,9 @@ use crate::common;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use orm::bulk::BulkOptions;
 use orm::prelude::*;
-use orm::{BulkOptions, Database, Error};
+use orm::{Database, Error};
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[orm(table = accounts)]
@@ -287,11 +288,12 @@ fn constraint_names_are_the_declared_ones() {
         ),
         ("packages_owner_id_fkey", "owner_id", "accounts", "id")
     );
-    assert_eq!(fk.on_delete, orm::ReferentialAction::SetNull);
+    assert_eq!(fk.on_delete, orm::meta::ReferentialAction::SetNull);
     let downloads = table.column("downloads").unwrap();
     assert!(downloads.server_filled);
     assert_eq!(downloads.default_sql(orm::Backend::Postgres), Some("0"));
-    let sql = orm::ddl::migration_sql(&[Account::TABLE, Package::TABLE], orm::Backend::Postgres);
+    let sql =
+        orm::schema::ddl::migration_sql(&[Account::TABLE, Package::TABLE], orm::Backend::Postgres);
     for part in [
         "\"created_at\" TIMESTAMPTZ NOT NULL DEFAULT (now())",
         "\"status\" TEXT NOT NULL DEFAULT ('active')",
@@ -310,7 +312,8 @@ fn an_upsert_cannot_overwrite_a_server_filled_column() {
         let result = Package::bulk_insert(
             &db,
             &rows,
-            BulkOptions::default().on_conflict(orm::OnConflict::update(["name"], ["downloads"])),
+            BulkOptions::default()
+                .on_conflict(orm::bulk::OnConflict::update(["name"], ["downloads"])),
         );
         match result {
             Err(Error::Model { message, .. }) => {
@@ -328,7 +331,8 @@ fn an_upsert_cannot_overwrite_a_server_filled_column() {
         Package::bulk_insert(
             &db,
             &again,
-            BulkOptions::default().on_conflict(orm::OnConflict::update(["name"], ["description"])),
+            BulkOptions::default()
+                .on_conflict(orm::bulk::OnConflict::update(["name"], ["description"])),
         )
         .unwrap();
         let stored = db.find::<Package>(first.id).unwrap();

@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use diesel::prelude::*;
 use orm::cache::Cache;
+use orm::exec::{Access, Conn, Intent};
 use orm::prelude::*;
-use orm::{Access, Conn, Database, Intent, Model, Result};
+use orm::{Database, Model, Result};
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[orm(table = wallets, partial(WalletCard = [id, owner]))]

@@ -312,7 +312,7 @@ fn report_flags_duplicates_unused_indexes_and_uncovered_partials() {
 
 /// PostgreSQL counts scans in the statistics after the reading session reports them (within
 /// about a second); wait for the counts rather than assume them.
-fn wait_for_scans(db: &Database) -> orm::IndexReport {
+fn wait_for_scans(db: &Database) -> orm::schema::IndexReport {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let report = db.index_report(&[User::TABLE]).unwrap();
@@ -331,7 +331,7 @@ fn wait_for_scans(db: &Database) -> orm::IndexReport {
 /// the tests of the whole suite share it) may still need its old rows, and the planner takes an
 /// index-only scan only for a table mostly all-visible. So vacuum again until the lookup's plan
 /// is index-only, for up to a minute; the plan after the last VACUUM is returned either way.
-fn vacuum_until_index_only(db: &Database) -> orm::Plan {
+fn vacuum_until_index_only(db: &Database) -> orm::schema::Plan {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         db.batch_execute("VACUUM ANALYZE users").unwrap();

@@ -5,7 +5,8 @@
 //! that stop, pause or restart the disposable fault servers take that server's lock in
 //! `common` first, so no two of them disturb the same server at once.
 //!
-//! Run one area alone with a filter on its module: `cargo test -p orm --test it pool::`.
+//! Run one area alone with a filter on its module: `cargo test -p orm --test it pool::`. The
+//! tests under `timed` time calls against bounds: `scripts/test` runs them last, one at a time.
 
 mod common;
 
@@ -13,13 +14,11 @@ mod adoption;
 mod bad_input;
 mod bulk;
 mod cache;
-mod cache_faults;
 mod cache_key;
 mod context;
 mod crud;
 mod defaults;
 mod executor;
-mod faults;
 mod index;
 mod layers;
 mod partial;
@@ -29,6 +28,7 @@ mod redaction;
 mod replica;
 mod replica_monitor;
 mod routing;
+mod timed;
 mod types;
 mod values;
 mod verify_schema;

@@ -13,13 +13,14 @@ use orm::prelude::*;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Barrier, Mutex, OnceLock};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use diesel::dsl::sql;
 use diesel::sql_types::Integer;
-use orm::{Database, Error, Model, PoolConfig, PoolState};
+use orm::pool::PoolState;
+use orm::{Database, Error, Model, PoolConfig};
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[orm(table = pool_items)]

@@ -14,8 +14,9 @@ use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
 use diesel::sql_types::Bool;
 use diesel::{Connection, PgConnection};
+use orm::exec::Node;
 use orm::route::{Backoff, ReplicaState, RouterConfig};
-use orm::{Database, Model, Node, PoolConfig};
+use orm::{Database, Model, PoolConfig};
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[orm(table = notes)]

@@ -11,7 +11,9 @@ use std::fmt::Debug;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use diesel::prelude::*;
-use orm::{Backend, BulkOptions, Database, DbEnum, Error, Model, RejectReason};
+use orm::bulk::BulkOptions;
+use orm::sql_types::RejectReason;
+use orm::{Backend, Database, DbEnum, Error, Model};
 use serde_json::json;
 
 /// Every path a row can be written and read by, for rows `rows` of model `M`: each row is
@@ -658,7 +660,7 @@ fn a_table_model_takes_its_types_from_the_table() {
     // A SQL type `orm` has no DDL for: the model still works, its table is the user's.
     assert!(!column("weather").ddl_known);
     assert!(column("kind").ddl_known);
-    let ddl = orm::ddl::create_table_sql(Package::TABLE, Backend::Postgres);
+    let ddl = orm::schema::ddl::create_table_sql(Package::TABLE, Backend::Postgres);
     assert!(ddl.contains("\"weather\" /* no orm DdlType"), "{ddl}");
 
     let Some(db) = postgres_with_citext("table_model_types") else {
@@ -887,11 +889,11 @@ fn interval_and_citext_round_trip_on_every_path() {
 pub struct Host {
     #[orm(primary_key, generated)]
     pub id: i64,
-    pub address: orm::ipnetwork::IpNetwork,
+    pub address: orm::sql_types::ipnetwork::IpNetwork,
     #[orm(sql_type = diesel::sql_types::Cidr)]
-    pub network: orm::ipnetwork::IpNetwork,
-    pub seen_from: Vec<orm::ipnetwork::IpNetwork>,
-    pub gateway: Option<orm::ipnetwork::IpNetwork>,
+    pub network: orm::sql_types::ipnetwork::IpNetwork,
+    pub seen_from: Vec<orm::sql_types::ipnetwork::IpNetwork>,
+    pub gateway: Option<orm::sql_types::ipnetwork::IpNetwork>,
 }
 
 #[cfg(all(feature = "postgres", feature = "network-address"))]
@@ -907,7 +909,7 @@ fn inet_and_cidr_round_trip_on_every_path() {
         return;
     };
     db.create_table::<Host>().unwrap();
-    let net = |s: &str| s.parse::<orm::ipnetwork::IpNetwork>().unwrap();
+    let net = |s: &str| s.parse::<orm::sql_types::ipnetwork::IpNetwork>().unwrap();
     let rows = vec![
         NewHost {
             address: net("192.168.1.10/24"),
@@ -951,15 +953,15 @@ fn inet_and_cidr_round_trip_on_every_path() {
 pub struct Price {
     #[orm(primary_key, generated)]
     pub id: i64,
-    pub amount: orm::bigdecimal::BigDecimal,
-    pub discount: Option<orm::bigdecimal::BigDecimal>,
-    pub history: Vec<orm::bigdecimal::BigDecimal>,
+    pub amount: orm::sql_types::bigdecimal::BigDecimal,
+    pub discount: Option<orm::sql_types::bigdecimal::BigDecimal>,
+    pub history: Vec<orm::sql_types::bigdecimal::BigDecimal>,
 }
 
 #[cfg(feature = "numeric")]
 #[test]
 fn numeric_is_stored_exactly_on_every_path() {
-    use orm::bigdecimal::BigDecimal;
+    use orm::sql_types::bigdecimal::BigDecimal;
     let column = Price::TABLE.column("amount").unwrap();
     assert_eq!(
         (column.postgres_type, column.sqlite_type),

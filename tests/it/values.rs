@@ -5,8 +5,10 @@
 use crate::common;
 
 use diesel::prelude::*;
+use orm::bulk::{BatchFailure, BulkOptions, CommitMode};
 use orm::prelude::*;
-use orm::{Backend, BatchFailure, BulkOptions, CommitMode, Database, Error, Model, RejectReason};
+use orm::sql_types::RejectReason;
+use orm::{Backend, Database, Error, Model};
 use serde_json::json;
 
 /// Every field kind that is checked, NOT NULL and nullable; `text` is stored in `label` so

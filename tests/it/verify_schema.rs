@@ -5,7 +5,8 @@ use crate::common;
 
 use chrono::{DateTime, Utc};
 use orm::prelude::*;
-use orm::{Backend, Database, Error, Model, SchemaDifference};
+use orm::schema::SchemaDifference;
+use orm::{Backend, Database, Error, Model};
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[orm(table = members, unique(team, seat))]
@@ -246,7 +247,7 @@ fn declared_unique_indexes_count_as_unique_constraints() {
         db.create_table::<Handle>().unwrap();
         db.create_indexes::<Handle>().unwrap();
         assert_eq!(db.verify_schema::<Handle>().unwrap(), vec![]);
-        let ddl = orm::ddl::migration_sql(&[Handle::TABLE], db.backend());
+        let ddl = orm::schema::ddl::migration_sql(&[Handle::TABLE], db.backend());
         assert!(ddl.contains("handles_login_unique"), "{ddl}");
     }
 }

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use orm::{Backend, Database, Model, Refreshed, Refresher};
+use orm::schema::{Refreshed, Refresher};
+use orm::{Backend, Database, Model};
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[orm(table = orders)]
@@ -360,7 +361,7 @@ fn wall_clock(done: &Refreshed) -> (u128, u128) {
 
 /// Run a refresher of `SalesSummary` on `db` for `time`, as often as it can; the intervals its
 /// refreshes held the lock, and its status.
-fn refresh_for(db: &Database, time: Duration) -> (Vec<(u128, u128)>, orm::RefreshStatus) {
+fn refresh_for(db: &Database, time: Duration) -> (Vec<(u128, u128)>, orm::schema::RefreshStatus) {
     let runs: Arc<Mutex<Vec<(u128, u128)>>> = Arc::default();
     let record = Arc::clone(&runs);
     let refresher = Refresher::every(Duration::from_millis(5))
@@ -404,8 +405,14 @@ fn two_processes_never_refresh_at_once() {
     fill_orders(&db, 20_000, 1);
     db.create_view::<SalesSummary>().unwrap();
     let out = std::env::temp_dir().join(format!("orm_view_child_{}.txt", std::process::id()));
+    // The child runs this binary's `child_process_refresher` alone: its full test name is this
+    // module's path without the binary's name.
+    let module = module_path!()
+        .split_once("::")
+        .map_or("", |(_, module)| module);
+    let child_test = format!("{module}::child_process_refresher");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["child_process_refresher", "--exact", "--test-threads=1"])
+        .args([child_test.as_str(), "--exact", "--test-threads=1"])
         .env("ORM_VIEW_CHILD_URL", &url)
         .env("ORM_VIEW_CHILD_OUT", &out)
         .stdout(std::process::Stdio::null())

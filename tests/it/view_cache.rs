@@ -8,7 +8,8 @@ use orm::prelude::*;
 use std::time::{Duration, Instant};
 
 use orm::cache::{Cache, CachedReads};
-use orm::{Database, Model, Refresher};
+use orm::schema::Refresher;
+use orm::{Database, Model};
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[orm(table = orders)]

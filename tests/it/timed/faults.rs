@@ -368,7 +368,7 @@ fn a_hung_replica_costs_no_read_and_no_read_waits_past_the_read_deadline() {
         });
         if on_replica
             .as_ref()
-            .is_ok_and(|(node, n)| *node == orm::Node::Replica(0) && *n == 50)
+            .is_ok_and(|(node, n)| *node == orm::exec::Node::Replica(0) && *n == 50)
         {
             break;
         }
