@@ -35,7 +35,7 @@ pub mod exec {
     };
 }
 
-/// Connection pooling: [`PoolConfig`](pool::PoolConfig) (also at the root), the pool's
+/// Connection pooling: [`PoolConfig`] (also at the root), the pool's
 /// numbers ([`PoolState`](pool::PoolState)) and URLs with their password hidden.
 pub mod pool {
     pub use orm_core::{PoolConfig, PoolState, RedactedUrl};
@@ -45,8 +45,8 @@ pub mod pool {
 #[cfg(feature = "postgres")]
 pub use orm_core::route;
 
-/// Bulk inserts: [`BulkOptions`](bulk::BulkOptions) for `Model::bulk_insert`, the
-/// [`BulkReport`](bulk::BulkReport) of what committed, and the failing row of a failed one.
+/// Bulk inserts: [`BulkOptions`] for `Model::bulk_insert`, the
+/// [`BulkReport`] of what committed, and the failing row of a failed one.
 pub mod bulk {
     pub use orm_core::{
         BatchFailure, BulkOptions, BulkProgress, BulkReport, CommitMode, OnConflict,
@@ -66,12 +66,12 @@ pub use orm_cache as cache;
 
 /// What the derive tells the runtime about a model: the metadata of its table, columns,
 /// indexes, partials and views, and the traits the derive implements besides
-/// [`Model`](crate::Model).
+/// [`Model`].
 pub mod meta {
     pub use orm_core::{
         Backend, CheckConstraint, CheckValues, ColumnMeta, Crud, EnumType, ForeignKey, IndexMeta,
         IndexMethod, PartialMeta, PatchValues, PostgresRows, ReadModel, ReferentialAction,
-        RowsOnEveryBackend, SqliteRows, TableMeta, ViewMeta,
+        RejectedValue, RowsOnEveryBackend, SqliteRows, TableMeta, ViewMeta,
     };
 }
 
