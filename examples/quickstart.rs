@@ -14,9 +14,10 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
+use orm::bulk::BulkOptions;
 use orm::cache::{Cache, CachedReads};
 use orm::prelude::*;
-use orm::{BulkOptions, Database, Model};
+use orm::{Database, Model};
 
 /// A user of the article's examples.
 #[derive(Debug, Clone, PartialEq, Model)]
@@ -301,7 +302,7 @@ fn materialized_view(db: &Database) -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // On a schedule: never two refreshes of one view at once, failures retried with backoff.
-    let refresher = orm::Refresher::every(std::time::Duration::from_millis(50))
+    let refresher = orm::schema::Refresher::every(std::time::Duration::from_millis(50))
         .view::<SalesSummary>()
         .start(db)?;
     std::thread::sleep(std::time::Duration::from_millis(200));

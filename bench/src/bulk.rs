@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use orm::{BulkOptions, Model};
+use orm::bulk::BulkOptions;
+use orm::Model;
 
 use crate::report::{self, Target};
 use crate::{BenchResult, Flags, Transport};

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use orm::bulk::BulkOptions;
 use orm::cache::{Cache, CacheConfig, CachedReads, Redis, RedisConfig};
-use orm::{BulkOptions, Model};
+use orm::Model;
 use serde::{Deserialize, Serialize};
 
 use crate::report::{self, Ratio, Target};

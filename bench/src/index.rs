@@ -229,7 +229,7 @@ fn check_plans(db: &Database) -> BenchResult<serde_json::Value> {
             .filter(bench_users_plain::email.eq("user42@example.com"))
             .select((bench_users_plain::id, bench_users_plain::last_login)),
     )?;
-    let node = |p: &orm::Plan| {
+    let node = |p: &orm::schema::Plan| {
         p.nodes
             .first()
             .map(|n| n.node_type.clone())

@@ -12,19 +12,19 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{HasSqlType, SqlType};
 use diesel::QueryResult;
 
-/// Wrap a value as a bound SQL parameter of the type the other side of the comparison expects.
+/// Wrap a value as a bound SQL parameter of the type the other side of the comparison expects
+/// (`orm::sql_types::bind` in the `orm` crate).
 ///
 /// Needed for `DateTime<Utc>`, `uuid::Uuid` and `serde_json::Value`, which map to `orm`'s own
 /// cross-backend SQL types ([`crate::sql_types`]); harmless for any other value. For a
-/// nullable column (an `Option<…>` field), bind an `Option`: `orm::bind(Some(cutoff))`.
+/// nullable column (an `Option<…>` field), bind an `Option`: `orm::sql_types::bind(Some(cutoff))`.
 ///
 /// ```
-/// # extern crate orm_core as orm;
 /// # diesel::table! {
 /// #     users (id) {
 /// #         id -> BigInt,
-/// #         created_at -> orm::sql_types::Timestamptz,
-/// #         last_login -> Nullable<orm::sql_types::Timestamptz>,
+/// #         created_at -> orm_core::sql_types::Timestamptz,
+/// #         last_login -> Nullable<orm_core::sql_types::Timestamptz>,
 /// #         visits -> Nullable<BigInt>,
 /// #     }
 /// # }
@@ -34,9 +34,9 @@ use diesel::QueryResult;
 /// # fn main() {
 /// let cutoff = Utc::now() - Duration::days(30);
 /// // `created_at: DateTime<Utc>`: bind the value.
-/// let new = users::table.filter(users::created_at.gt(orm::bind(cutoff)));
+/// let new = users::table.filter(users::created_at.gt(orm_core::bind(cutoff)));
 /// // `last_login: Option<DateTime<Utc>>`: bind an `Option`.
-/// let active = users::table.filter(users::last_login.gt(orm::bind(Some(cutoff))));
+/// let active = users::table.filter(users::last_login.gt(orm_core::bind(Some(cutoff))));
 /// // Diesel's own types need no `bind`, nullable column or not.
 /// let regulars = users::table.filter(users::visits.gt(10_i64));
 /// # for sql in [

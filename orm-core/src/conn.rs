@@ -181,12 +181,14 @@ impl BackendConnection for SqliteConnection {
 /// `$bound` with the feature, and nothing without it.
 macro_rules! backend_bound {
     ($feature:literal, $name:ident[$($p:tt),*]: $($bound:tt)+) => {
-        #[doc(hidden)]
+        #[doc = concat!("`", stringify!($($bound)+), "` when the `", $feature,
+            "` feature is on; no bound without it. Implemented for every type that meets it.")]
         #[cfg(feature = $feature)]
         pub trait $name<$($p),*>: $($bound)+ {}
         #[cfg(feature = $feature)]
         impl<$($p,)* T: $($bound)+> $name<$($p),*> for T {}
-        #[doc(hidden)]
+        #[doc = concat!("`", stringify!($($bound)+), "` when the `", $feature,
+            "` feature is on; no bound without it (as in this build).")]
         #[cfg(not(feature = $feature))]
         pub trait $name<$($p),*> {}
         #[cfg(not(feature = $feature))]
@@ -207,7 +209,7 @@ backend_bound!("postgres", PostgresSql[]: diesel::query_builder::QueryFragment<d
 backend_bound!("sqlite", SqliteSql[]: diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>);
 
 /// A Diesel query whose SQL can be written for every backend this build supports.
-#[doc(hidden)]
+/// Implemented for every such query.
 pub trait SqlOnEveryBackend: PostgresSql + SqliteSql {}
 impl<T: PostgresSql + SqliteSql> SqlOnEveryBackend for T {}
 
@@ -245,18 +247,18 @@ pub fn query_text<Q: SqlOnEveryBackend>(query: &Q, backend: Backend) -> Result<S
 
 /// A Diesel query that loads rows of `U` on every backend this build supports. For a query
 /// only one backend can run (`ilike`, `DISTINCT ON`, jsonb operators), use the backend's
-/// handle: `db.postgres()?.load(query)`.
-#[doc(hidden)]
+/// handle: `db.postgres()?.load(query)`. Implemented for every such query; it is the bound of
+/// [`Executor::load`](crate::Executor::load).
 pub trait LoadOnEveryBackend<'q, U>: PostgresLoad<'q, U> + SqliteLoad<'q, U> {}
 impl<'q, U, T: PostgresLoad<'q, U> + SqliteLoad<'q, U>> LoadOnEveryBackend<'q, U> for T {}
 
-/// A Diesel query that streams rows of `U` on every backend this build supports.
-#[doc(hidden)]
+/// A Diesel query that streams rows of `U` on every backend this build supports. Implemented
+/// for every such query.
 pub trait StreamOnEveryBackend<'q, U>: PostgresStream<'q, U> + SqliteStream<'q, U> {}
 impl<'q, U, T: PostgresStream<'q, U> + SqliteStream<'q, U>> StreamOnEveryBackend<'q, U> for T {}
 
-/// A Diesel statement that runs on every backend this build supports.
-#[doc(hidden)]
+/// A Diesel statement that runs on every backend this build supports. Implemented for every
+/// such statement.
 pub trait ExecuteOnEveryBackend: PostgresExecute + SqliteExecute {}
 impl<T: PostgresExecute + SqliteExecute> ExecuteOnEveryBackend for T {}
 

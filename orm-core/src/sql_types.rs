@@ -11,7 +11,7 @@
 //!
 //! Rust's coherence rules keep these foreign values from being Diesel expressions by
 //! themselves, so compare a column of these types with a value wrapped in [`crate::bind`]:
-//! `users::last_login.gt(orm::bind(cutoff))`.
+//! `users::last_login.gt(orm::sql_types::bind(cutoff))`.
 
 mod array;
 mod enums;

@@ -3,6 +3,8 @@
 //! once it comes back (`CheckinEvent`), which says nothing about a connection that never
 //! does, and it does not know the caller's code location; so checkouts are recorded here,
 //! when detection is on, and one thread for the whole process looks at them every second.
+//! That thread logs each pool's warnings to the `tracing` subscriber that was current where the
+//! pool was built.
 
 use std::collections::HashMap;
 use std::panic::Location;
@@ -27,6 +29,8 @@ pub(crate) struct LeakTracker {
     threshold: Duration,
     next_id: AtomicU64,
     held: Mutex<HashMap<u64, Held>>,
+    /// The subscriber current where the pool was built: the scanner logs to it.
+    logs_to: tracing::Dispatch,
 }
 
 #[derive(Debug)]
@@ -57,6 +61,7 @@ impl LeakTracker {
             threshold,
             next_id: AtomicU64::new(0),
             held: Mutex::new(HashMap::new()),
+            logs_to: tracing::dispatcher::get_default(Clone::clone),
         });
         lock(&TRACKED).push(Arc::downgrade(&tracker));
         SCANNER.call_once(|| {
@@ -132,6 +137,6 @@ fn scan() {
         tracked.iter().filter_map(Weak::upgrade).collect()
     };
     for tracker in trackers {
-        tracker.report_held();
+        tracing::dispatcher::with_default(&tracker.logs_to, || tracker.report_held());
     }
 }

@@ -166,9 +166,11 @@ pub(crate) fn spawn(
         config,
         _done: done,
     };
+    // The monitor logs to the subscriber current where the replica set is started.
+    let logs_to = tracing::dispatcher::get_default(Clone::clone);
     let thread = std::thread::Builder::new()
         .name("orm-replica-monitor".into())
-        .spawn(move || monitor.run())
+        .spawn(move || tracing::dispatcher::with_default(&logs_to, || monitor.run()))
         .expect("start the replica monitor thread");
     MonitorHandle {
         shared,

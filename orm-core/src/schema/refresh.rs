@@ -107,9 +107,11 @@ impl Refresher {
             settings: self,
             status: Arc::clone(&status),
         };
+        // The worker logs to the subscriber current where the refresher is started.
+        let logs_to = tracing::dispatcher::get_default(Clone::clone);
         let thread = std::thread::Builder::new()
             .name("orm-refresher".to_owned())
-            .spawn(move || worker.run(stopped))
+            .spawn(move || tracing::dispatcher::with_default(&logs_to, || worker.run(stopped)))
             .map_err(|e| Error::InvalidConfig {
                 field: "thread",
                 reason: format!("the refresher thread could not start: {e}"),

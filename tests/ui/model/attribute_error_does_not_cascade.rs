@@ -14,5 +14,5 @@ pub struct User {
 fn main() {
     let _new = NewUser { email: "a@b".into() };
     let _table = users::table;
-    let _meta = <User as orm::ReadModel>::TABLE;
+    let _meta = <User as orm::meta::ReadModel>::TABLE;
 }

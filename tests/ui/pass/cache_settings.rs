@@ -11,7 +11,7 @@ pub struct User {
 fn main() {
     let _ = User::cache_key(&1);
     assert_eq!(
-        <User as orm::ReadModel>::TABLE.cache_ttl,
+        <User as orm::meta::ReadModel>::TABLE.cache_ttl,
         Some(std::time::Duration::from_secs(600))
     );
 }

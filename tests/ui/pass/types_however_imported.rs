@@ -1,4 +1,4 @@
-//! Field types are recognised however they were imported, and `orm::bind` works on both a
+//! Field types are recognised however they were imported, and `orm::sql_types::bind` works on both a
 //! NOT NULL and a nullable column of `orm`'s own SQL types.
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -32,10 +32,10 @@ fn main() {
     .unwrap();
     let cutoff = now - chrono::Duration::hours(1);
     let recent: Vec<Document> = db
-        .load(documents::table.filter(documents::created_at.gt(orm::bind(cutoff))))
+        .load(documents::table.filter(documents::created_at.gt(orm::sql_types::bind(cutoff))))
         .unwrap();
     let seen: Vec<Document> = db
-        .load(documents::table.filter(documents::seen_at.gt(orm::bind(Some(cutoff)))))
+        .load(documents::table.filter(documents::seen_at.gt(orm::sql_types::bind(Some(cutoff)))))
         .unwrap();
     assert_eq!((recent.len(), seen.len()), (1, 1));
 }
