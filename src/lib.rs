@@ -96,10 +96,6 @@ pub mod sql_types {
 /// The Diesel version `orm` is built on; list the same version as your own `diesel` dependency.
 pub use diesel;
 
-// Named by the `bulk_insert` that `#[derive(Model)]` generates; documented in `orm::bulk`.
-#[doc(hidden)]
-pub use orm_core::{BulkOptions, BulkReport};
-
 /// The guide: one chapter per technique, and the chapters the techniques rest on. Each is a
 /// page of `docs/` in the repository; their examples run as doctests.
 pub mod guide {

@@ -292,6 +292,9 @@ pub fn model_attrs(cx: &Ctxt, attrs: &[Attribute]) -> ModelAttrs {
                 out.query.set(cx, span, query);
             } else if meta.path.is_ident("refresh_concurrently") {
                 out.refresh_concurrently.set(cx, span, ());
+            } else if meta.path.is_ident("crate") {
+                // Read by `crate_path::find`, which reports its mistakes.
+                crate::crate_path::skip_value(&meta)?;
             } else {
                 return Err(unknown_key(
                     &meta,

@@ -62,6 +62,9 @@ fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Option<DbEnum<'a>> {
                     ));
                 }
                 sql_types.push(value.parse()?);
+            } else if meta.path.is_ident("crate") {
+                // Read by `crate_path::find`, which reports its mistakes.
+                crate::crate_path::skip_value(&meta)?;
             } else {
                 return Err(meta.error(
                     "unknown `orm` attribute on a `DbEnum`; expected `pg_type = \"name\"` or \
@@ -222,16 +225,14 @@ fn expand(e: &DbEnum<'_>) -> TokenStream {
     let sqlite = Backend::Sqlite.is_enabled().then(|| sqlite_impls(e, &own));
     let as_expression = sql_types.iter().map(|st| as_expression_impls(e, st));
     let ddl = e.sql_types.iter().map(|st| ddl_impl(e, st));
-    quote! {
-        const _: () = {
-            #db_enum
-            #queryable
-            #postgres
-            #sqlite
-            #(#as_expression)*
-            #(#ddl)*
-        };
-    }
+    crate::expand::lint_allowed(quote! {
+        #db_enum
+        #queryable
+        #postgres
+        #sqlite
+        #(#as_expression)*
+        #(#ddl)*
+    })
 }
 
 /// `orm::sql_types::Enum<Self>`.

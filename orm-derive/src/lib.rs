@@ -1,13 +1,15 @@
 //! `#[derive(Model)]` for the `orm` crate: parse → check → expand.
 //!
 //! Use it through the `orm` facade (`use orm::Model;`); generated code names only
-//! `::orm::__private::…` for `orm`'s own items, and `diesel::…` for Diesel's `table!`.
+//! `::orm::__private::…` for `orm`'s own items (or `path::__private::…` under
+//! `#[orm(crate = path)]`), and `diesel::…` for Diesel's `table!`.
 #![deny(missing_docs)]
 
 mod ast;
 mod attr;
 mod check;
 mod check_schema;
+mod crate_path;
 mod ctxt;
 mod db_enum;
 mod expand;
@@ -22,7 +24,7 @@ use proc_macro::TokenStream;
 #[proc_macro_derive(Model, attributes(orm))]
 pub fn derive_model(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    expand::derive_model(&input).into()
+    with_crate_path(&input, expand::derive_model).into()
 }
 
 /// Derives a projection: a struct that loads some columns of a model, each field checked at
@@ -32,7 +34,7 @@ pub fn derive_model(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(Projection, attributes(orm))]
 pub fn derive_projection(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    expand::derive_projection(&input).into()
+    with_crate_path(&input, expand::derive_projection).into()
 }
 
 /// Derives `orm::sql_types::DbEnum` for a fieldless enum: stored as the PostgreSQL enum type
@@ -43,5 +45,17 @@ pub fn derive_projection(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(DbEnum, attributes(orm))]
 pub fn derive_db_enum(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    db_enum::derive(&input).into()
+    with_crate_path(&input, db_enum::derive).into()
+}
+
+/// Run `derive` on `input`, then point its output at `#[orm(crate = path)]` if given.
+fn with_crate_path(
+    input: &syn::DeriveInput,
+    derive: impl FnOnce(&syn::DeriveInput) -> proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    match crate_path::find(&input.attrs) {
+        Ok(None) => derive(input),
+        Ok(Some(path)) => crate_path::apply(derive(input), &path),
+        Err(error) => error.to_compile_error(),
+    }
 }

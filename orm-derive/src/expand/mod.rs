@@ -83,21 +83,22 @@ fn expand(model: &Model<'_>) -> TokenStream {
         .partials
         .iter()
         .map(|partial| cache_key::expand_partial(model, partial));
+    let impls = lint_allowed(quote! {
+        #diesel_impls
+        #insert_impls
+        #patch_impls
+        #model_impl
+        #partial_impls
+        #value_checks
+        #cache_rows
+        #(#partial_cache_rows)*
+    });
     quote! {
         #table
         #insert_struct
         #patch_struct
         #partial_structs
-        const _: () = {
-            #diesel_impls
-            #insert_impls
-            #patch_impls
-            #model_impl
-            #partial_impls
-            #value_checks
-            #cache_rows
-            #(#partial_cache_rows)*
-        };
+        #impls
     }
 }
 
@@ -115,15 +116,36 @@ fn expand_view(model: &Model<'_>) -> TokenStream {
         .partials
         .iter()
         .map(|partial| cache_key::expand_partial(model, partial));
+    let impls = lint_allowed(quote! {
+        #diesel_impls
+        #read_model
+        #partial_impls
+        #cache_rows
+        #(#partial_cache_rows)*
+    });
     quote! {
         #table
         #partial_structs
+        #impls
+    }
+}
+
+/// `items` inside serde's `const _: () = { … };` block: nameless, so nothing it declares leaks
+/// into the user's module, and with the lints generated code may trip (in the user's crate, under
+/// the user's lint levels) allowed.
+pub fn lint_allowed(items: TokenStream) -> TokenStream {
+    quote! {
+        #[doc(hidden)]
+        #[allow(
+            non_upper_case_globals,
+            non_camel_case_types,
+            unused_attributes,
+            unused_qualifications,
+            clippy::all,
+            clippy::pedantic
+        )]
         const _: () = {
-            #diesel_impls
-            #read_model
-            #partial_impls
-            #cache_rows
-            #(#partial_cache_rows)*
+            #items
         };
     }
 }

@@ -185,13 +185,13 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
         impl #ident {
             /// Insert every row of `rows` (an iterator of owned or borrowed insert structs) in
             /// batches: binary COPY on PostgreSQL, multi-row INSERT elsewhere. See
-            /// [`orm::BulkOptions`](::orm::BulkOptions) for batch size, commit mode, conflicts,
+            /// `orm::bulk::BulkOptions` for batch size, commit mode, conflicts,
             /// keys and progress.
             pub fn bulk_insert<__I>(
-                db: &::orm::Database,
+                db: &#p::Database,
                 rows: __I,
-                options: ::orm::BulkOptions<'_>,
-            ) -> ::orm::Result<::orm::BulkReport<<Self as #p::Model>::PrimaryKey>>
+                options: #p::BulkOptions<'_>,
+            ) -> #p::Result<#p::BulkReport<<Self as #p::Model>::PrimaryKey>>
             where
                 __I: ::std::iter::IntoIterator,
                 __I::Item: ::std::borrow::Borrow<<Self as #p::Model>::New>,

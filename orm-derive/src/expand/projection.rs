@@ -87,8 +87,7 @@ pub fn derive_projection(input: &DeriveInput) -> TokenStream {
         });
     let columns: Vec<_> = loaded.iter().map(|f| &f.column).collect();
     let projection = projection_impl(name, &quote!(#model), &loaded);
-    quote! {
-        const _: () = {
+    super::lint_allowed(quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
             enum #keys {}
@@ -121,8 +120,7 @@ pub fn derive_projection(input: &DeriveInput) -> TokenStream {
             }
 
             #projection
-        };
-    }
+    })
 }
 
 /// `tokens` with every span set to `span`.
@@ -154,9 +152,12 @@ fn model_path(cx: &Ctxt, input: &DeriveInput) -> Option<syn::Path> {
                 }
                 model = Some(meta.value()?.parse::<syn::Path>()?);
                 Ok(())
+            } else if meta.path.is_ident("crate") {
+                // Read by `crate_path::find`, which reports its mistakes.
+                crate::crate_path::skip_value(&meta)
             } else {
                 Err(meta
-                    .error("unknown `orm` attribute on a projection; expected `model = ModelName`"))
+                    .error("unknown `orm` attribute on a projection; expected `model = ModelName` or `crate = path`"))
             }
         });
         if let Err(e) = result {
