@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use diesel::prelude::*;
-use orm::BulkOptions;
+use orm::bulk::BulkOptions;
 
 use crate::bulk::{BenchUser, NewBenchUser};
 use crate::load::{bench_wide, BenchWide, WideCard};

@@ -16,10 +16,12 @@ pub fn expand(model: &Model<'_>) -> TokenStream {
     if keys.is_empty() {
         keys.extend(model.fields.first().map(|f| &f.column));
     }
+    let model_name = model.ident().to_string();
     let columns = model.fields.iter().map(|f| {
         let column = &f.column;
         let ty = f.sql_type();
-        quote!(#column -> #ty,)
+        let doc = format!("Column of [`{model_name}::{}`].", f.ident);
+        quote!(#[doc = #doc] #column -> #ty,)
     });
     // A column type naming a type of the user's (a `DbEnum`, an `sql_type`) is resolved inside
     // the table's module: see the names of the module that declares the model.

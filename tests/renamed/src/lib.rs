@@ -1,10 +1,16 @@
 //! Models of a crate that depends on `orm` under another name and re-exports it: every derive
 //! says where `orm` is with `#[orm(crate = path)]`, and nothing generated names `::orm`. Strict
 //! lints hold over the generated code too.
-#![deny(missing_docs, unused_qualifications, non_upper_case_globals, non_camel_case_types)]
+#![deny(
+    missing_docs,
+    unused_qualifications,
+    non_upper_case_globals,
+    non_camel_case_types
+)]
 
 /// `orm`, re-exported under a path of this crate's own.
 pub mod reexport {
+    /// The re-export the derives below are pointed at.
     pub use my_orm as orm_again;
 }
 
@@ -14,10 +20,14 @@ use my_orm::{DbEnum, Model, Projection};
 #[derive(Debug, Clone, PartialEq, Model)]
 #[orm(table = renamed_notes, partial(NoteTitle = [id, title]), crate = my_orm)]
 pub struct Note {
+    /// Its key, given by the database.
     #[orm(primary_key, generated)]
     pub id: i64,
+    /// Its title.
     pub title: String,
+    /// Its text, if any.
     pub body: Option<String>,
+    /// How its writer felt.
     #[orm(db_enum)]
     pub mood: Mood,
 }
@@ -26,7 +36,9 @@ pub struct Note {
 #[derive(Debug, Clone, Copy, PartialEq, DbEnum)]
 #[orm(crate = crate::reexport::orm_again)]
 pub enum Mood {
+    /// At ease.
     Calm,
+    /// Short of time.
     Busy,
 }
 
@@ -34,7 +46,9 @@ pub enum Mood {
 #[derive(Debug, Clone, PartialEq, Projection)]
 #[orm(model = Note, crate = crate::reexport::orm_again)]
 pub struct NoteBody {
+    /// The note's key.
     pub id: i64,
+    /// The note's text.
     pub body: Option<String>,
 }
 
@@ -45,7 +59,7 @@ mod tests {
 
     #[test]
     fn every_generated_capability_works_under_another_name() -> my_orm::Result<()> {
-        let db = my_orm::Database::connect("sqlite::memory:")?;
+        let db = Database::connect("sqlite::memory:")?;
         db.create_table::<Note>()?;
         let note = db.insert::<Note>(&NewNote {
             title: "first".into(),
@@ -69,7 +83,7 @@ mod tests {
                 body: None,
                 mood: Mood::Calm,
             }),
-            my_orm::bulk::BulkOptions::default(),
+            BulkOptions::default(),
         )?;
         assert_eq!(report.rows, 3);
         let titles = db.load_all::<NoteTitle>()?;
