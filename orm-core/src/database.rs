@@ -321,11 +321,17 @@ impl Database {
     }
 
     /// Tell the listeners what a finished call wrote, if it wrote anything.
+    #[inline]
     fn notify_writes(&self, call: &CallState) {
         let written = call.written();
         if written.tables.is_empty() && !written.unknown {
             return;
         }
+        self.notify_listeners(written);
+    }
+
+    #[inline(never)]
+    fn notify_listeners(&self, written: crate::listen::Written<'_>) {
         // A copy, so a listener's round trip never holds the lock `add_write_listener` takes.
         let listeners = self
             .inner
@@ -457,6 +463,7 @@ impl Database {
     /// The replica a call with `intent` goes to, or `None` for the primary. No I/O and no
     /// allocation: the router reads the state its monitor keeps.
     #[cfg(feature = "postgres")]
+    #[inline]
     fn route(&self, access: Access) -> Result<Option<(&Replicas, usize)>> {
         if access.needs_primary() {
             return Ok(None);
@@ -566,6 +573,7 @@ impl Database {
     /// After a session's call wrote on the primary (and committed: a call is a transaction at
     /// most), remember where its reads must find the write.
     #[cfg(feature = "postgres")]
+    #[inline]
     fn remember_write(&self, conn: &mut Conn<'_>) -> Result<()> {
         let (Some(session), Some(replicas)) = (&self.session, &self.inner.replicas) else {
             return Ok(());
@@ -573,6 +581,17 @@ impl Database {
         if conn.intent() != Intent::Write {
             return Ok(());
         }
+        self.remember_session_write(session, replicas, conn)
+    }
+
+    #[cfg(feature = "postgres")]
+    #[inline(never)]
+    fn remember_session_write(
+        &self,
+        session: &Session,
+        replicas: &Replicas,
+        conn: &mut Conn<'_>,
+    ) -> Result<()> {
         let Some(pg) = conn.postgres_for_runtime() else {
             return Ok(());
         };

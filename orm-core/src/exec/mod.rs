@@ -562,6 +562,7 @@ fn run_index_ddl(conn: &mut Conn<'_>, table: &TableMeta, ddl: IndexDdl) -> Resul
 /// A connection already checked out: the work runs on it, inside whatever transaction is open,
 /// and what it declares is recorded in the call the connection serves.
 impl Executor for &mut Conn<'_> {
+    #[inline]
     fn run<R>(
         self,
         access: impl Into<Access>,

@@ -372,28 +372,43 @@ impl NodePool {
         let began = Instant::now();
         let waiting = self.metrics.wait();
         let conn = match connections {
-            Connections::Pooled(pool) => match self.get(pool, began) {
-                Ok(conn) => Held::Pooled(conn),
-                Err(error) => {
-                    match error {
-                        Error::PoolTimeout { .. } => self.metrics.timed_out(began.elapsed()),
-                        _ => self.metrics.failed(began.elapsed()),
+            Connections::Pooled(pool) => {
+                match manager::checkout_at(began, || self.get(pool, began)) {
+                    Ok(conn) => {
+                        // Found idle at once and not pinged (a ping marks it used after
+                        // `began`): a wait of well under a microsecond, counted as none, so
+                        // that the common checkout reads the clock once.
+                        let waited = if conn.at_once && conn.last_used < began {
+                            Duration::ZERO
+                        } else {
+                            began.elapsed()
+                        };
+                        self.metrics.checked_out(waited);
+                        Held::Pooled(conn)
                     }
-                    return Err(error);
+                    Err(error) => {
+                        match error {
+                            Error::PoolTimeout { .. } => self.metrics.timed_out(began.elapsed()),
+                            _ => self.metrics.failed(began.elapsed()),
+                        }
+                        return Err(error);
+                    }
                 }
-            },
+            }
             Connections::Unpooled(manager) => match manager.connect() {
-                Ok(conn) => Held::Unpooled {
-                    conn,
-                    _in_use: self.metrics.unpooled_use(),
-                },
+                Ok(conn) => {
+                    self.metrics.checked_out(began.elapsed());
+                    Held::Unpooled {
+                        conn,
+                        _in_use: self.metrics.unpooled_use(),
+                    }
+                }
                 Err(e) => {
                     self.metrics.failed(began.elapsed());
                     return Err(connect_error(&self.url, &e));
                 }
             },
         };
-        self.metrics.checked_out(began.elapsed());
         drop(waiting);
         Ok(Checkout {
             conn,
@@ -429,6 +444,7 @@ impl NodePool {
                 }
                 Err(TimedOut) if liveness.alive_within(deadline) => {
                     let now = Instant::now();
+                    manager::checkout_read_clock(now);
                     let left = timeout.saturating_sub(now.saturating_duration_since(began));
                     by = now + left.min(deadline);
                 }

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use r2d2::HandleError;
 
-use super::manager::{BoxedConn, LogScrubbed, Manager, PooledConn};
+use super::manager::{self, BoxedConn, LogScrubbed, Manager, PooledConn};
 
 /// How long a caller waits inside r2d2 at a time, while r2d2 opens one of the `size`
 /// connections, before it looks at the overflow again.
@@ -162,6 +162,8 @@ pub(crate) struct TimedOut;
 pub(crate) struct Lent<'p, C: R2D2Connection + Send + 'static> {
     conn: Option<LentConn<C>>,
     pool: &'p QueuePool<C>,
+    /// Found idle at the first look: the caller neither waited nor opened a connection.
+    pub(crate) at_once: bool,
 }
 
 enum LentConn<C: R2D2Connection + Send + 'static> {
@@ -210,11 +212,19 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
         // A caller opens at most one overflow connection that fails: if the server refuses
         // connections it waits for a connection to come back, rather than retry in a loop.
         let mut may_open = true;
+        let mut first = true;
         loop {
+            if !first {
+                // After a wait: the idle connections found now are checked against now.
+                manager::checkout_read_clock(Instant::now());
+            }
             let seen = self.overflow.returns.seen();
             if let Some(conn) = self.take_idle() {
-                return Ok(self.lend(conn));
+                let mut lent = self.lend(conn);
+                lent.at_once = first;
+                return Ok(lent);
             }
+            first = false;
             let refilling = self
                 .base
                 .as_ref()
@@ -327,6 +337,7 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
         Lent {
             conn: Some(conn),
             pool: self,
+            at_once: false,
         }
     }
 
