@@ -437,6 +437,7 @@ impl<'c> Conn<'c> {
     }
 
     /// [`Error::WrongBackend`] unless model `M` can be used on this connection's backend.
+    #[inline]
     pub(crate) fn check_model<M: ReadModel>(&self) -> Result<()> {
         let backend = self.call.backend;
         if M::TABLE.supports(backend) {
@@ -486,6 +487,7 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
         M::insert_returning(self.conn, row).map_err(|e| Error::from_model(M::TABLE, e))
     }
 
+    #[inline]
     pub(crate) fn find<M: Model + Crud<C>>(&mut self, key: &M::PrimaryKey) -> Result<M> {
         M::find_by_key(self.conn, key).map_err(|e| Error::from_model(M::TABLE, e))
     }

@@ -255,6 +255,7 @@ fn same_listener(a: &Arc<dyn WriteListener>, b: &Arc<dyn WriteListener>) -> bool
 /// Runs `work` on `conn`. If it panics, rolls back any transaction it left open and returns the
 /// panic, so the connection goes back to the pool usable instead of being discarded (for an
 /// in-memory SQLite database, discarding the connection would discard the database).
+#[inline(always)]
 fn guard_panics<C: Connection, R>(
     conn: &mut C,
     work: impl FnOnce(&mut C) -> R,
@@ -552,9 +553,12 @@ impl Database {
                 Backend::Postgres,
                 |c| RawConnection::Postgres(c),
                 |conn| {
-                    let result = work(conn)?;
-                    self.remember_write(conn)?;
-                    Ok(result)
+                    // The result stays where it is: no unwrapping and wrapping again.
+                    let result = work(conn);
+                    if result.is_ok() {
+                        self.remember_write(conn)?;
+                    }
+                    result
                 },
             ),
             #[cfg(feature = "sqlite")]

@@ -235,12 +235,15 @@ thread_local! {
     /// When the checkout running on this thread must be done by: the pre-ping of each idle
     /// connection it tries gets what is left, so trying several stale connections of a hung
     /// server one after another still ends at the call's deadline.
-    static CHECKOUT_BY: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// `within` of `from`: kept as the two, so that a checkout that finds a connection at
+    /// once never adds them up.
+    static CHECKOUT_BY: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
 }
 
-/// Run `checkout` (a pool's `get`) with its deadline at `by`, for [`checkout_left`].
-pub(crate) fn checkout_by<T>(by: Instant, checkout: impl FnOnce() -> T) -> T {
-    let outer = CHECKOUT_BY.with(|c| c.replace(Some(by)));
+/// Run `checkout` (a pool's `get`) with its deadline `within` of `from`, for
+/// [`checkout_left`].
+pub(crate) fn checkout_by<T>(from: Instant, within: Duration, checkout: impl FnOnce() -> T) -> T {
+    let outer = CHECKOUT_BY.with(|c| c.replace(Some((from, within))));
     let result = checkout();
     CHECKOUT_BY.with(|c| c.set(outer));
     result
@@ -250,7 +253,7 @@ pub(crate) fn checkout_by<T>(by: Instant, checkout: impl FnOnce() -> T) -> T {
 pub(crate) fn checkout_left() -> Option<Duration> {
     CHECKOUT_BY
         .with(Cell::get)
-        .map(|by| by.saturating_duration_since(Instant::now()))
+        .map(|(from, within)| within.saturating_sub(from.elapsed()))
 }
 
 /// The process's one watchdog thread and the connections it watches.
@@ -345,6 +348,7 @@ impl Watchdog {
     }
 }
 
+#[inline]
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)

@@ -424,6 +424,7 @@ impl NodePool {
     ///
     /// `began` is when the checkout started (read by the caller): the first wait counts from
     /// it, so a connection found idle costs no clock read here.
+    #[inline]
     fn get<'p, C: R2D2Connection + Send + 'static>(
         &self,
         pool: &'p QueuePool<C>,
@@ -432,12 +433,12 @@ impl NodePool {
         let timeout = self.config.timeout;
         let (Some(deadline), Some(liveness)) = (self.config.deadline, &self.liveness) else {
             return pool
-                .get(began + timeout)
+                .get(began, timeout)
                 .map_err(|TimedOut| self.timeout_error(pool.counts()));
         };
-        let mut by = began + timeout.min(deadline);
+        let (mut from, mut within) = (began, timeout.min(deadline));
         loop {
-            match deadline::checkout_by(by, || pool.get(by)) {
+            match deadline::checkout_by(from, within, || pool.get(from, within)) {
                 Ok(conn) => return Ok(conn),
                 Err(TimedOut) if began.elapsed() >= timeout => {
                     return Err(self.timeout_error(pool.counts()))
@@ -446,7 +447,7 @@ impl NodePool {
                     let now = Instant::now();
                     manager::checkout_read_clock(now);
                     let left = timeout.saturating_sub(now.saturating_duration_since(began));
-                    by = now + left.min(deadline);
+                    (from, within) = (now, left.min(deadline));
                 }
                 Err(TimedOut) => return Err(self.deadline_error(false)),
             }

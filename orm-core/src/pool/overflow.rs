@@ -204,27 +204,28 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
         }
     }
 
-    /// A connection, waiting until `give_up_at` for one (see the module's documentation). The
-    /// caller computes `give_up_at` from the clock it read when the checkout began, so a
-    /// connection found idle costs no clock read here, and the time spent checking idle
-    /// connections (a pre-ping to a silent server) counts against the wait.
-    pub(crate) fn get(&self, give_up_at: Instant) -> Result<Lent<'_, C>, TimedOut> {
+    /// A connection, waiting until `within` of `from` for one (see the module's
+    /// documentation). The caller reads `from` when the checkout begins, so a connection found
+    /// idle costs no clock read here, and the time spent checking idle connections (a
+    /// pre-ping to a silent server) counts against the wait.
+    pub(crate) fn get(&self, from: Instant, within: Duration) -> Result<Lent<'_, C>, TimedOut> {
         // A caller opens at most one overflow connection that fails: if the server refuses
         // connections it waits for a connection to come back, rather than retry in a loop.
         let mut may_open = true;
-        let mut first = true;
+        // Set at the first look that finds nothing idle.
+        let mut give_up_at = None;
         loop {
-            if !first {
+            if give_up_at.is_some() {
                 // After a wait: the idle connections found now are checked against now.
                 manager::checkout_read_clock(Instant::now());
             }
             let seen = self.overflow.returns.seen();
             if let Some(conn) = self.take_idle() {
                 let mut lent = self.lend(conn);
-                lent.at_once = first;
+                lent.at_once = give_up_at.is_none();
                 return Ok(lent);
             }
-            first = false;
+            let give_up_at = *give_up_at.get_or_insert_with(|| from + within);
             let refilling = self
                 .base
                 .as_ref()
