@@ -514,8 +514,10 @@ impl Database {
             unreachable!("replicas are checked to be PostgreSQL when the database opens");
         };
         let _in_use = replicas.router.acquire(index);
-        match pool.checkout(connections, at) {
-            Ok(checkout) => self.run_on(
+        // Matched in place: the checkout is used where it was returned, never moved.
+        let mut checkout = pool.checkout(connections, at);
+        match checkout {
+            Ok(ref mut checkout) => self.run_on(
                 pool,
                 checkout,
                 access,
@@ -545,32 +547,47 @@ impl Database {
         let node = &self.inner.primary;
         match &node.connections {
             #[cfg(feature = "postgres")]
-            BackendPool::Postgres(connections) => self.run_on(
-                node,
-                node.checkout(connections, at)?,
-                access,
-                Node::Primary,
-                Backend::Postgres,
-                |c| RawConnection::Postgres(c),
-                |conn| {
-                    // The result stays where it is: no unwrapping and wrapping again.
-                    let result = work(conn);
-                    if result.is_ok() {
-                        self.remember_write(conn)?;
-                    }
-                    result
-                },
-            ),
+            BackendPool::Postgres(connections) => {
+                // Matched in place: the checkout is used where it was returned, never moved.
+                let mut checkout = node.checkout(connections, at);
+                let checkout = match checkout {
+                    Ok(ref mut checkout) => checkout,
+                    Err(e) => return Err(e),
+                };
+                self.run_on(
+                    node,
+                    checkout,
+                    access,
+                    Node::Primary,
+                    Backend::Postgres,
+                    |c| RawConnection::Postgres(c),
+                    |conn| {
+                        // The result stays where it is: no unwrapping and wrapping again.
+                        let result = work(conn);
+                        if result.is_ok() {
+                            self.remember_write(conn)?;
+                        }
+                        result
+                    },
+                )
+            }
             #[cfg(feature = "sqlite")]
-            BackendPool::Sqlite(connections) => self.run_on(
-                node,
-                node.checkout(connections, at)?,
-                access,
-                Node::Primary,
-                Backend::Sqlite,
-                |c| RawConnection::Sqlite(c),
-                work,
-            ),
+            BackendPool::Sqlite(connections) => {
+                let mut checkout = node.checkout(connections, at);
+                let checkout = match checkout {
+                    Ok(ref mut checkout) => checkout,
+                    Err(e) => return Err(e),
+                };
+                self.run_on(
+                    node,
+                    checkout,
+                    access,
+                    Node::Primary,
+                    Backend::Sqlite,
+                    |c| RawConnection::Sqlite(c),
+                    work,
+                )
+            }
         }
     }
 
@@ -615,7 +632,7 @@ impl Database {
     fn run_on<C: R2D2Connection + Send + 'static, R>(
         &self,
         pool: &NodePool,
-        mut checkout: Checkout<'_, C>,
+        checkout: &mut Checkout<'_, C>,
         access: Access,
         node: Node,
         backend: Backend,
@@ -623,7 +640,7 @@ impl Database {
         work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
     ) -> Result<R> {
         let began = checkout.began;
-        let pooled = &mut *checkout;
+        let pooled = &mut **checkout;
         let statements = &pooled.statements;
         let statements_at_start = statements.get();
         let mut call = CallState::new(access.intent(), node, backend, statements_at_start);
@@ -656,7 +673,7 @@ impl Database {
         let late = deadline.is_some() && pooled.watch.end_at(ended);
         // The pre-ping skips a connection used this recently.
         pooled.last_used = ended;
-        drop(checkout);
+        checkout.release();
         // After the connection is back: a listener's work (a cache's round trip) never holds
         // one. Also after a panic or an error, since a statement may have run before it.
         self.notify_writes(&call);

@@ -102,22 +102,26 @@ impl Access {
     }
 
     /// Whether the work only reads or may write.
+    #[inline]
     pub fn intent(&self) -> Intent {
         self.intent
     }
 
     /// The tables the work declares it writes.
+    #[inline]
     pub fn tables(&self) -> &'static [&'static str] {
         self.tables
     }
 
     /// Whether the work must run on the primary.
+    #[inline]
     pub fn needs_primary(&self) -> bool {
         self.primary
     }
 }
 
 impl From<Intent> for Access {
+    #[inline]
     fn from(intent: Intent) -> Self {
         match intent {
             Intent::Read => Access::READ,

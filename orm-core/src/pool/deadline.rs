@@ -178,7 +178,8 @@ impl Watch {
             let budget = nanos(budget).min(HARD - 1) | if hard { HARD } else { 0 };
             slot.budget.store(budget, Ordering::Relaxed);
             // Release: the watchdog that reads this start reads its budget too.
-            slot.call.store(since_epoch(started).min(ENDED - 1), Ordering::Release);
+            slot.call
+                .store(since_epoch(started).min(ENDED - 1), Ordering::Release);
         }
     }
 
@@ -242,6 +243,7 @@ thread_local! {
 
 /// Run `checkout` (a pool's `get`) with its deadline `within` of `from`, for
 /// [`checkout_left`].
+#[inline]
 pub(crate) fn checkout_by<T>(from: Instant, within: Duration, checkout: impl FnOnce() -> T) -> T {
     let outer = CHECKOUT_BY.with(|c| c.replace(Some((from, within))));
     let result = checkout();
@@ -308,10 +310,7 @@ impl Watchdog {
             let silent = if hard {
                 running
             } else {
-                let since = slot
-                    .server
-                    .alive_at()
-                    .map_or(started, |a| a.max(started));
+                let since = slot.server.alive_at().map_or(started, |a| a.max(started));
                 now.saturating_duration_since(since)
             };
             if silent >= budget {

@@ -42,6 +42,7 @@ thread_local! {
 }
 
 /// Run `checkout` (a pool's `get`) with `now`, read when it began, as its clock reading.
+#[inline]
 pub(crate) fn checkout_at<T>(now: Instant, checkout: impl FnOnce() -> T) -> T {
     let outer = CHECKOUT_NOW.with(|c| c.replace(Some(now)));
     let result = checkout();
@@ -66,6 +67,7 @@ pub(crate) type BoxedConn<C> = Box<PooledConn<C>>;
 
 impl<C> PooledConn<C> {
     /// Whether the connection is past its recycle age at `now`.
+    #[inline]
     fn expired_at(&self, now: Instant) -> bool {
         self.expires.is_some_and(|at| now >= at)
     }
@@ -107,6 +109,7 @@ impl Disconnects {
     }
 
     /// Whether a connection last used at `last_used` may have been closed since.
+    #[inline]
     fn suspect(&self, last_used: Instant) -> bool {
         let latest = self.latest.load(Ordering::Relaxed);
         latest != 0

@@ -66,6 +66,7 @@ pub(crate) struct PoolMetrics {
 impl PoolMetrics {
     /// Counts a call as waiting until the returned guard is dropped: the checkout path holds
     /// it while it looks for a connection.
+    #[inline]
     pub(crate) fn wait(&self) -> Waiting<'_> {
         self.waiting.fetch_add(1, Relaxed);
         Waiting(self)
@@ -93,6 +94,7 @@ impl PoolMetrics {
     }
 
     /// A call got its connection after waiting `waited`.
+    #[inline]
     pub(crate) fn checked_out(&self, waited: Duration) {
         self.checkouts.fetch_add(1, Relaxed);
         self.waited(waited);
@@ -110,6 +112,7 @@ impl PoolMetrics {
         self.waited(waited);
     }
 
+    #[inline]
     fn waited(&self, waited: Duration) {
         let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
         self.waits.fetch_add(1, Relaxed);
@@ -146,6 +149,7 @@ impl PoolMetrics {
 pub(crate) struct Waiting<'m>(&'m PoolMetrics);
 
 impl Drop for Waiting<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.0.waiting.fetch_sub(1, Relaxed);
     }

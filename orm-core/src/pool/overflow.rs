@@ -125,6 +125,7 @@ struct Returns {
 }
 
 impl Returns {
+    #[inline]
     fn seen(&self) -> u64 {
         self.returned.load(SeqCst)
     }
@@ -133,6 +134,7 @@ impl Returns {
     /// counts itself before it reads `returned` and an announcer counts the return before it
     /// reads `waiters` (all `SeqCst`): either the waiter sees the return, or the announcer
     /// sees the waiter and wakes it under the lock the waiter holds until it sleeps.
+    #[inline]
     fn announce(&self) {
         self.returned.fetch_add(1, SeqCst);
         if self.waiters.load(SeqCst) > 0 {
@@ -208,6 +210,7 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
     /// documentation). The caller reads `from` when the checkout begins, so a connection found
     /// idle costs no clock read here, and the time spent checking idle connections (a
     /// pre-ping to a silent server) counts against the wait.
+    #[inline]
     pub(crate) fn get(&self, from: Instant, within: Duration) -> Result<Lent<'_, C>, TimedOut> {
         // A caller opens at most one overflow connection that fails: if the server refuses
         // connections it waits for a connection to come back, rather than retry in a loop.
@@ -334,6 +337,7 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
         }
     }
 
+    #[inline]
     fn lend(&self, conn: LentConn<C>) -> Lent<'_, C> {
         Lent {
             conn: Some(conn),
