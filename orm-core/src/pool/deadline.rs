@@ -235,9 +235,8 @@ impl Drop for Watch {
 thread_local! {
     /// When the checkout running on this thread must be done by: the pre-ping of each idle
     /// connection it tries gets what is left, so trying several stale connections of a hung
-    /// server one after another still ends at the call's deadline.
-    /// `within` of `from`: kept as the two, so that a checkout that finds a connection at
-    /// once never adds them up.
+    /// server one after another still ends at the call's deadline. Kept as a start and a
+    /// span, so that a checkout that finds a connection at once never adds them up.
     static CHECKOUT_BY: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
 }
 
@@ -415,6 +414,20 @@ mod tests {
         assert!(!timed_out);
         std::thread::sleep(Duration::from_millis(300));
         assert!(!watch.timed_out(), "an idle connection is never shut down");
+    }
+
+    #[test]
+    fn the_next_call_on_a_connection_keeps_its_own_budget() {
+        let (_listener, _client, socket) = hung();
+        let watch = Watch::new(Some(socket), Liveness::new());
+        // A call with a budget far shorter than a tick ends before the watchdog looks ...
+        watch.begin(Duration::from_millis(1), true);
+        assert!(!watch.end());
+        // ... and the next call, with a long budget, is not ended for the first one's.
+        watch.begin(Duration::from_secs(30), true);
+        std::thread::sleep(TICK * 6);
+        assert!(!watch.timed_out(), "the watchdog ended a call within its budget");
+        assert!(!watch.end());
     }
 
     #[test]

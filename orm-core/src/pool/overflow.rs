@@ -230,20 +230,20 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
         // A caller opens at most one overflow connection that fails: if the server refuses
         // connections it waits for a connection to come back, rather than retry in a loop.
         let mut may_open = true;
-        // Set at the first look that finds nothing idle.
-        let mut give_up_at = None;
+        // When to give up: set at the first look that finds nothing idle.
+        let mut give_up = None;
         loop {
-            if give_up_at.is_some() {
+            if give_up.is_some() {
                 // After a wait: the idle connections found now are checked against now.
                 manager::checkout_read_clock(Instant::now());
             }
             let seen = self.overflow.returns.seen();
             if let Some(conn) = self.take_idle() {
                 let mut lent = self.lend(conn);
-                lent.at_once = give_up_at.is_none();
+                lent.at_once = give_up.is_none();
                 return Ok(lent);
             }
-            let give_up_at = *give_up_at.get_or_insert_with(|| from + within);
+            let give_up_at = *give_up.get_or_insert_with(|| from + within);
             let refilling = self
                 .base
                 .as_ref()
