@@ -426,7 +426,10 @@ mod tests {
         // ... and the next call, with a long budget, is not ended for the first one's.
         watch.begin(Duration::from_secs(30), true);
         std::thread::sleep(TICK * 6);
-        assert!(!watch.timed_out(), "the watchdog ended a call within its budget");
+        assert!(
+            !watch.timed_out(),
+            "the watchdog ended a call within its budget"
+        );
         assert!(!watch.end());
     }
 
