@@ -60,6 +60,7 @@ pub(crate) struct StatementCounter(pub(crate) AtomicU64);
 
 impl StatementCounter {
     /// Statements counted so far.
+    #[inline]
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }

@@ -44,6 +44,7 @@ pub(crate) struct CallState {
 }
 
 impl CallState {
+    #[inline]
     pub(crate) fn new(intent: Intent, node: Node, backend: Backend, statements: u64) -> Self {
         Self {
             intent,
@@ -58,6 +59,7 @@ impl CallState {
     }
 
     /// Work declared with `intent` begins in this call: a write makes the call a write.
+    #[inline]
     pub(crate) fn begin(&mut self, intent: Intent) {
         if intent == Intent::Write {
             self.intent = Intent::Write;
@@ -66,6 +68,7 @@ impl CallState {
     }
 
     /// Record the tables the work declared it writes.
+    #[inline]
     pub(crate) fn record(&mut self, tables: &[&'static str]) {
         for &table in tables {
             self.wrote(table);
@@ -74,6 +77,7 @@ impl CallState {
 
     /// The call is over: if it was declared a write, sent statements (`statements_ran`) and
     /// recorded no write at all, it may have written anything, so it reports unknown tables.
+    #[inline]
     pub(crate) fn finish(&mut self, statements_ran: bool) {
         if self.declared_write && statements_ran && !self.recorded {
             self.unknown_writes = true;
@@ -108,6 +112,7 @@ impl CallState {
     }
 
     /// The writes of the call, for the database's write listeners.
+    #[inline]
     pub(crate) fn written(&self) -> crate::listen::Written<'_> {
         crate::listen::Written {
             tables: &self.tables_written,
@@ -319,6 +324,7 @@ pub type PostgresConn<'c> = BackendConn<'c, PgConnection>;
 pub type SqliteConn<'c> = BackendConn<'c, SqliteConnection>;
 
 impl<'c> Conn<'c> {
+    #[inline]
     pub(crate) fn new(
         raw: RawConnection<'c>,
         call: &'c mut CallState,
@@ -339,6 +345,7 @@ impl<'c> Conn<'c> {
 
     /// Whether the call has written (or may have): its intent after what it did so far.
     #[cfg(feature = "postgres")]
+    #[inline]
     pub(crate) fn intent(&self) -> Intent {
         self.call.intent
     }
@@ -439,6 +446,7 @@ impl<'c> Conn<'c> {
     }
 
     /// [`Error::WrongBackend`] unless model `M` can be used on this connection's backend.
+    #[inline]
     pub(crate) fn check_model<M: ReadModel>(&self) -> Result<()> {
         let backend = self.call.backend;
         if M::TABLE.supports(backend) {
@@ -453,6 +461,7 @@ impl<'c> Conn<'c> {
 }
 
 impl<'c, C: BackendConnection> BackendConn<'c, C> {
+    #[inline]
     pub(crate) fn new(
         conn: &'c mut C,
         call: &'c mut CallState,
@@ -488,6 +497,7 @@ impl<'c, C: BackendConnection> BackendConn<'c, C> {
         M::insert_returning(self.conn, row).map_err(|e| Error::from_model(M::TABLE, e))
     }
 
+    #[inline]
     pub(crate) fn find<M: Model + Crud<C>>(&mut self, key: &M::PrimaryKey) -> Result<M> {
         M::find_by_key(self.conn, key).map_err(|e| Error::from_model(M::TABLE, e))
     }

@@ -255,6 +255,7 @@ fn same_listener(a: &Arc<dyn WriteListener>, b: &Arc<dyn WriteListener>) -> bool
 /// Runs `work` on `conn`. If it panics, rolls back any transaction it left open and returns the
 /// panic, so the connection goes back to the pool usable instead of being discarded (for an
 /// in-memory SQLite database, discarding the connection would discard the database).
+#[inline(always)]
 fn guard_panics<C: Connection, R>(
     conn: &mut C,
     work: impl FnOnce(&mut C) -> R,
@@ -321,11 +322,17 @@ impl Database {
     }
 
     /// Tell the listeners what a finished call wrote, if it wrote anything.
+    #[inline]
     fn notify_writes(&self, call: &CallState) {
         let written = call.written();
         if written.tables.is_empty() && !written.unknown {
             return;
         }
+        self.notify_listeners(written);
+    }
+
+    #[inline(never)]
+    fn notify_listeners(&self, written: crate::listen::Written<'_>) {
         // A copy, so a listener's round trip never holds the lock `add_write_listener` takes.
         let listeners = self
             .inner
@@ -457,6 +464,7 @@ impl Database {
     /// The replica a call with `intent` goes to, or `None` for the primary. No I/O and no
     /// allocation: the router reads the state its monitor keeps.
     #[cfg(feature = "postgres")]
+    #[inline]
     fn route(&self, access: Access) -> Result<Option<(&Replicas, usize)>> {
         if access.needs_primary() {
             return Ok(None);
@@ -506,8 +514,10 @@ impl Database {
             unreachable!("replicas are checked to be PostgreSQL when the database opens");
         };
         let _in_use = replicas.router.acquire(index);
-        match pool.checkout(connections, at) {
-            Ok(checkout) => self.run_on(
+        // Matched in place: the checkout is used where it was returned, never moved.
+        let mut checkout = pool.checkout(connections, at);
+        match checkout {
+            Ok(ref mut checkout) => self.run_on(
                 pool,
                 checkout,
                 access,
@@ -537,35 +547,54 @@ impl Database {
         let node = &self.inner.primary;
         match &node.connections {
             #[cfg(feature = "postgres")]
-            BackendPool::Postgres(connections) => self.run_on(
-                node,
-                node.checkout(connections, at)?,
-                access,
-                Node::Primary,
-                Backend::Postgres,
-                |c| RawConnection::Postgres(c),
-                |conn| {
-                    let result = work(conn)?;
-                    self.remember_write(conn)?;
-                    Ok(result)
-                },
-            ),
+            BackendPool::Postgres(connections) => {
+                // Matched in place: the checkout is used where it was returned, never moved.
+                let mut checkout = node.checkout(connections, at);
+                let checkout = match checkout {
+                    Ok(ref mut checkout) => checkout,
+                    Err(e) => return Err(e),
+                };
+                self.run_on(
+                    node,
+                    checkout,
+                    access,
+                    Node::Primary,
+                    Backend::Postgres,
+                    |c| RawConnection::Postgres(c),
+                    |conn| {
+                        // The result stays where it is: no unwrapping and wrapping again.
+                        let result = work(conn);
+                        if result.is_ok() {
+                            self.remember_write(conn)?;
+                        }
+                        result
+                    },
+                )
+            }
             #[cfg(feature = "sqlite")]
-            BackendPool::Sqlite(connections) => self.run_on(
-                node,
-                node.checkout(connections, at)?,
-                access,
-                Node::Primary,
-                Backend::Sqlite,
-                |c| RawConnection::Sqlite(c),
-                work,
-            ),
+            BackendPool::Sqlite(connections) => {
+                let mut checkout = node.checkout(connections, at);
+                let checkout = match checkout {
+                    Ok(ref mut checkout) => checkout,
+                    Err(e) => return Err(e),
+                };
+                self.run_on(
+                    node,
+                    checkout,
+                    access,
+                    Node::Primary,
+                    Backend::Sqlite,
+                    |c| RawConnection::Sqlite(c),
+                    work,
+                )
+            }
         }
     }
 
     /// After a session's call wrote on the primary (and committed: a call is a transaction at
     /// most), remember where its reads must find the write.
     #[cfg(feature = "postgres")]
+    #[inline]
     fn remember_write(&self, conn: &mut Conn<'_>) -> Result<()> {
         let (Some(session), Some(replicas)) = (&self.session, &self.inner.replicas) else {
             return Ok(());
@@ -573,6 +602,17 @@ impl Database {
         if conn.intent() != Intent::Write {
             return Ok(());
         }
+        self.remember_session_write(session, replicas, conn)
+    }
+
+    #[cfg(feature = "postgres")]
+    #[inline(never)]
+    fn remember_session_write(
+        &self,
+        session: &Session,
+        replicas: &Replicas,
+        conn: &mut Conn<'_>,
+    ) -> Result<()> {
         let Some(pg) = conn.postgres_for_runtime() else {
             return Ok(());
         };
@@ -592,7 +632,7 @@ impl Database {
     fn run_on<C: R2D2Connection + Send + 'static, R>(
         &self,
         pool: &NodePool,
-        mut checkout: Checkout<'_, C>,
+        checkout: &mut Checkout<'_, C>,
         access: Access,
         node: Node,
         backend: Backend,
@@ -600,7 +640,7 @@ impl Database {
         work: impl FnOnce(&mut Conn<'_>) -> Result<R>,
     ) -> Result<R> {
         let began = checkout.began;
-        let pooled = &mut *checkout;
+        let pooled = &mut **checkout;
         let statements = &pooled.statements;
         let statements_at_start = statements.get();
         let mut call = CallState::new(access.intent(), node, backend, statements_at_start);
@@ -633,7 +673,7 @@ impl Database {
         let late = deadline.is_some() && pooled.watch.end_at(ended);
         // The pre-ping skips a connection used this recently.
         pooled.last_used = ended;
-        drop(checkout);
+        checkout.release();
         // After the connection is back: a listener's work (a cache's round trip) never holds
         // one. Also after a panic or an error, since a statement may have run before it.
         self.notify_writes(&call);

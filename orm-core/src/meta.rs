@@ -195,6 +195,7 @@ impl TableMeta {
     }
 
     /// Whether the model can be used on `backend`.
+    #[inline]
     pub fn supports(&self, backend: Backend) -> bool {
         self.backends.contains(&backend)
     }

@@ -102,22 +102,26 @@ impl Access {
     }
 
     /// Whether the work only reads or may write.
+    #[inline]
     pub fn intent(&self) -> Intent {
         self.intent
     }
 
     /// The tables the work declares it writes.
+    #[inline]
     pub fn tables(&self) -> &'static [&'static str] {
         self.tables
     }
 
     /// Whether the work must run on the primary.
+    #[inline]
     pub fn needs_primary(&self) -> bool {
         self.primary
     }
 }
 
 impl From<Intent> for Access {
+    #[inline]
     fn from(intent: Intent) -> Self {
         match intent {
             Intent::Read => Access::READ,
@@ -562,6 +566,7 @@ fn run_index_ddl(conn: &mut Conn<'_>, table: &TableMeta, ddl: IndexDdl) -> Resul
 /// A connection already checked out: the work runs on it, inside whatever transaction is open,
 /// and what it declares is recorded in the call the connection serves.
 impl Executor for &mut Conn<'_> {
+    #[inline]
     fn run<R>(
         self,
         access: impl Into<Access>,

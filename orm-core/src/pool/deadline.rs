@@ -60,9 +60,9 @@ impl Liveness {
     }
 
     /// The server answered at `at` (a time the caller read anyway: one clock read less).
+    #[inline]
     pub(crate) fn alive_at_instant(&self, at: Instant) {
-        let since = nanos(at.saturating_duration_since(epoch())).max(1);
-        self.alive_at.fetch_max(since, Ordering::Relaxed);
+        self.alive_at.fetch_max(since_epoch(at), Ordering::Relaxed);
     }
 
     /// Whether the server showed a sign of life within `window` of now.
@@ -103,34 +103,37 @@ impl Liveness {
     }
 }
 
-/// The deadline of the call in flight on a connection.
-#[derive(Debug, Clone, Copy)]
-struct Call {
-    started: Instant,
-    budget: Duration,
-    /// Ends at `started + budget` whatever the server does.
-    hard: bool,
-}
+/// [`Slot::call`] when no call is in flight.
+const IDLE: u64 = 0;
+/// [`Slot::call`] once the watchdog has ended the call in flight.
+const ENDED: u64 = u64::MAX;
+/// The bit of [`Slot::budget`] that marks a hard budget.
+const HARD: u64 = 1 << 63;
 
-#[derive(Debug)]
-struct SlotState {
-    /// `None` once the connection is being closed.
-    socket: Option<Socket>,
-    call: Option<Call>,
-}
-
+/// One connection as the watchdog sees it. A call's start and end are two atomic writes, with
+/// no lock: the watchdog ends a call only by swapping the very start it read for [`ENDED`]
+/// (compare-and-swap), so a call that ended in the meantime, or the next call on the
+/// connection, is never ended in its place. The mutex guards only the socket, which the
+/// watchdog shuts down and the connection closes when it is dropped.
 #[derive(Debug)]
 struct Slot {
-    state: Mutex<SlotState>,
-    /// Set, with the state locked, when the watchdog ends a call; never cleared. An atomic, so
-    /// that the pool's check of a returned connection takes no lock.
+    /// `None` once the connection is being closed.
+    socket: Mutex<Option<Socket>>,
+    /// The call in flight: nanoseconds after [`epoch`] when it started (at least 1); [`IDLE`]
+    /// or [`ENDED`].
+    call: AtomicU64,
+    /// The budget of the call in flight in nanoseconds, [`HARD`] set for a hard one: written
+    /// before `call`.
+    budget: AtomicU64,
+    /// Set when the watchdog ends a call; never cleared. An atomic, so that the pool's check of
+    /// a returned connection takes no lock.
     timed_out: AtomicBool,
     server: Arc<Liveness>,
 }
 
 impl Slot {
-    fn lock(&self) -> MutexGuard<'_, SlotState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn socket(&self) -> MutexGuard<'_, Option<Socket>> {
+        self.socket.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -149,11 +152,12 @@ impl Watch {
         let Some(socket) = socket else {
             return Self { slot: None };
         };
+        // The epoch predates every call this watch times.
+        epoch();
         let slot = Arc::new(Slot {
-            state: Mutex::new(SlotState {
-                socket: Some(socket),
-                call: None,
-            }),
+            socket: Mutex::new(Some(socket)),
+            call: AtomicU64::new(IDLE),
+            budget: AtomicU64::new(0),
             timed_out: AtomicBool::new(false),
             server,
         });
@@ -168,13 +172,14 @@ impl Watch {
     }
 
     /// A call that started at `started` (before it waited for this connection) goes on here.
+    #[inline]
     pub(crate) fn begin_at(&self, started: Instant, budget: Duration, hard: bool) {
         if let Some(slot) = &self.slot {
-            slot.lock().call = Some(Call {
-                started,
-                budget,
-                hard,
-            });
+            let budget = nanos(budget).min(HARD - 1) | if hard { HARD } else { 0 };
+            slot.budget.store(budget, Ordering::Relaxed);
+            // Release: the watchdog that reads this start reads its budget too.
+            slot.call
+                .store(since_epoch(started).min(ENDED - 1), Ordering::Release);
         }
     }
 
@@ -184,18 +189,18 @@ impl Watch {
     }
 
     /// [`Watch::end`] for a call that ended at `now`, which the caller has read anyway.
+    #[inline]
     pub(crate) fn end_at(&self, now: Instant) -> bool {
         let Some(slot) = &self.slot else {
             return false;
         };
-        let mut state = slot.lock();
-        state.call = None;
-        let timed_out = slot.timed_out.load(Ordering::Acquire);
-        drop(state);
-        if !timed_out {
-            slot.server.alive_at_instant(now);
+        if slot.call.swap(IDLE, Ordering::AcqRel) == ENDED {
+            // Set here too, so that the pool sees it however far the watchdog has got.
+            slot.timed_out.store(true, Ordering::Release);
+            return true;
         }
-        timed_out
+        slot.server.alive_at_instant(now);
+        false
     }
 
     /// Whether a call on this connection passed its deadline (the socket was shut down).
@@ -221,9 +226,8 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         if let Some(slot) = &self.slot {
-            let mut state = slot.lock();
-            state.socket = None;
-            state.call = None;
+            *slot.socket() = None;
+            slot.call.store(IDLE, Ordering::Release);
         }
     }
 }
@@ -231,13 +235,16 @@ impl Drop for Watch {
 thread_local! {
     /// When the checkout running on this thread must be done by: the pre-ping of each idle
     /// connection it tries gets what is left, so trying several stale connections of a hung
-    /// server one after another still ends at the call's deadline.
-    static CHECKOUT_BY: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// server one after another still ends at the call's deadline. Kept as a start and a
+    /// span, so that a checkout that finds a connection at once never adds them up.
+    static CHECKOUT_BY: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
 }
 
-/// Run `checkout` (a pool's `get`) with its deadline at `by`, for [`checkout_left`].
-pub(crate) fn checkout_by<T>(by: Instant, checkout: impl FnOnce() -> T) -> T {
-    let outer = CHECKOUT_BY.with(|c| c.replace(Some(by)));
+/// Run `checkout` (a pool's `get`) with its deadline `within` of `from`, for
+/// [`checkout_left`].
+#[inline]
+pub(crate) fn checkout_by<T>(from: Instant, within: Duration, checkout: impl FnOnce() -> T) -> T {
+    let outer = CHECKOUT_BY.with(|c| c.replace(Some((from, within))));
     let result = checkout();
     CHECKOUT_BY.with(|c| c.set(outer));
     result
@@ -247,7 +254,7 @@ pub(crate) fn checkout_by<T>(by: Instant, checkout: impl FnOnce() -> T) -> T {
 pub(crate) fn checkout_left() -> Option<Duration> {
     CHECKOUT_BY
         .with(Cell::get)
-        .map(|by| by.saturating_duration_since(Instant::now()))
+        .map(|(from, within)| within.saturating_sub(from.elapsed()))
 }
 
 /// The process's one watchdog thread and the connections it watches.
@@ -287,41 +294,59 @@ impl Watchdog {
         };
         let now = Instant::now();
         for slot in live {
-            let mut state = slot.lock();
-            let (Some(call), Some(socket)) = (state.call, state.socket) else {
+            let call = slot.call.load(Ordering::Acquire);
+            if call == IDLE || call == ENDED {
                 continue;
-            };
-            let running = now.saturating_duration_since(call.started);
+            }
+            let budget_bits = slot.budget.load(Ordering::Relaxed);
+            let (budget, hard) = (
+                Duration::from_nanos(budget_bits & !HARD),
+                budget_bits & HARD != 0,
+            );
+            let started = epoch() + Duration::from_nanos(call);
+            let running = now.saturating_duration_since(started);
             // How long the server has shown no sign of life that counts for this call.
-            let silent = if call.hard {
+            let silent = if hard {
                 running
             } else {
-                let since = slot
-                    .server
-                    .alive_at()
-                    .map_or(call.started, |a| a.max(call.started));
+                let since = slot.server.alive_at().map_or(started, |a| a.max(started));
                 now.saturating_duration_since(since)
             };
-            if silent >= call.budget {
+            if silent >= budget {
+                // Only the call that was read: if it ended meanwhile, it is left alone.
+                if slot
+                    .call
+                    .compare_exchange(call, ENDED, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+                {
+                    continue;
+                }
                 slot.timed_out.store(true, Ordering::Release);
-                state.call = None;
+                // The socket stays locked while it is shut down: the connection cannot close
+                // it (and its number be reused) meanwhile.
+                let guard = slot.socket();
+                let Some(socket) = *guard else {
+                    continue;
+                };
                 let shut = socket::shutdown(&socket);
-                drop(state);
+                drop(guard);
                 tracing::warn!(
                     server = %socket.remote,
-                    budget_ms = call.budget.as_millis() as u64,
+                    budget_ms = budget.as_millis() as u64,
                     shut,
                     "the server did not answer within the call's deadline: connection closed"
                 );
-            } else if !call.hard && running >= call.budget / 2 {
-                drop(state);
-                slot.server
-                    .probe(socket.remote, call.budget / 4, call.budget / 2);
+            } else if !hard && running >= budget / 2 {
+                let Some(socket) = *slot.socket() else {
+                    continue;
+                };
+                slot.server.probe(socket.remote, budget / 4, budget / 2);
             }
         }
     }
 }
 
+#[inline]
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
@@ -330,6 +355,12 @@ fn epoch() -> Instant {
 /// Nanoseconds since [`epoch`], at least 1 (0 means "never").
 fn now_nanos() -> u64 {
     nanos(epoch().elapsed()).max(1)
+}
+
+/// Nanoseconds from [`epoch`] to `at`, at least 1 (0 means "never").
+#[inline]
+fn since_epoch(at: Instant) -> u64 {
+    nanos(at.saturating_duration_since(epoch())).max(1)
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -383,6 +414,23 @@ mod tests {
         assert!(!timed_out);
         std::thread::sleep(Duration::from_millis(300));
         assert!(!watch.timed_out(), "an idle connection is never shut down");
+    }
+
+    #[test]
+    fn the_next_call_on_a_connection_keeps_its_own_budget() {
+        let (_listener, _client, socket) = hung();
+        let watch = Watch::new(Some(socket), Liveness::new());
+        // A call with a budget far shorter than a tick ends before the watchdog looks ...
+        watch.begin(Duration::from_millis(1), true);
+        assert!(!watch.end());
+        // ... and the next call, with a long budget, is not ended for the first one's.
+        watch.begin(Duration::from_secs(30), true);
+        std::thread::sleep(TICK * 6);
+        assert!(
+            !watch.timed_out(),
+            "the watchdog ended a call within its budget"
+        );
+        assert!(!watch.end());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! connection with its statement counter, its deadline keeper, its jittered lifetime and last
 //! use, the pre-ping, and the scrubbed reporting of background errors.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,17 +35,39 @@ pub(crate) struct PooledConn<C> {
     pub(crate) last_used: Instant,
 }
 
+thread_local! {
+    /// The latest clock reading of the checkout running on this thread: the check of an idle
+    /// connection (its age, how long it sat idle) uses it rather than reading the clock again.
+    static CHECKOUT_NOW: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Run `checkout` (a pool's `get`) with `now`, read when it began, as its clock reading.
+#[inline]
+pub(crate) fn checkout_at<T>(now: Instant, checkout: impl FnOnce() -> T) -> T {
+    let outer = CHECKOUT_NOW.with(|c| c.replace(Some(now)));
+    let result = checkout();
+    CHECKOUT_NOW.with(|c| c.set(outer));
+    result
+}
+
+/// The checkout running on this thread read the clock again (after waiting): checks of idle
+/// connections from now on use `now`.
+pub(crate) fn checkout_read_clock(now: Instant) {
+    CHECKOUT_NOW.with(|c| {
+        if c.get().is_some() {
+            c.set(Some(now));
+        }
+    });
+}
+
 /// A connection as the pools hold and lend it: boxed once when it is opened, so that a
 /// checkout and a return move a pointer, not the whole Diesel connection (several hundred
 /// bytes, moved through r2d2, the overflow pool and the checkout on every call).
 pub(crate) type BoxedConn<C> = Box<PooledConn<C>>;
 
 impl<C> PooledConn<C> {
-    fn expired(&self) -> bool {
-        self.expired_at(Instant::now())
-    }
-
     /// Whether the connection is past its recycle age at `now`.
+    #[inline]
     fn expired_at(&self, now: Instant) -> bool {
         self.expires.is_some_and(|at| now >= at)
     }
@@ -86,6 +109,7 @@ impl Disconnects {
     }
 
     /// Whether a connection last used at `last_used` may have been closed since.
+    #[inline]
     fn suspect(&self, last_used: Instant) -> bool {
         let latest = self.latest.load(Ordering::Relaxed);
         latest != 0
@@ -247,9 +271,12 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
     /// connection last used before another connection of the pool was found closed (whether
     /// or not pre-ping is on). An error makes r2d2 close the connection and take the next one
     /// (or open one).
+    ///
+    /// The age and the idle time are measured to the checkout's latest clock reading (when it
+    /// began, or last woke from a wait; inside r2d2's own wait for a connection it is opening,
+    /// at most 10 ms old), so a connection found idle costs no clock read here.
     fn is_valid(&self, pooled: &mut Self::Connection) -> Result<(), Self::Error> {
-        // One clock read for the age and the idle time.
-        let now = Instant::now();
+        let now = CHECKOUT_NOW.with(Cell::get).unwrap_or_else(Instant::now);
         if pooled.expired_at(now) {
             return Err(ManagerError::Expired);
         }
@@ -286,9 +313,10 @@ impl<C: R2D2Connection + Send + 'static> ManageConnection for Manager<C> {
     }
 
     /// Called by r2d2 when a connection comes back: a connection past its deadline, or one the
-    /// driver found closed, is closed then rather than kept idle.
+    /// driver found closed, is closed then rather than kept idle. The age is measured to the
+    /// end of the call that returns it (its last use, read as the call ended).
     fn has_broken(&self, pooled: &mut Self::Connection) -> bool {
-        pooled.expired()
+        pooled.expired_at(pooled.last_used)
             || pooled.closed.load(Ordering::Relaxed)
             || pooled.watch.timed_out()
             || self.inner.has_broken(&mut pooled.conn)

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use r2d2::HandleError;
 
-use super::manager::{BoxedConn, LogScrubbed, Manager, PooledConn};
+use super::manager::{self, BoxedConn, LogScrubbed, Manager, PooledConn};
 
 /// How long a caller waits inside r2d2 at a time, while r2d2 opens one of the `size`
 /// connections, before it looks at the overflow again.
@@ -125,6 +125,7 @@ struct Returns {
 }
 
 impl Returns {
+    #[inline]
     fn seen(&self) -> u64 {
         self.returned.load(SeqCst)
     }
@@ -133,6 +134,7 @@ impl Returns {
     /// counts itself before it reads `returned` and an announcer counts the return before it
     /// reads `waiters` (all `SeqCst`): either the waiter sees the return, or the announcer
     /// sees the waiter and wakes it under the lock the waiter holds until it sleeps.
+    #[inline]
     fn announce(&self) {
         self.returned.fetch_add(1, SeqCst);
         if self.waiters.load(SeqCst) > 0 {
@@ -162,6 +164,8 @@ pub(crate) struct TimedOut;
 pub(crate) struct Lent<'p, C: R2D2Connection + Send + 'static> {
     conn: Option<LentConn<C>>,
     pool: &'p QueuePool<C>,
+    /// Found idle at the first look: the caller neither waited nor opened a connection.
+    pub(crate) at_once: bool,
 }
 
 enum LentConn<C: R2D2Connection + Send + 'static> {
@@ -202,19 +206,44 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
         }
     }
 
-    /// A connection, waiting until `give_up_at` for one (see the module's documentation). The
-    /// caller computes `give_up_at` from the clock it read when the checkout began, so a
-    /// connection found idle costs no clock read here, and the time spent checking idle
-    /// connections (a pre-ping to a silent server) counts against the wait.
-    pub(crate) fn get(&self, give_up_at: Instant) -> Result<Lent<'_, C>, TimedOut> {
+    /// A connection, waiting until `within` of `from` for one (see the module's
+    /// documentation). The caller reads `from` when the checkout begins, so a connection found
+    /// idle costs no clock read here, and the time spent checking idle connections (a
+    /// pre-ping to a silent server) counts against the wait.
+    #[inline]
+    pub(crate) fn get(&self, from: Instant, within: Duration) -> Result<Lent<'_, C>, TimedOut> {
+        // The common case, written so that it inlines into the checkout: an idle connection
+        // of r2d2's, built where the caller keeps it rather than moved out of a loop.
+        if let Some(conn) = self.base.as_ref().and_then(Pool::try_get) {
+            return Ok(Lent {
+                conn: Some(LentConn::Base(conn)),
+                pool: self,
+                at_once: true,
+            });
+        }
+        self.get_waiting(from, within)
+    }
+
+    /// [`QueuePool::get`] once r2d2 had no idle connection: the overflow, and the waits.
+    #[inline(never)]
+    fn get_waiting(&self, from: Instant, within: Duration) -> Result<Lent<'_, C>, TimedOut> {
         // A caller opens at most one overflow connection that fails: if the server refuses
         // connections it waits for a connection to come back, rather than retry in a loop.
         let mut may_open = true;
+        // When to give up: set at the first look that finds nothing idle.
+        let mut give_up = None;
         loop {
+            if give_up.is_some() {
+                // After a wait: the idle connections found now are checked against now.
+                manager::checkout_read_clock(Instant::now());
+            }
             let seen = self.overflow.returns.seen();
             if let Some(conn) = self.take_idle() {
-                return Ok(self.lend(conn));
+                let mut lent = self.lend(conn);
+                lent.at_once = give_up.is_none();
+                return Ok(lent);
             }
+            let give_up_at = *give_up.get_or_insert_with(|| from + within);
             let refilling = self
                 .base
                 .as_ref()
@@ -323,10 +352,12 @@ impl<C: R2D2Connection + Send + 'static> QueuePool<C> {
         }
     }
 
+    #[inline]
     fn lend(&self, conn: LentConn<C>) -> Lent<'_, C> {
         Lent {
             conn: Some(conn),
             pool: self,
+            at_once: false,
         }
     }
 
