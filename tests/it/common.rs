@@ -236,3 +236,92 @@ impl Drop for FaultReplica {
         eprintln!("could not restore the replica at {}", self.url);
     }
 }
+
+/// Captures log events as text, one event a line (its fields as `name=value`), until dropped:
+/// those of this thread, and those of background threads started meanwhile by `orm` (they log
+/// to the subscriber that was current where they were started). A scoped subscriber: tests
+/// running beside it on other threads are not seen.
+pub struct Logs {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    _scope: tracing::subscriber::DefaultGuard,
+}
+
+impl Logs {
+    /// Capture the events `filter` admits.
+    pub fn capture(filter: fn(&tracing::Metadata<'_>) -> bool) -> Self {
+        Self::start(filter, false)
+    }
+
+    /// Capture every event, and the fields of every span too.
+    pub fn capture_all() -> Self {
+        Self::start(|_| true, true)
+    }
+
+    fn start(filter: fn(&tracing::Metadata<'_>) -> bool, spans: bool) -> Self {
+        let text = std::sync::Arc::default();
+        let capture = Capture {
+            text: std::sync::Arc::clone(&text),
+            filter,
+            spans,
+        };
+        Self {
+            text,
+            _scope: tracing::subscriber::set_default(capture),
+        }
+    }
+
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
+    /// The captured lines that mention `needle`.
+    pub fn lines_about(&self, needle: &str) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The subscriber behind [`Logs`].
+struct Capture {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    filter: fn(&tracing::Metadata<'_>) -> bool,
+    spans: bool,
+}
+
+/// Writes the fields it visits into the capture buffer.
+struct Fields<'a>(&'a std::sync::Mutex<String>);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0.lock().unwrap(), "{}={value:?} ", field.name());
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        (self.filter)(metadata)
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        if self.spans {
+            span.record(&mut Fields(&self.text));
+        }
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        if self.spans {
+            values.record(&mut Fields(&self.text));
+        }
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        event.record(&mut Fields(&self.text));
+        self.text.lock().unwrap().push('\n');
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}

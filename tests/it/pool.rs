@@ -10,7 +10,6 @@
 use crate::common;
 
 use orm::prelude::*;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Barrier, Mutex};
@@ -620,68 +619,10 @@ fn statement_timeout_cancels_a_long_statement() {
     db.batch_execute("SELECT pg_sleep(0.01)").unwrap();
 }
 
-/// Captures warnings, one per line, until dropped: those of this thread and those of the
-/// background threads of a pool built meanwhile (they log to the subscriber that was current
-/// where the pool was built). Other tests' warnings are not seen.
-struct Warnings {
-    logs: Arc<Mutex<String>>,
-    _scope: tracing::subscriber::DefaultGuard,
-}
-
-impl Warnings {
-    fn capture() -> Self {
-        let logs = Arc::new(Mutex::new(String::new()));
-        let scope = tracing::subscriber::set_default(Capture(Arc::clone(&logs)));
-        Self {
-            logs,
-            _scope: scope,
-        }
-    }
-
-    /// The captured warning lines that mention `needle`.
-    fn about(&self, needle: &str) -> Vec<String> {
-        let logs = self.logs.lock().unwrap();
-        logs.lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-/// Records the fields of every warning (and error) as text.
-struct Capture(Arc<Mutex<String>>);
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, "{}={value:?} ", field.name());
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
-        *meta.level() <= tracing::Level::WARN
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut line = String::new();
-        event.record(&mut Fields(&mut line));
-        let mut logs = self.0.lock().unwrap();
-        logs.push_str(&line);
-        logs.push('\n');
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[test]
 fn leak_detection_logs_where_a_held_connection_was_checked_out() {
-    let warnings = Warnings::capture();
+    // Warnings and errors only.
+    let warnings = common::Logs::capture(|meta| *meta.level() <= tracing::Level::WARN);
     let config = PoolConfig {
         leak_threshold: Some(ms(100)),
         ..PoolConfig::default()
@@ -697,7 +638,7 @@ fn leak_detection_logs_where_a_held_connection_was_checked_out() {
     })
     .unwrap();
     let here = format!("tests/it/pool.rs:{line}:");
-    let late = warnings.about(&here);
+    let late = warnings.lines_about(&here);
     assert_eq!(late.len(), 1, "{late:?}");
     assert!(late[0].contains("returned after being held"), "{late:?}");
     assert!(
@@ -725,7 +666,7 @@ fn leak_detection_logs_where_a_held_connection_was_checked_out() {
     };
     let start = Instant::now();
     let still_held = loop {
-        let found = warnings.about("not returned yet");
+        let found = warnings.lines_about("not returned yet");
         if let Some(line) = found.iter().find(|l| l.contains("orm_t_leak_detection")) {
             break line.clone();
         }
@@ -739,14 +680,14 @@ fn leak_detection_logs_where_a_held_connection_was_checked_out() {
     let line = holder.join().unwrap();
     let here = format!("tests/it/pool.rs:{line}:");
     assert!(still_held.contains(&here), "{still_held}");
-    let returned = warnings.about(&here);
+    let returned = warnings.lines_about(&here);
     assert_eq!(returned.len(), 2, "held, then returned: {returned:?}");
 
     // A call within the threshold logs nothing.
     let line = line!() + 1;
     backend_pid(&db).unwrap();
     assert!(warnings
-        .about(&format!("tests/it/pool.rs:{line}:"))
+        .lines_about(&format!("tests/it/pool.rs:{line}:"))
         .is_empty());
 }
 

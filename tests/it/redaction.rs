@@ -9,7 +9,6 @@
 use crate::common;
 
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
 
 use orm::{Database, Error};
 
@@ -44,46 +43,11 @@ fn assert_hidden(what: &str, text: &str) {
     }
 }
 
-/// Records every field of every log event and span, as text.
-struct Capture(Arc<Mutex<String>>);
-
-/// Writes the fields it visits into the capture buffer.
-struct Fields<'a>(&'a Mutex<String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let mut out = self.0.lock().unwrap();
-        let _ = write!(out, "{}={value:?} ", field.name());
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        span.record(&mut Fields(&self.0));
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
-        values.record(&mut Fields(&self.0));
-    }
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        event.record(&mut Fields(&self.0));
-        self.0.lock().unwrap().push('\n');
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 /// `Database::connect(url)`, with the log events it emits on this thread.
 fn connect(url: &str) -> (orm::Result<Database>, String) {
-    let logs = Arc::new(Mutex::new(String::new()));
-    let result =
-        tracing::subscriber::with_default(Capture(logs.clone()), || Database::connect(url));
-    let logs = logs.lock().unwrap().clone();
-    (result, logs)
+    let logs = common::Logs::capture_all();
+    let result = Database::connect(url);
+    (result, logs.text())
 }
 
 /// Connects to `url`, expects it to fail, checks that the secret shows nowhere, and returns
@@ -262,16 +226,16 @@ fn a_redis_password_shows_in_no_cache_error_or_warning() {
         Redis::new(&url, RedisConfig::default()).unwrap(),
         Default::default(),
     );
-    let logs = Arc::new(Mutex::new(String::new()));
-    let value: i64 = tracing::subscriber::with_default(Capture(logs.clone()), || {
-        cache.get_or_load(&CacheKey::for_query::<Probe>(b"x"), None, || {
+    let captured = common::Logs::capture_all();
+    let value: i64 = cache
+        .get_or_load(&CacheKey::for_query::<Probe>(b"x"), None, || {
             Ok::<_, Error>(5)
         })
-    })
-    .unwrap();
+        .unwrap();
     assert_eq!(value, 5);
     assert_eq!(cache.stats().errors, 1);
-    let logs = logs.lock().unwrap().clone();
+    let logs = captured.text();
+    drop(captured);
     assert!(logs.contains("query cache backend failed"), "{logs}");
     assert_hidden("the cache's warning", &logs);
     assert_hidden("the cache's Debug", &format!("{cache:?}"));

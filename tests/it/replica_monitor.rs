@@ -6,8 +6,6 @@
 
 use crate::common;
 
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -19,58 +17,6 @@ use orm::route::{
     current_primary_lsn, Backoff, LastWrite, Lsn, ReadYourWrites, ReplicaSet, ReplicaState,
     RouterConfig,
 };
-
-/// Captures the router's log events, one per line, until dropped: those of this thread and
-/// those of the monitor of a replica set started meanwhile (its thread logs to the subscriber
-/// that was current where the set was started). Other tests' events are not seen.
-struct RouterLogs {
-    logs: Arc<Mutex<String>>,
-    _scope: tracing::subscriber::DefaultGuard,
-}
-
-impl RouterLogs {
-    fn capture() -> Self {
-        let logs = Arc::new(Mutex::new(String::new()));
-        let scope = tracing::subscriber::set_default(Capture(Arc::clone(&logs)));
-        Self {
-            logs,
-            _scope: scope,
-        }
-    }
-
-    fn text(&self) -> String {
-        self.logs.lock().unwrap().clone()
-    }
-}
-
-/// Records the fields of the router's log events as text.
-struct Capture(Arc<Mutex<String>>);
-
-/// Writes the fields it visits into the capture buffer.
-struct Fields<'a>(&'a Mutex<String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0.lock().unwrap(), "{}={value:?} ", field.name());
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        metadata.target().starts_with("orm_core::route")
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        event.record(&mut Fields(&self.0));
-        self.0.lock().unwrap().push('\n');
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
 
 /// A monitor that looks often and retries soon, so the tests see its decisions quickly.
 fn quick(config: RouterConfig) -> RouterConfig {
@@ -201,7 +147,8 @@ fn the_fault_replica_is_ejected_when_behind_or_down_and_readmitted_after() {
         return;
     };
     let _one_at_a_time = common::fault_replica_lock();
-    let router_logs = RouterLogs::capture();
+    // The router's events only.
+    let router_logs = common::Logs::capture(|meta| meta.target().starts_with("orm_core::route"));
     let restore = common::FaultReplica::new(&fault_url);
     let schema_url = common::postgres_url("replica_fault").unwrap();
     let config = quick(RouterConfig {
